@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from vaebook.plots import (
+    image_grid,
+    latent_grid,
+    plot_decoder_grid,
+    plot_latent_scatter,
+    plot_losses,
+    plot_rows,
+)
+from vaebook.training import History
+
+
+def test_image_grid_accepts_flat_and_square_images():
+    for x in (torch.rand(12, 784), torch.rand(12, 28, 28)):
+        fig = image_grid(x, nrow=6, title="digits")
+        assert isinstance(fig, Figure)
+        image = fig.axes[0].images[0].get_array()
+        assert image.shape == (2 * 30 + 2, 6 * 30 + 2)  # 28 px plus 2 px padding per tile
+
+
+def test_image_grid_refuses_other_shapes():
+    with pytest.raises(ValueError, match=r"\(N, 784\) or \(N, 28, 28\)"):
+        image_grid(torch.rand(4, 100))
+
+
+def test_plot_rows_labels_each_row_and_checks_lengths():
+    fig = plot_rows([torch.rand(5, 784), torch.rand(5, 784)], ["input", "reconstruction"])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["input", "reconstruction"]
+    with pytest.raises(ValueError, match="one label per row"):
+        plot_rows([torch.rand(5, 784)], ["a", "b"])
+    with pytest.raises(ValueError, match="same number of rows"):
+        plot_rows([torch.rand(5, 784), torch.rand(4, 784)], ["a", "b"])
+
+
+def test_plot_losses_draws_train_and_test_curves():
+    fig = plot_losses({"a": History([3.0, 2.0], [3.5, 2.5]), "b": History([4.0, 1.0])})
+    assert len(fig.axes[0].lines) == 3
+
+
+def test_plot_latent_scatter_one_series_per_label():
+    z, labels = torch.randn(100, 2), torch.arange(100) % 4
+    fig = plot_latent_scatter(z, labels)
+    assert len(fig.axes[0].collections) == 4
+    with pytest.raises(ValueError, match=r"2 features per row"):
+        plot_latent_scatter(torch.randn(10, 3), torch.zeros(10))
+    with pytest.raises(ValueError, match="same number of rows"):
+        plot_latent_scatter(z, labels[:50])
+
+
+def test_latent_grid_runs_row_by_row_from_the_top():
+    grid = latent_grid((-1.0, 1.0, -2.0, 2.0), n=3)
+    assert grid.shape == (9, 2)
+    assert grid[0].tolist() == [-1.0, 2.0] and grid[2].tolist() == [1.0, 2.0]
+    assert grid[-1].tolist() == [1.0, -2.0]
+    with pytest.raises(ValueError, match="min < max"):
+        latent_grid((1.0, -1.0, 0.0, 1.0))
+
+
+def test_plot_decoder_grid_decodes_every_point():
+    seen = []
+
+    def decode(z):
+        seen.append(z.shape)
+        return torch.rand(len(z), 784)
+
+    fig = plot_decoder_grid(decode, (-1, 1, -1, 1), n=4)
+    assert seen == [(16, 2)] and isinstance(fig, Figure)

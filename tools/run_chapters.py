@@ -1,0 +1,38 @@
+"""Execute every chapter from its jupytext text twin and store the executed notebook.
+
+The percent script ``notebooks/NN_name.py`` is the source; ``notebooks/NN_name.ipynb`` is
+rewritten with fresh outputs. Usage: ``python tools/run_chapters.py [NN_name.py ...]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def run_chapter(script: Path) -> float:
+    """Execute one chapter in a fresh kernel of this Python; return the seconds it took."""
+    notebook = jupytext.read(script)
+    start = time.perf_counter()
+    # record_timing=False keeps wall-clock timestamps out of the committed notebook.
+    NotebookClient(notebook, timeout=1800, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    jupytext.write(notebook, script.with_suffix(".ipynb"), fmt="ipynb")
+    return time.perf_counter() - start
+
+
+def main(names: list[str]) -> None:
+    scripts = [NOTEBOOKS / name for name in names] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    for script in scripts:
+        print(f"executing {script.name} ...", flush=True)
+        print(f"  done in {run_chapter(script):.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,179 @@
+"""MNIST as in-memory tensors, checked against known SHA-256 sums; binarization; mini-batches.
+
+Where the data lives, in order: the ``root`` argument, the ``VAEBOOK_DATA`` environment
+variable, then ``$XDG_CACHE_HOME/vaebook`` (``~/.cache/vaebook``). The raw IDX files sit in
+``<root>/MNIST/raw/`` exactly as torchvision leaves them, so a folder that torchvision filled
+works as is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vaebook.checks import check_positive_int, check_same_length, check_tensor, check_unit_interval
+
+ENV_VAR = "VAEBOOK_DATA"
+DOWNLOAD_TIMEOUT_S = 15
+
+# The canonical MNIST files (LeCun, Cortes & Burges), uncompressed, as torchvision stores them.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+SPLITS = ("train", "test")
+
+
+class DataUnavailableError(RuntimeError):
+    """MNIST is not on disk and could not be downloaded."""
+
+
+class CorruptDataError(RuntimeError):
+    """A data file on disk does not match its known SHA-256 sum."""
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The data folder: ``root`` if given, else ``$VAEBOOK_DATA``, else the user cache."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "vaebook"
+
+
+def load_mnist(
+    split: str = "train", root: str | os.PathLike | None = None, download: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Load one MNIST split into memory.
+
+    Returns ``(x, y)``: ``x`` float32 of shape ``(N, 784)`` with pixels in [0, 1], ``y`` int64 of
+    shape ``(N,)``; N = 60,000 for ``"train"``, 10,000 for ``"test"``. Files are checked against
+    their SHA-256 sums first; missing files are downloaded through torchvision if ``download``.
+    """
+    from torchvision import datasets  # imported here: torchvision is slow to import
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    root = data_dir(root)
+    raw = root / "MNIST" / "raw"
+    if not all((raw / name).is_file() for name in MNIST_SHA256):
+        if not download:
+            raise DataUnavailableError(_missing_message(raw, "download=False was given"))
+        _download(raw)
+    for name in MNIST_SHA256:
+        verify_file(raw / name, MNIST_SHA256[name])
+    mnist = datasets.MNIST(str(root), train=split == "train", download=False)
+    x = mnist.data.reshape(len(mnist.data), -1).float().div_(255)
+    return x, mnist.targets.long()
+
+
+def verify_file(path: Path, expected_sha256: str) -> None:
+    """Raise ``CorruptDataError`` unless ``path`` has the expected SHA-256 sum."""
+    stat = path.stat()
+    actual = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    if actual != expected_sha256:
+        raise CorruptDataError(
+            f"{path} is corrupt or truncated: its SHA-256 is {actual}, expected {expected_sha256} "
+            f"({stat.st_size:,} bytes on disk). Delete the file and load again to download a fresh "
+            f"copy, or copy the canonical file there."
+        )
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    # size and mtime are part of the cache key, so a file changed on disk is hashed again.
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(raw: Path) -> None:
+    """Download the four files through torchvision into a temporary folder, check them, then
+    move them into ``raw``: an interrupted or failed download leaves nothing half-written."""
+    from torchvision import datasets
+
+    try:
+        raw.parent.parent.mkdir(parents=True, exist_ok=True)
+        tmp_context = tempfile.TemporaryDirectory(prefix=".mnist-download-", dir=raw.parent.parent)
+    except OSError as err:
+        raise DataUnavailableError(_missing_message(raw, f"cannot write there ({err})")) from err
+    with tmp_context as tmp:
+        previous_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # no network must fail fast, not hang
+        try:
+            # torchvision prints a line per failed mirror; our error below says it all.
+            with contextlib.redirect_stdout(io.StringIO()):
+                datasets.MNIST(tmp, train=True, download=True)
+        except Exception as err:  # noqa: BLE001 - any download failure means the same to a reader
+            raise DataUnavailableError(_missing_message(raw, f"the download failed: {err}")) from err
+        finally:
+            socket.setdefaulttimeout(previous_timeout)
+        fetched = Path(tmp) / "MNIST" / "raw"
+        for name, sha in MNIST_SHA256.items():
+            verify_file(fetched / name, sha)
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in MNIST_SHA256:
+            os.replace(fetched / name, raw / name)
+
+
+def _missing_message(raw: Path, reason: str) -> str:
+    return (
+        f"MNIST was not found in {raw} and {reason}. Either point vaebook at a folder that holds "
+        f"MNIST/raw/ (set the environment variable {ENV_VAR}=/path/to/data or pass root=...), or "
+        f"connect to the internet and call vaebook.data.load_mnist(download=True), which downloads "
+        f"the four files (about 11 MB) through torchvision into {raw}."
+    )
+
+
+def binarize_static(x: Tensor, seed: int = 0) -> Tensor:
+    """One fixed binarization: x_bin ~ Bernoulli(x) with a seeded generator (for a test set)."""
+    check_unit_interval(check_tensor(x, "x"), "x")
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    return torch.bernoulli(x, generator=generator)
+
+
+def binarize_dynamic(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A fresh binarization on every call, x_bin ~ Bernoulli(x): use it per training batch."""
+    check_unit_interval(check_tensor(x, "x"), "x")
+    return torch.bernoulli(x, generator=generator)
+
+
+def batches(
+    *tensors: Tensor,
+    batch_size: int,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[Tensor, ...]]:
+    """Yield mini-batches as tuples of row slices of ``tensors`` (all of the same length N).
+
+    The order is a permutation drawn from ``generator`` when ``shuffle``; the last batch may be
+    smaller. Indexing in-memory tensors avoids a per-item DataLoader, the slow part on a CPU.
+    """
+    if not tensors:
+        raise ValueError("batches needs at least one tensor.")
+    n = check_same_length(tensors, "the tensors passed to batches")
+    check_positive_int(batch_size, "batch_size")
+    device = tensors[0].device
+    if shuffle:
+        order = torch.randperm(n, generator=generator, device=generator.device if generator else "cpu")
+        order = order.to(device)
+    else:
+        order = torch.arange(n, device=device)
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        yield tuple(t[index] for t in tensors)

@@ -1,0 +1,84 @@
+"""The book's networks: multilayer perceptrons, the plain autoencoder and the Gaussian VAE.
+
+Decoders output logits (pre-sigmoid values): losses are computed from logits, which is
+numerically stabler than a sigmoid followed by a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from vaebook.checks import check_batch, check_positive_int
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers of the given widths with ReLU between them and none after the last."""
+    if len(sizes) < 2:
+        raise ValueError(f"an MLP needs at least an input and an output width, got {list(sizes)}.")
+    for size in sizes:
+        check_positive_int(size, "every layer width")
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+class Autoencoder(nn.Module):
+    """Deterministic autoencoder: z = f(x) in R^K, x̂ = sigmoid(g(z)).
+
+    ``data_dim``-``hidden``-``latent_dim`` encoder, the mirror image as decoder.
+    """
+
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (512, 128), latent_dim: int = 2):
+        super().__init__()
+        self.data_dim, self.latent_dim = data_dim, latent_dim
+        self.encoder = mlp([data_dim, *hidden, latent_dim])
+        self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> z: (B, K)."""
+        return self.encoder(check_batch(x, "x", self.data_dim))
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """z: (B, K) -> logits of x̂: (B, D)."""
+        return self.decoder(check_batch(z, "z", self.latent_dim))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z: (B, K) -> x̂ = sigmoid(logits): (B, D), in (0, 1)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> logits of the reconstruction: (B, D)."""
+        return self.decode_logits(self.encode(x))
+
+
+class VAE(nn.Module):
+    """Gaussian-encoder VAE: q_φ(z | x) = N(μ_φ(x), diag σ²_φ(x)), p_θ(x | z) from logits g_θ(z).
+
+    The encoder's last layer outputs μ and log σ² side by side (2K numbers).
+    """
+
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20):
+        super().__init__()
+        self.data_dim, self.latent_dim = data_dim, latent_dim
+        self.encoder = mlp([data_dim, *hidden, 2 * latent_dim])
+        self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x: (B, D) -> (μ, log σ²), each (B, K)."""
+        mu, logvar = self.encoder(check_batch(x, "x", self.data_dim)).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """z: (..., K) -> logits of p_θ(x | z): (..., D)."""
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must have {self.latent_dim} values in its last dimension, "
+                             f"got shape {tuple(z.shape)}.")
+        return self.decoder(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z: (..., K) -> Bernoulli means sigmoid(logits): (..., D)."""
+        return torch.sigmoid(self.decode_logits(z))

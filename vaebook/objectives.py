@@ -1,0 +1,89 @@
+"""Log-densities, the Gaussian KL, the ELBO and the training losses built from them.
+
+Conventions: log-likelihoods are in nats per data point, summed over the D pixels or the K latent
+dimensions; a *loss* is a scalar mean over the batch, ready for ``.backward()``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vaebook.checks import check_batch, check_positive_int, check_tensor, check_unit_interval
+from vaebook.models import VAE, Autoencoder
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def log_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
+    """log p(x | z) = Σ_d x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d)), from logits l.
+
+    x: (..., D) in [0, 1] (a true likelihood when x is binary); logits: broadcastable to x.
+    Returns (...,).
+    """
+    check_unit_interval(check_tensor(x, "x"), "x")
+    logits, x = torch.broadcast_tensors(logits, x)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+def log_normal_diag(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; μ, diag σ²) = −½ Σ_k [log 2π + log σ²_k + (z_k − μ_k)² / σ²_k].
+
+    z, μ, log σ²: broadcastable, (..., K). Returns (...,).
+    """
+    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+def log_standard_normal(z: Tensor) -> Tensor:
+    """log N(z; 0, I) = −½ Σ_k [log 2π + z_k²]. z: (..., K). Returns (...,)."""
+    return -0.5 * (LOG_2PI + z**2).sum(-1)
+
+
+def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(μ, diag σ²) || N(0, I)) = ½ Σ_k [μ_k² + σ²_k − 1 − log σ²_k]. (B, K) -> (B,)."""
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} "
+                         f"and {tuple(logvar.shape)}.")
+    return 0.5 * (mu**2 + torch.exp(logvar) - 1 - logvar).sum(-1)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, n_samples: int | None = None,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """z = μ + σ ⊙ ε with ε ~ N(0, I): differentiable in μ and log σ².
+
+    μ, log σ²: (B, K). Returns (B, K), or (S, B, K) when ``n_samples`` = S is given.
+    """
+    shape = mu.shape if n_samples is None else (check_positive_int(n_samples, "n_samples"), *mu.shape)
+    eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def elbo(model: VAE, x: Tensor, n_samples: int = 1) -> Tensor:
+    """Monte Carlo ELBO with the analytic KL, L(θ, φ; x) ≈ 1/S Σ_s log p_θ(x | z_s) − KL(q || p).
+
+    x: (B, D). Returns (B,), in nats.
+    """
+    mu, logvar = model.encode(check_batch(x, "x", model.data_dim))
+    z = reparameterize(mu, logvar, n_samples)
+    reconstruction = log_bernoulli(x, model.decode_logits(z)).mean(0)
+    return reconstruction - kl_standard_normal(mu, logvar)
+
+
+def vae_loss(model: VAE, x: Tensor) -> Tensor:
+    """The training loss −L(θ, φ; x), averaged over the batch (one sample of z per point)."""
+    return -elbo(model, x).mean()
+
+
+def bce_loss(model: Autoencoder, x: Tensor) -> Tensor:
+    """Binary cross-entropy of the reconstruction, summed over pixels, averaged over the batch."""
+    return -log_bernoulli(x, model(x)).mean()
+
+
+def mse_loss(model: Autoencoder, x: Tensor) -> Tensor:
+    """Squared error of the reconstruction sigmoid(logits), summed over pixels, averaged over the
+    batch."""
+    x = check_batch(x, "x", model.data_dim)
+    return ((torch.sigmoid(model(x)) - x) ** 2).sum(-1).mean()

@@ -1,0 +1,122 @@
+"""Figures the chapters share. Each function returns a matplotlib Figure and draws nothing else."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from vaebook.checks import check_batch, check_same_length, check_tensor
+from vaebook.training import History
+
+IMAGE_SIDE = 28
+
+
+def _as_images(x: Tensor, name: str) -> Tensor:
+    """(N, 784) or (N, 28, 28) -> (N, 1, 28, 28) on the CPU, detached."""
+    x = check_tensor(x, name).detach().cpu()
+    if x.ndim == 2 and x.shape[1] == IMAGE_SIDE**2:
+        return x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    if x.ndim == 3 and tuple(x.shape[1:]) == (IMAGE_SIDE, IMAGE_SIDE):
+        return x.unsqueeze(1)
+    raise ValueError(f"{name} must hold 28x28 images as (N, 784) or (N, 28, 28), "
+                     f"got shape {tuple(x.shape)}.")
+
+
+def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: plt.Axes | None = None) -> Figure:
+    """Draw images x: (N, 784) or (N, 28, 28), values in [0, 1], ``nrow`` per row, in grey."""
+    grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=2, pad_value=1.0)[0]
+    if ax is None:
+        rows = math.ceil(len(x) / nrow)
+        _, ax = plt.subplots(figsize=(nrow * 0.6, rows * 0.6 + (0.4 if title else 0)))
+    ax.imshow(grid.clamp(0, 1).numpy(), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_rows(rows: Sequence[Tensor], labels: Sequence[str]) -> Figure:
+    """One row of images per tensor, e.g. inputs above reconstructions; ``labels`` name the rows."""
+    if len(rows) != len(labels) or not rows:
+        raise ValueError(f"give one label per row of images, got {len(rows)} rows and "
+                         f"{len(labels)} labels.")
+    check_same_length(tuple(rows), "every row of images")
+    n = len(rows[0])
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.6, len(rows) * 0.85), squeeze=False)
+    for ax, row, label in zip(axes[:, 0], rows, labels, strict=True):
+        image_grid(row, nrow=n, ax=ax)
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(histories: dict[str, History], ylabel: str = "loss") -> Figure:
+    """Loss per epoch for one or more training runs (train solid, test dashed)."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for i, (name, history) in enumerate(histories.items()):
+        epochs = range(1, len(history.train) + 1)
+        ax.plot(epochs, history.train, color=f"C{i}", label=f"{name} (train)")
+        if history.test:
+            ax.plot(epochs, history.test, color=f"C{i}", ls="--", label=f"{name} (test)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
+                        ax: plt.Axes | None = None) -> Figure:
+    """Scatter of 2-D codes z: (N, 2), coloured by integer labels: (N,), with a legend."""
+    z = check_batch(check_tensor(z, "z").detach().cpu(), "z", 2)
+    check_same_length((z, labels), "z and labels")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    labels = labels.cpu()
+    for digit in torch.unique(labels).tolist():
+        points = z[labels == digit]
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color=plt.cm.tab10(digit % 10),
+                   label=str(digit), rasterized=True)
+    ax.legend(markerscale=5, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tensor:
+    """An n x n grid of 2-D points over ``extent`` = (z1_min, z1_max, z2_min, z2_max), (n², 2),
+    row by row from the top (largest z2) so that it prints like the scatter plot."""
+    z1_min, z1_max, z2_min, z2_max = extent
+    if not (z1_min < z1_max and z2_min < z2_max):
+        raise ValueError(f"extent must be (z1_min, z1_max, z2_min, z2_max) with min < max, got {extent}.")
+    z1 = torch.linspace(z1_min, z1_max, n)
+    z2 = torch.linspace(z2_max, z2_min, n)
+    rows, cols = torch.meshgrid(z2, z1, indexing="ij")
+    return torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=1)
+
+
+@torch.no_grad()
+def plot_decoder_grid(decode: Callable[[Tensor], Tensor], extent: tuple[float, float, float, float],
+                      n: int = 15, title: str | None = None) -> Figure:
+    """Decode an n x n grid of points over a 2-D latent square and tile the images like the plane.
+
+    ``decode`` maps codes (M, 2) to images (M, 784) in [0, 1].
+    """
+    images = decode(latent_grid(extent, n))
+    fig, ax = plt.subplots(figsize=(6, 6))
+    image_grid(images, nrow=n, ax=ax)
+    ax.set_title(title or f"decoder over $z_1 \\in [{extent[0]:.1f}, {extent[1]:.1f}]$, "
+                          f"$z_2 \\in [{extent[2]:.1f}, {extent[3]:.1f}]$")
+    return fig
