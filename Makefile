@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 book: $(STAMP)
 	$(PY) tools/run_chapters.py
 	$(VENV)/bin/jupyter-book build . --config book/_config.yml --toc book/_toc.yml \
-		--path-output _build --warningiserror --keep-going
-	@echo "The book is in _build/_build/html/index.html"
+		--warningiserror --keep-going
+	@echo "The book is in _build/html/index.html"
 
 test: lint unit notebooks
 

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: tests draw off screen
-import matplotlib.pyplot as plt
 import pytest
 
 from vaebook.data import MNIST_SHA256, data_dir
@@ -25,8 +21,3 @@ def mnist_root():
         pytest.skip(message)
     return root
 
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaebook.analysis import knn_accuracy, nearest_distance, pca_reconstruction
+from vaebook.analysis import knn_accuracy, knn_predict, nearest_distance, pca_reconstruction
 
 
 def test_nearest_distance_matches_brute_force():
@@ -36,3 +36,12 @@ def test_pca_reconstruction_matches_a_truncated_svd():
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     expected = (x[:20] - mean) @ vt[:3].T @ vt[:3] + mean
     np.testing.assert_allclose(pca_reconstruction(x, x[:20], k=3), expected, atol=1e-8)
+
+
+def test_knn_predict_agrees_with_scikit_learn():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(1)
+    z, y = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
+    expected = KNeighborsClassifier(n_neighbors=3).fit(z[:40], y[:40]).predict(z[40:])
+    np.testing.assert_array_equal(knn_predict(z[:40], y[:40], z[40:], k=3), expected)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jupytext
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -23,6 +24,8 @@ def run_chapter(script: Path) -> float:
     # record_timing=False keeps wall-clock timestamps out of the committed notebook.
     NotebookClient(notebook, timeout=1800, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    # Keep only the final state of each progress bar, as a reader would see it.
+    CoalesceStreamsPreprocessor().preprocess(notebook, {})
     jupytext.write(notebook, script.with_suffix(".ipynb"), fmt="ipynb")
     return time.perf_counter() - start
 

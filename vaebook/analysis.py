@@ -34,18 +34,23 @@ def nearest_distance(queries, reference) -> np.ndarray:
     return distances[:, 0]
 
 
-def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 5) -> float:
-    """Accuracy of a k-nearest-neighbour classifier fitted on (z_train, y_train), scored on the
-    held-out (z_test, y_test): how well the codes separate the classes."""
-    z_train, z_test = _as_2d_array(z_train, "z_train"), _as_2d_array(z_test, "z_test")
-    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+def knn_predict(z_train, y_train, z_query, k: int = 5) -> np.ndarray:
+    """Labels that a k-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
+    z_train, z_query = _as_2d_array(z_train, "z_train"), _as_2d_array(z_query, "z_query")
+    y_train = np.asarray(y_train)
     _check_lengths(z_train, y_train, "z_train and y_train")
-    _check_lengths(z_test, y_test, "z_test and y_test")
     check_positive_int(k, "k")
     if k > len(z_train):
         raise ValueError(f"k = {k} exceeds the {len(z_train)} training points; use a smaller k.")
-    classifier = KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train)
-    return float(classifier.score(z_test, y_test))
+    return KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train).predict(z_query)
+
+
+def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 5) -> float:
+    """Accuracy of a k-nearest-neighbour classifier fitted on (z_train, y_train), scored on the
+    held-out (z_test, y_test): how well the codes separate the classes."""
+    y_test = np.asarray(y_test)
+    _check_lengths(_as_2d_array(z_test, "z_test"), y_test, "z_test and y_test")
+    return float(np.mean(knn_predict(z_train, y_train, z_test, k) == y_test))
 
 
 def pca_reconstruction(x_train, x_test, k: int, seed: int = 0) -> np.ndarray:

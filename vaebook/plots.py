@@ -1,12 +1,18 @@
-"""Figures the chapters share. Each function returns a matplotlib Figure and draws nothing else."""
+"""Figures the chapters share. Each function returns a matplotlib Figure and draws nothing else.
+
+Figures are made without pyplot, so nothing is shown twice or kept alive behind the reader's back:
+a notebook shows a figure that ends a cell (or one passed to ``display``), a script saves it with
+``fig.savefig``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
 
-import matplotlib.pyplot as plt
 import torch
+from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
@@ -28,12 +34,12 @@ def _as_images(x: Tensor, name: str) -> Tensor:
                      f"got shape {tuple(x.shape)}.")
 
 
-def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: plt.Axes | None = None) -> Figure:
+def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw images x: (N, 784) or (N, 28, 28), values in [0, 1], ``nrow`` per row, in grey."""
-    grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=2, pad_value=1.0)[0]
+    grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=2, pad_value=0.0)[0]
     if ax is None:
         rows = math.ceil(len(x) / nrow)
-        _, ax = plt.subplots(figsize=(nrow * 0.6, rows * 0.6 + (0.4 if title else 0)))
+        ax = Figure(figsize=(nrow * 0.6, rows * 0.6 + (0.4 if title else 0))).subplots()
     ax.imshow(grid.clamp(0, 1).numpy(), cmap="gray_r", vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
@@ -48,7 +54,8 @@ def plot_rows(rows: Sequence[Tensor], labels: Sequence[str]) -> Figure:
                          f"{len(labels)} labels.")
     check_same_length(tuple(rows), "every row of images")
     n = len(rows[0])
-    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.6, len(rows) * 0.85), squeeze=False)
+    fig = Figure(figsize=(n * 0.6, len(rows) * 0.85))
+    axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, row, label in zip(axes[:, 0], rows, labels, strict=True):
         image_grid(row, nrow=n, ax=ax)
         ax.set_axis_on()
@@ -61,7 +68,8 @@ def plot_rows(rows: Sequence[Tensor], labels: Sequence[str]) -> Figure:
 
 def plot_losses(histories: dict[str, History], ylabel: str = "loss") -> Figure:
     """Loss per epoch for one or more training runs (train solid, test dashed)."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     for i, (name, history) in enumerate(histories.items()):
         epochs = range(1, len(history.train) + 1)
         ax.plot(epochs, history.train, color=f"C{i}", label=f"{name} (train)")
@@ -75,16 +83,16 @@ def plot_losses(histories: dict[str, History], ylabel: str = "loss") -> Figure:
 
 
 def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
-                        ax: plt.Axes | None = None) -> Figure:
+                        ax: Axes | None = None) -> Figure:
     """Scatter of 2-D codes z: (N, 2), coloured by integer labels: (N,), with a legend."""
     z = check_batch(check_tensor(z, "z").detach().cpu(), "z", 2)
     check_same_length((z, labels), "z and labels")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.5))
+        ax = Figure(figsize=(5, 4.5)).subplots()
     labels = labels.cpu()
     for digit in torch.unique(labels).tolist():
         points = z[labels == digit]
-        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color=plt.cm.tab10(digit % 10),
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color=colormaps["tab10"](digit % 10),
                    label=str(digit), rasterized=True)
     ax.legend(markerscale=5, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.set_xlabel("$z_1$")
@@ -115,7 +123,8 @@ def plot_decoder_grid(decode: Callable[[Tensor], Tensor], extent: tuple[float, f
     ``decode`` maps codes (M, 2) to images (M, 784) in [0, 1].
     """
     images = decode(latent_grid(extent, n))
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     image_grid(images, nrow=n, ax=ax)
     ax.set_title(title or f"decoder over $z_1 \\in [{extent[0]:.1f}, {extent[1]:.1f}]$, "
                           f"$z_2 \\in [{extent[2]:.1f}, {extent[3]:.1f}]$")

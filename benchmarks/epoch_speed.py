@@ -1,0 +1,73 @@
+"""One training epoch of the same 784-400-20 VAE on the 60,000 MNIST training images, two ways:
+
+1. vaebook's path: the whole set as one in-memory tensor, mini-batches sliced with a seeded
+   permutation (``vaebook.training.train``);
+2. the usual path: ``DataLoader(torchvision MNIST, ToTensor(), batch_size=128, shuffle=True)``,
+   which converts every image from PIL to a tensor, one item at a time.
+
+Both run the same model, loss (negative ELBO, dynamic binarization), optimizer and batch size.
+Prints the seconds per epoch (best of ``--repeats``) and the ratio. Usage:
+``python benchmarks/epoch_speed.py [--repeats 2]``; data from ``VAEBOOK_DATA`` as everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision import datasets
+from torchvision.transforms import ToTensor
+
+from vaebook.data import binarize_dynamic, data_dir, load_mnist
+from vaebook.models import VAE
+from vaebook.objectives import vae_loss
+from vaebook.training import seed_everything, train
+
+BATCH_SIZE = 128
+
+
+def vaebook_epoch(x_train: torch.Tensor) -> float:
+    seed_everything(0)
+    model = VAE(hidden=(400,), latent_dim=20)
+    start = time.perf_counter()
+    train(model, vae_loss, x_train, epochs=1, batch_size=BATCH_SIZE, transform=binarize_dynamic,
+          device="cpu", progress=False)
+    return time.perf_counter() - start
+
+
+def dataloader_epoch(dataset: datasets.MNIST) -> float:
+    seed_everything(0)
+    model = VAE(hidden=(400,), latent_dim=20)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as vaebook.training.train
+    loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True)
+    start = time.perf_counter()
+    for x, _ in loader:
+        loss = vae_loss(model, binarize_dynamic(x.view(len(x), -1)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2, help="epochs timed per path; best is kept")
+    repeats = parser.parse_args().repeats
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+
+    start = time.perf_counter()
+    x_train, _ = load_mnist("train")
+    print(f"vaebook: load and check 60,000 images once: {time.perf_counter() - start:.2f} s")
+    dataset = datasets.MNIST(str(data_dir()), train=True, transform=ToTensor())
+
+    fast = min(vaebook_epoch(x_train) for _ in range(repeats))
+    slow = min(dataloader_epoch(dataset) for _ in range(repeats))
+    print(f"vaebook in-memory batches : {fast:6.2f} s per epoch")
+    print(f"DataLoader + ToTensor     : {slow:6.2f} s per epoch")
+    print(f"ratio vaebook / DataLoader: {fast / slow:.2f} (target <= 0.55)")
+
+
+if __name__ == "__main__":
+    main()

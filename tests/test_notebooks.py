@@ -1,0 +1,60 @@
+"""Static checks of the chapters; nbval (``make notebooks``) re-executes them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from jupytext.compare import NotebookDifference, compare_notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REPOSITORY = re.search(r'^Repository = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no notebooks/NN_name.ipynb found"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_notebook_and_its_text_twin_are_in_sync(notebook):
+    twin = notebook.with_suffix(".py")
+    assert twin.is_file(), f"{notebook.name} has no jupytext twin {twin.name}"
+    try:  # compares the cells' types, sources and metadata, as `jupytext --test` does
+        compare_notebooks(jupytext.read(twin), jupytext.read(notebook), fmt="py:percent")
+    except NotebookDifference as difference:
+        pytest.fail(f"{notebook.name} and {twin.name} differ: re-execute from the text with "
+                    f"`python tools/run_chapters.py {twin.name}` (or `jupytext --sync`).\n{difference}")
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_notebook_is_committed_executed_without_errors_or_warnings(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is not None for cell in code), "some code cells were not run"
+    outputs = [out for cell in code for out in cell.outputs]
+    assert not [out for out in outputs if out.output_type == "error"]
+    stderr = "".join(out.text for out in outputs if out.get("name") == "stderr")
+    assert "Warning" not in stderr
+    assert any(re.match(r"\s*assert\b", line) for cell in code for line in cell.source.splitlines())
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_first_code_cell_installs_vaebook_from_the_repository(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "code").source
+    assert "import vaebook" in first and f"vaebook @ git+{REPOSITORY}" in first
+
+
+def test_book_configuration_points_at_the_repository():
+    assert f"url: {REPOSITORY}\n" in (ROOT / "book" / "_config.yml").read_text()
+
+
+def test_readme_links_every_chapter_to_colab_at_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    colab = "https://colab.research.google.com/github/" + REPOSITORY.removeprefix("https://github.com/")
+    for notebook in CHAPTERS:
+        assert f"{colab}/blob/main/notebooks/{notebook.name}" in readme
