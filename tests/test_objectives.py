@@ -84,3 +84,24 @@ def test_autoencoder_losses_sum_over_pixels():
     assert mse_loss(model, x).item() == pytest.approx(((x_hat - x) ** 2).sum(1).mean().item(), rel=1e-5)
     bce = torch.nn.functional.binary_cross_entropy(x_hat, x, reduction="sum") / 4
     assert bce_loss(model, x).item() == pytest.approx(bce.item(), rel=1e-4)
+
+
+def test_elbo_estimates_of_both_forms_converge_to_the_closed_form():
+    from vaebook.exact import LinearGaussian
+    from vaebook.objectives import elbo_estimate, elbo_estimate_kl
+
+    model = LinearGaussian.random(data_dim=4, latent_dim=2, seed=0)
+    x = model.sample(1, seed=1)[0]
+    q = torch.distributions.MultivariateNormal(torch.tensor([0.3, -0.2], dtype=torch.float64),
+                                               0.5 * torch.eye(2, dtype=torch.float64))
+    exact = model.elbo(x, q).item()
+    torch.manual_seed(0)
+    joint = elbo_estimate(lambda z: model.log_joint(x, z), q, n_samples=200_000)
+    kl_form = elbo_estimate_kl(lambda z: model.log_likelihood(x, z), q, model.prior(), n_samples=200_000)
+    assert joint.item() == pytest.approx(exact, abs=0.02)
+    assert kl_form.item() == pytest.approx(exact, abs=0.02)
+    assert elbo_estimate(lambda z: model.log_joint(x, z), q, 10, n_estimates=7).shape == (7,)
+    with pytest.raises(ValueError, match="one value per sample"):
+        elbo_estimate(lambda z: z, q, 10)
+    with pytest.raises(ValueError, match="n_samples"):
+        elbo_estimate_kl(lambda z: model.log_likelihood(x, z), q, model.prior(), 0)

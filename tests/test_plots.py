@@ -8,6 +8,7 @@ from vaebook.plots import (
     image_grid,
     latent_grid,
     plot_decoder_grid,
+    plot_gaussian_contours,
     plot_latent_scatter,
     plot_losses,
     plot_rows,
@@ -70,3 +71,14 @@ def test_plot_decoder_grid_decodes_every_point():
 
     fig = plot_decoder_grid(decode, (-1, 1, -1, 1), n=4)
     assert seen == [(16, 2)] and isinstance(fig, Figure)
+
+
+def test_plot_gaussian_contours_draws_two_ellipses_per_gaussian():
+    fig = plot_gaussian_contours({"p": (torch.zeros(2), torch.eye(2)),
+                                  "q": (torch.ones(2), torch.tensor([[2.0, 0.5], [0.5, 1.0]]))})
+    lines = fig.axes[0].lines
+    assert len(lines) == 4
+    radii = (torch.as_tensor(lines[0].get_xdata()) ** 2 + torch.as_tensor(lines[0].get_ydata()) ** 2).sqrt()
+    torch.testing.assert_close(radii, torch.ones_like(radii, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"covariance \(2, 2\)"):
+        plot_gaussian_contours({"bad": (torch.zeros(3), torch.eye(3))})

@@ -7,10 +7,12 @@ dimensions; a *loss* is a scalar mean over the batch, ready for ``.backward()``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributions import Distribution
 
 from vaebook.checks import check_batch, check_positive_int, check_tensor, check_unit_interval
 from vaebook.models import VAE, Autoencoder
@@ -87,3 +89,41 @@ def mse_loss(model: Autoencoder, x: Tensor) -> Tensor:
     batch."""
     x = check_batch(x, "x", model.data_dim)
     return ((torch.sigmoid(model(x)) - x) ** 2).sum(-1).mean()
+
+
+def elbo_estimate(log_joint: Callable[[Tensor], Tensor], q: Distribution, n_samples: int,
+                  n_estimates: int | None = None) -> Tensor:
+    """Monte Carlo ELBO in its first form, L(q) ≈ 1/S Σ_s [log p(x, z_s) − log q(z_s)], z_s ~ q.
+
+    ``log_joint`` maps z: (..., K) to log p(x, z): (...,) for the fixed x; q is a
+    ``torch.distributions`` object with event shape (K,). Samples are reparameterized, so the
+    estimate is differentiable in q's parameters. Returns a scalar, or (n_estimates,)
+    independent estimates.
+    """
+    z = _draw(q, n_samples, n_estimates)
+    return _checked(log_joint(z), z, "log_joint").sub(q.log_prob(z)).mean(-1)
+
+
+def elbo_estimate_kl(log_likelihood: Callable[[Tensor], Tensor], q: Distribution, prior: Distribution,
+                     n_samples: int, n_estimates: int | None = None) -> Tensor:
+    """Monte Carlo ELBO in its second form, L(q) ≈ 1/S Σ_s log p(x | z_s) − KL(q || p(z)),
+    with the KL in closed form (``torch.distributions.kl_divergence``). Shapes as
+    ``elbo_estimate``."""
+    z = _draw(q, n_samples, n_estimates)
+    fit = _checked(log_likelihood(z), z, "log_likelihood").mean(-1)
+    return fit - torch.distributions.kl_divergence(q, prior)
+
+
+def _draw(q: Distribution, n_samples: int, n_estimates: int | None) -> Tensor:
+    check_positive_int(n_samples, "n_samples")
+    if n_estimates is None:
+        return q.rsample((n_samples,))
+    return q.rsample((check_positive_int(n_estimates, "n_estimates"), n_samples))
+
+
+def _checked(values: Tensor, z: Tensor, name: str) -> Tensor:
+    expected = z.shape[: z.ndim - 1]
+    if values.shape != expected:
+        raise ValueError(f"{name} must return one value per sample, shape {tuple(expected)}, "
+                         f"got {tuple(values.shape)}; sum over the data and latent dimensions.")
+    return values

@@ -129,3 +129,30 @@ def plot_decoder_grid(decode: Callable[[Tensor], Tensor], extent: tuple[float, f
     ax.set_title(title or f"decoder over $z_1 \\in [{extent[0]:.1f}, {extent[1]:.1f}]$, "
                           f"$z_2 \\in [{extent[2]:.1f}, {extent[3]:.1f}]$")
     return fig
+
+
+def plot_gaussian_contours(gaussians: dict[str, tuple[Tensor, Tensor]], title: str | None = None) -> Figure:
+    """Draw the 1- and 2-standard-deviation ellipses of 2-D Gaussians given as name -> (mean (2,),
+    covariance (2, 2)), one colour each: e.g. an approximate posterior against the exact one. The
+    first is drawn wide and pale, so that a close fit drawn over it stays visible."""
+    fig = Figure(figsize=(4.8, 4.2))
+    ax = fig.subplots()
+    angle = torch.linspace(0, 2 * math.pi, 200, dtype=torch.float64)
+    circle = torch.stack([angle.cos(), angle.sin()])
+    for i, (name, (mean, cov)) in enumerate(gaussians.items()):
+        if tuple(mean.shape) != (2,) or tuple(cov.shape) != (2, 2):
+            raise ValueError(f"{name}: mean must be (2,) and covariance (2, 2), got "
+                             f"{tuple(mean.shape)} and {tuple(cov.shape)}.")
+        root = torch.linalg.cholesky(cov.detach().double())
+        for radius, style in ((1, "-"), (2, ":")):
+            ellipse = mean.detach().double()[:, None] + radius * root @ circle
+            ax.plot(ellipse[0], ellipse[1], style, color=f"C{i}", lw=3.5 if i == 0 else 1.5,
+                    alpha=0.5 if i == 0 else 1.0, label=name if radius == 1 else None)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -116,9 +116,9 @@ def _train_epoch(model, loss_fn, x_train, batch_size, optimizer, scheduler, tran
 
 
 def _postfix(history: History) -> dict[str, str]:
-    postfix = {"train": f"{history.train[-1]:.3f}"}
+    postfix = {"train": f"{history.train[-1]:.2f}"}
     if history.test:
-        postfix["test"] = f"{history.test[-1]:.3f}"
+        postfix["test"] = f"{history.test[-1]:.2f}"
     return postfix
 
 
