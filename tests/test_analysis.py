@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from vaebook.analysis import knn_accuracy, knn_predict, nearest_distance, pca_reconstruction
+from vaebook.analysis import (
+    active_units,
+    interpolate,
+    knn_accuracy,
+    knn_predict,
+    nearest_distance,
+    pca_reconstruction,
+)
 
 
 def test_nearest_distance_matches_brute_force():
@@ -45,3 +52,21 @@ def test_knn_predict_agrees_with_scikit_learn():
     z, y = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
     expected = KNeighborsClassifier(n_neighbors=3).fit(z[:40], y[:40]).predict(z[40:])
     np.testing.assert_array_equal(knn_predict(z[:40], y[:40], z[40:], k=3), expected)
+
+
+def test_active_units_counts_dimensions_whose_mean_moves():
+    rng = np.random.default_rng(0)
+    mu = np.column_stack([rng.normal(size=500), 0.001 * rng.normal(size=500), np.zeros(500)])
+    assert active_units(mu) == 1
+    assert active_units(torch.tensor(mu), threshold=1e-8) == 2
+    with pytest.raises(ValueError, match="at least 2"):
+        active_units(mu[:1])
+
+
+def test_interpolate_includes_both_ends():
+    path = interpolate([0.0, 0.0], [1.0, 2.0], 5)
+    np.testing.assert_allclose(path[[0, 2, 4]], [[0, 0], [0.5, 1], [1, 2]])
+    with pytest.raises(ValueError, match="at least 2"):
+        interpolate([0.0], [1.0], 1)
+    with pytest.raises(ValueError, match="one shape"):
+        interpolate([0.0], [1.0, 2.0], 3)

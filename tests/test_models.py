@@ -45,3 +45,12 @@ def test_models_explain_wrong_shapes():
         VAE().encode(torch.zeros(2, 784, dtype=torch.uint8))
     with pytest.raises(ValueError, match="last dimension"):
         VAE(latent_dim=3).decode(torch.zeros(2, 4))
+
+
+def test_vae_samples_from_the_prior_are_seeded_means():
+    model = VAE(hidden=(16,), latent_dim=2)
+    a = model.sample(5, torch.Generator().manual_seed(0))
+    b = model.sample(5, torch.Generator().manual_seed(0))
+    assert a.shape == (5, 784) and torch.equal(a, b) and 0 <= a.min() and a.max() <= 1
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        model.sample(0)

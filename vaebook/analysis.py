@@ -60,3 +60,24 @@ def pca_reconstruction(x_train, x_test, k: int, seed: int = 0) -> np.ndarray:
     check_positive_int(k, "k")
     pca = PCA(n_components=k, random_state=seed).fit(x_train)
     return pca.inverse_transform(pca.transform(x_test))
+
+
+def active_units(mu, threshold: float = 0.01) -> int:
+    """Number of latent dimensions u with Cov_x(E_q[z_u | x]) > threshold (Burda et al., 2016):
+    the dimensions whose posterior mean moves with the input. mu: encoder means (N, K)."""
+    mu = _as_2d_array(mu, "mu")
+    if len(mu) < 2:
+        raise ValueError("active_units needs the posterior means of at least 2 inputs.")
+    return int(np.sum(mu.var(axis=0, ddof=1) > threshold))
+
+
+def interpolate(start, end, steps: int) -> np.ndarray:
+    """``steps`` points evenly spaced on the segment from ``start`` to ``end`` (both (K,)), ends
+    included: (steps, K)."""
+    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    if start.shape != end.shape or start.ndim != 1:
+        raise ValueError(f"start and end must be vectors of one shape, got {start.shape} and {end.shape}.")
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
+    weights = np.linspace(0, 1, steps)[:, None]
+    return (1 - weights) * start + weights * end

@@ -35,6 +35,7 @@ class Autoencoder(nn.Module):
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (512, 128), latent_dim: int = 2):
         super().__init__()
         self.data_dim, self.latent_dim = data_dim, latent_dim
+        self.config = {"data_dim": data_dim, "hidden": list(hidden), "latent_dim": latent_dim}
         self.encoder = mlp([data_dim, *hidden, latent_dim])
         self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
 
@@ -64,6 +65,7 @@ class VAE(nn.Module):
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20):
         super().__init__()
         self.data_dim, self.latent_dim = data_dim, latent_dim
+        self.config = {"data_dim": data_dim, "hidden": list(hidden), "latent_dim": latent_dim}
         self.encoder = mlp([data_dim, *hidden, 2 * latent_dim])
         self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
 
@@ -82,3 +84,11 @@ class VAE(nn.Module):
     def decode(self, z: Tensor) -> Tensor:
         """z: (..., K) -> Bernoulli means sigmoid(logits): (..., D)."""
         return torch.sigmoid(self.decode_logits(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decode n draws from the prior, z ~ N(0, I): Bernoulli means (n, D)."""
+        check_positive_int(n, "n")
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.decode(z)

@@ -127,3 +127,24 @@ def _checked(values: Tensor, z: Tensor, name: str) -> Tensor:
         raise ValueError(f"{name} must return one value per sample, shape {tuple(expected)}, "
                          f"got {tuple(values.shape)}; sum over the data and latent dimensions.")
     return values
+
+
+def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """The importance-weighted bound L_k with the encoder as proposal (Burda et al., 2016):
+
+        L_k(x) = log 1/k Σ_{s=1}^{k} p_θ(x | z_s) p(z_s) / q_φ(z_s | x),   z_s ~ q_φ(z | x).
+
+    L_1 is the ELBO, E[L_k] rises with k and tends to log p_θ(x). x: (B, D). Returns (B,), in
+    nats. Memory grows as k·B·D: split large k with ``training.estimate_log_likelihood``.
+    """
+    return torch.logsumexp(log_importance_weights(model, x, k, generator), 0) - math.log(k)
+
+
+def log_importance_weights(model: VAE, x: Tensor, k: int,
+                           generator: torch.Generator | None = None) -> Tensor:
+    """log w_s = log p_θ(x | z_s) + log p(z_s) − log q_φ(z_s | x), z_s ~ q_φ(z | x). Returns (k, B)."""
+    check_positive_int(k, "k")
+    mu, logvar = model.encode(check_batch(x, "x", model.data_dim))
+    z = reparameterize(mu, logvar, k, generator)
+    log_likelihood = log_bernoulli(x, model.decode_logits(z))
+    return log_likelihood + log_standard_normal(z) - log_normal_diag(z, mu, logvar)

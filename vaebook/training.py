@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from vaebook.checks import check_batch, check_positive_int
 from vaebook.data import batches
+from vaebook.objectives import log_importance_weights
 
 LossFn = Callable[[nn.Module, Tensor], Tensor]
 Transform = Callable[[Tensor, torch.Generator], Tensor]
@@ -153,3 +154,36 @@ def evaluate(
             total += loss_fn(model, batch).item() * len(batch)
     model.train(was_training)
     return total / len(x)
+
+
+@torch.no_grad()
+def estimate_log_likelihood(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    k: int = 1000,
+    batch_size: int = 50,
+    chunk: int = 250,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> Tensor:
+    """Importance-sampled estimate of log p_θ(x) for every row of x (N, D): the bound L_k of
+    ``objectives.iwae_bound``, computed ``chunk`` samples at a time so that memory stays at
+    chunk · batch_size · D numbers whatever k is. Seeded; returns (N,) on the CPU, in nats."""
+    check_batch(x, "x")
+    for value, name in ((k, "k"), (batch_size, "batch_size"), (chunk, "chunk")):
+        check_positive_int(value, name)
+    device = pick_device(None if device is None else str(device))
+    generator = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval().to(device)
+    results = []
+    steps = tqdm(range(0, len(x), batch_size), desc=f"log p(x), k={k}", unit="batch", disable=not progress)
+    for start in steps:
+        batch = x[start:start + batch_size].to(device)
+        log_w = torch.cat([log_importance_weights(model, batch, min(chunk, k - done), generator)
+                           for done in range(0, k, chunk)])
+        results.append((torch.logsumexp(log_w, 0) - math.log(k)).cpu())
+    model.train(was_training)
+    return torch.cat(results)
