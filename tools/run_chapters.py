@@ -12,9 +12,11 @@ from pathlib import Path
 
 import jupytext
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+FAILED = NOTEBOOKS.parent / "_build" / "failed"
 
 
 def run_chapter(script: Path) -> float:
@@ -22,8 +24,16 @@ def run_chapter(script: Path) -> float:
     notebook = jupytext.read(script)
     start = time.perf_counter()
     # record_timing=False keeps wall-clock timestamps out of the committed notebook.
-    NotebookClient(notebook, timeout=1800, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    client = NotebookClient(notebook, timeout=1800, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    try:
+        client.execute()
+    except CellExecutionError:
+        # Keep what ran, for reading; the committed notebook stays as it was.
+        FAILED.mkdir(parents=True, exist_ok=True)
+        jupytext.write(notebook, FAILED / f"{script.stem}.ipynb", fmt="ipynb")
+        print(f"  failed; the partly executed notebook is in {FAILED / script.stem}.ipynb", flush=True)
+        raise
     # Keep only the final state of each progress bar, as a reader would see it.
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
     jupytext.write(notebook, script.with_suffix(".ipynb"), fmt="ipynb")

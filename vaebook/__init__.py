@@ -1,7 +1,8 @@
 """vaebook: the package behind the book on autoencoders and variational autoencoders.
 
-Modules, each importing only those before it: ``checks`` → ``data`` → ``models`` →
-``objectives`` → ``training`` → ``plots`` and ``analysis``.
+Modules, each importing only those before it: ``checks`` → ``data``, ``corruption`` → ``models``
+→ ``objectives``, ``exact``, ``estimators`` → ``training``, ``checkpoints`` → ``plots``,
+``analysis``.
 """
 
 __version__ = "0.1.0"
