@@ -37,7 +37,7 @@ from vaebook import plots
 from vaebook.corruption import gaussian_noise, masking_noise, psnr, salt_and_pepper
 from vaebook.data import load_mnist
 from vaebook.models import Autoencoder
-from vaebook.objectives import log_bernoulli
+from vaebook.objectives import bce_loss, log_bernoulli
 from vaebook.training import pick_device, seed_everything, train
 
 SEED = 0
@@ -82,16 +82,13 @@ plots.plot_rows([examples, gaussian_noise(examples, 0.5, g), masking_noise(examp
 TRAIN_STD, EPOCHS = 0.5, 6
 
 
-def plain_loss(model, x):
-    return -log_bernoulli(x, model(x)).mean()
-
-
 def denoising_loss(model, x):
+    """Chapter 1's BCE (vaebook.objectives.bce_loss), but of the reconstruction of a noisy input."""
     return -log_bernoulli(x, model(gaussian_noise(x, TRAIN_STD))).mean()
 
 
 models = {}
-for name, loss in (("plain AE", plain_loss), ("denoising AE", denoising_loss)):
+for name, loss in (("plain AE", bce_loss), ("denoising AE", denoising_loss)):
     seed_everything(SEED)
     models[name] = Autoencoder(hidden=(512,), latent_dim=64)
     train(models[name], loss, x_train, epochs=EPOCHS, seed=SEED, device=device)
