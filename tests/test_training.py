@@ -70,3 +70,15 @@ def test_train_refuses_bad_input():
         train(model, mse_loss, torch.rand(10, 784), epochs=1, x_test=torch.rand(5, 10), progress=False)
     with pytest.raises(TypeError, match="torch.Tensor"):
         evaluate(model, mse_loss, [[0.0] * 784])
+
+
+def test_evaluation_runs_where_the_model_is(monkeypatch):
+    import vaebook.training as training
+
+    # A model moved back to the CPU must be evaluated there even when a GPU is present.
+    monkeypatch.setattr(training, "pick_device", lambda name=None: torch.device("meta"))
+    model = VAE(hidden=(8,), latent_dim=2)
+    x = torch.rand(20, 784)
+    assert training.model_device(model) == torch.device("cpu")
+    assert isinstance(evaluate(model, vae_loss, x), float)
+    assert training.estimate_log_likelihood(model, torch.bernoulli(x), k=4, progress=False).shape == (20,)

@@ -36,6 +36,11 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device that holds the model's parameters (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (all devices)."""
     random.seed(seed)
@@ -137,11 +142,12 @@ def evaluate(
     """Mean of ``loss_fn`` over all of ``x`` (N, D), in eval mode, without gradients.
 
     Randomness (the transform's, and sampling inside the loss) is seeded with ``seed``, so the
-    same model gets the same score every time.
+    same model gets the same score every time. Runs where the model is unless ``device`` is given.
     """
     check_batch(x, "x")
     check_positive_int(batch_size, "batch_size")
-    device = pick_device(None if device is None else str(device))
+    device = model_device(model) if device is None else torch.device(device)
+    model.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -170,11 +176,12 @@ def estimate_log_likelihood(
 ) -> Tensor:
     """Importance-sampled estimate of log p_θ(x) for every row of x (N, D): the bound L_k of
     ``objectives.iwae_bound``, computed ``chunk`` samples at a time so that memory stays at
-    chunk · batch_size · D numbers whatever k is. Seeded; returns (N,) on the CPU, in nats."""
+    chunk · batch_size · D numbers whatever k is. Seeded; returns (N,) on the CPU, in nats.
+    Runs where the model is unless ``device`` is given."""
     check_batch(x, "x")
     for value, name in ((k, "k"), (batch_size, "batch_size"), (chunk, "chunk")):
         check_positive_int(value, name)
-    device = pick_device(None if device is None else str(device))
+    device = model_device(model) if device is None else torch.device(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
     model.eval().to(device)
