@@ -36,8 +36,21 @@ def run_chapter(script: Path) -> float:
         raise
     # Keep only the final state of each progress bar, as a reader would see it.
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
+    _keep_cell_ids(notebook, script.with_suffix(".ipynb"))
     jupytext.write(notebook, script.with_suffix(".ipynb"), fmt="ipynb")
     return time.perf_counter() - start
+
+
+def _keep_cell_ids(notebook, path: Path) -> None:
+    """Reuse the cell ids of the notebook already at ``path`` (cells matched in order) so that a
+    re-execution changes only what really changed."""
+    if not path.exists():
+        return
+    previous = jupytext.read(path)
+    if len(previous.cells) == len(notebook.cells):
+        for cell, old in zip(notebook.cells, previous.cells, strict=True):
+            if "id" in old:
+                cell["id"] = old["id"]
 
 
 def main(names: list[str]) -> None:
