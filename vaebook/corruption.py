@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from vaebook.checks import check_batch, check_unit_interval
+from vaebook.checks import check_batch, check_same_length, check_unit_interval
 
 
 def _check(x: Tensor, level: float, name: str, high: float) -> Tensor:
@@ -47,8 +47,7 @@ def mse(x: Tensor, x_hat: Tensor) -> Tensor:
     """Mean squared error per image, 1/D Σ_d (x_d − x̂_d)². (B, D), (B, D) -> (B,)."""
     check_batch(x, "x")
     check_batch(x_hat, "x_hat", x.shape[1])
-    if len(x) != len(x_hat):
-        raise ValueError(f"x and x_hat must hold the same number of images, got {len(x)} and {len(x_hat)}.")
+    check_same_length((x, x_hat), "x and x_hat")
     return ((x - x_hat) ** 2).mean(-1)
 
 

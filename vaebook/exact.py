@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal, Normal
 
 from vaebook.checks import check_tensor
+from vaebook.objectives import log_standard_normal
 
 
 class LinearGaussian:
@@ -53,7 +54,7 @@ class LinearGaussian:
 
     def log_prior(self, z: Tensor) -> Tensor:
         """log p(z) = log N(z; 0, I). z: (..., K). Returns (...,)."""
-        return Normal(torch.zeros_like(z), torch.ones_like(z)).log_prob(z).sum(-1)
+        return log_standard_normal(z)
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) = log p(x | z) + log p(z). Returns (...,)."""

@@ -25,7 +25,7 @@ LossFn = Callable[[nn.Module, Tensor], Tensor]
 Transform = Callable[[Tensor, torch.Generator], Tensor]
 
 
-def pick_device(name: str | None = None) -> torch.device:
+def pick_device(name: str | torch.device | None = None) -> torch.device:
     """``name`` if given, else CUDA when present, else Apple's MPS when present, else the CPU."""
     if name is not None:
         return torch.device(name)
@@ -83,7 +83,7 @@ def train(
     check_positive_int(batch_size, "batch_size")
     if x_test is not None:
         check_batch(x_test, "x_test", x_train.shape[1])
-    device = pick_device(None if device is None else str(device))
+    device = pick_device(device)
     seed_everything(seed)
     generator = torch.Generator(device=device).manual_seed(seed)
     model.to(device)
