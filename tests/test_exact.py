@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from vaebook.exact import LinearGaussian
+from vaebook.exact import BayesianLinearRegression, LinearGaussian, SigmoidBeliefNet
 
 MODEL = LinearGaussian.random(data_dim=5, latent_dim=2, noise_var=0.5, seed=0)
 X = MODEL.sample(1, seed=1)[0]
@@ -42,3 +42,50 @@ def test_bad_parameters_are_refused():
         LinearGaussian(torch.zeros(3, 2), torch.zeros(3), 0.0)
     with pytest.raises(ValueError, match=r"W must be \(D, K\)"):
         LinearGaussian(torch.zeros(3, 2), torch.zeros(4), 1.0)
+
+
+def test_linear_regression_posterior_is_the_normalized_joint():
+    model = BayesianLinearRegression.random(30, torch.tensor([1.0, -1.0], dtype=torch.float64),
+                                            noise_std=0.7, prior_std=2.0, correlation=0.5, seed=0)
+    w = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    log_ratio = model.log_joint(w) - model.posterior().log_prob(w)  # = log p(y | X) for every w
+    assert torch.allclose(log_ratio, log_ratio[0].expand(50), atol=1e-9)
+    # each of the K = 2 columns holds the likelihood once: summed, it counts once too often
+    assert torch.allclose(model.local_log_joint(w).sum(1) - model.log_likelihood(w), model.log_joint(w))
+
+
+def test_linear_regression_mean_field_optimum_maximizes_the_elbo():
+    model = BayesianLinearRegression.random(30, torch.tensor([1.0, -1.0, 0.3], dtype=torch.float64),
+                                            correlation=0.8, seed=0)
+    mean, std = model.mean_field_optimum()
+    posterior = model.posterior()
+
+    def kl(m, s):  # ELBO = log p(y) − KL(q || posterior): maximizing it minimizes this
+        q = MultivariateNormal(m, torch.diag(s**2))
+        return kl_divergence(q, posterior).item()
+
+    best = kl(mean, std)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        assert kl(mean + 0.05 * torch.randn(3, generator=g, dtype=torch.float64), std) > best
+        assert kl(mean, std * (1 + 0.05 * torch.rand(3, generator=g, dtype=torch.float64))) > best
+    assert (std < posterior.stddev).all()  # mean-field underestimates spread under correlation
+
+
+def test_sigmoid_belief_net_enumeration():
+    sbn = SigmoidBeliefNet.random(8, 4, seed=0)
+    z = sbn.configurations()
+    assert z.shape == (16, 4) and len({tuple(r.tolist()) for r in z}) == 16
+    assert torch.isclose(torch.logsumexp(sbn.log_joint(z), 0), sbn.log_evidence())
+    marginals = sbn.posterior_marginals()
+    assert ((marginals > 0) & (marginals < 1)).all()
+    # the ELBO of a factorized q by enumeration agrees with a Monte Carlo estimate, and is below log p(x)
+    probs = torch.tensor([0.2, 0.7, 0.5, 0.9], dtype=torch.float64)
+    samples = torch.bernoulli(probs.expand(200_000, 4), generator=torch.Generator().manual_seed(0))
+    log_q = torch.distributions.Bernoulli(probs=probs).log_prob(samples).sum(1)
+    mc = sbn.log_joint(samples) - log_q
+    assert abs(sbn.mean_field_elbo(probs).item() - mc.mean().item()) < 4 * mc.std().item() / 200_000**0.5
+    assert sbn.mean_field_elbo(probs) < sbn.log_evidence()
+    assert torch.allclose(sbn.local_log_joint(z).sum(1) - 3 * sbn.log_likelihood(z), sbn.log_joint(z))
+    with pytest.raises(ValueError, match="too many"):
+        SigmoidBeliefNet.random(4, 17)

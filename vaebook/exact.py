@@ -1,10 +1,14 @@
-"""A latent-variable model whose evidence and posterior are known exactly: probabilistic PCA.
+"""Models whose evidence and posterior are known exactly, to check variational inference against.
+
+Probabilistic PCA (``LinearGaussian``):
 
     z ~ N(0, I_K),    x | z ~ N(W z + b, σ² I_D)
 
 Then p(x) = N(b, W Wᵀ + σ² I) and p(z | x) = N(Σ Wᵀ (x − b) / σ², Σ) with
 Σ = (I + Wᵀ W / σ²)⁻¹, so every quantity of variational inference can be checked against the
-truth. Distributions are ``torch.distributions`` objects; work in float64 for tight checks.
+truth. ``BayesianLinearRegression`` has a Gaussian posterior and a closed-form best mean-field
+Gaussian; ``SigmoidBeliefNet`` has binary latents few enough to enumerate. Distributions are
+``torch.distributions`` objects; work in float64 for tight checks.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import MultivariateNormal, Normal
+from torch.distributions import Bernoulli, MultivariateNormal, Normal
 
-from vaebook.checks import check_tensor
+from vaebook.checks import check_positive_int, check_tensor
 from vaebook.objectives import log_standard_normal
 
 
@@ -84,3 +88,131 @@ class LinearGaussian:
         m, S = q.mean, q.covariance_matrix
         expected_fit = self.log_likelihood(x, m) - torch.trace(self.W.T @ self.W @ S) / (2 * self.noise_var)
         return expected_fit - torch.distributions.kl_divergence(q, self.prior())
+
+
+class BayesianLinearRegression:
+    """y = X w + ε with ε ~ N(0, σ_y² I) and the prior w ~ N(0, s² I); X: (N, K), y: (N,).
+
+    The posterior is N(m, Λ⁻¹) with Λ = I / s² + Xᵀ X / σ_y² and m = Λ⁻¹ Xᵀ y / σ_y². The best
+    mean-field Gaussian (the one that maximizes the ELBO) has means m and variances 1 / Λ_kk.
+    """
+
+    def __init__(self, X: Tensor, y: Tensor, noise_std: float, prior_std: float):
+        X, y = check_tensor(X, "X"), check_tensor(y, "y")
+        if X.ndim != 2 or y.shape != (len(X),):
+            raise ValueError(f"X must be (N, K) and y must be (N,), got {tuple(X.shape)} and "
+                             f"{tuple(y.shape)}.")
+        if not (noise_std > 0 and prior_std > 0):
+            raise ValueError(f"noise_std and prior_std must be positive, got {noise_std} and {prior_std}.")
+        self.X, self.y, self.noise_std, self.prior_std = X, y, float(noise_std), float(prior_std)
+        self.precision = (torch.eye(X.shape[1], dtype=X.dtype) / self.prior_std**2
+                          + X.T @ X / self.noise_std**2)
+
+    @classmethod
+    def random(cls, n: int, weights: Tensor, noise_std: float = 1.0, prior_std: float = 1.0,
+               correlation: float = 0.0, seed: int = 0) -> BayesianLinearRegression:
+        """Data from the model with the given true weights (K,) and features whose pairwise
+        correlation is ``correlation`` (seeded)."""
+        k = len(weights)
+        g = torch.Generator().manual_seed(seed)
+        cov = (1 - correlation) * torch.eye(k, dtype=weights.dtype) + correlation
+        X = torch.randn(n, k, generator=g, dtype=weights.dtype) @ torch.linalg.cholesky(cov).T
+        y = X @ weights + noise_std * torch.randn(n, generator=g, dtype=weights.dtype)
+        return cls(X, y, noise_std, prior_std)
+
+    def log_likelihood(self, w: Tensor) -> Tensor:
+        """log p(y | X, w) for w: (S, K). Returns (S,)."""
+        return Normal(w @ self.X.T, self.noise_std).log_prob(self.y).sum(-1)
+
+    def log_joint(self, w: Tensor) -> Tensor:
+        """log p(y, w | X) for w: (S, K). Returns (S,)."""
+        return self.log_likelihood(w) + Normal(0.0, self.prior_std).log_prob(w).sum(-1)
+
+    def local_log_joint(self, w: Tensor) -> Tensor:
+        """The terms of log p(y, w | X) that involve w_k, for every k: log p(w_k) + log p(y | X, w).
+        w: (S, K). Returns (S, K)."""
+        return Normal(0.0, self.prior_std).log_prob(w) + self.log_likelihood(w).unsqueeze(-1)
+
+    def posterior(self) -> MultivariateNormal:
+        """p(w | X, y) = N(m, Λ⁻¹)."""
+        cov = torch.linalg.inv(self.precision)
+        return MultivariateNormal(cov @ self.X.T @ self.y / self.noise_std**2, cov)
+
+    def mean_field_optimum(self) -> tuple[Tensor, Tensor]:
+        """Means and standard deviations of the best mean-field Gaussian: m and 1 / sqrt(Λ_kk)."""
+        return self.posterior().mean, self.precision.diagonal().rsqrt()
+
+
+class SigmoidBeliefNet:
+    """One observed binary vector x: (D,) under K binary latent causes:
+
+        z_k ~ Bernoulli(σ(a_k)),   x_d | z ~ Bernoulli(σ((W z + c)_d)).
+
+    With K ≤ 16 all 2^K configurations of z can be enumerated, which gives log p(x), the exact
+    posterior and the exact ELBO of any factorized q.
+    """
+
+    def __init__(self, W: Tensor, c: Tensor, prior_logits: Tensor, x: Tensor):
+        for name, t in (("W", W), ("c", c), ("prior_logits", prior_logits), ("x", x)):
+            check_tensor(t, name)
+        d, k = W.shape
+        if c.shape != (d,) or prior_logits.shape != (k,) or x.shape != (d,):
+            raise ValueError(f"W: (D, K) needs c: (D,), prior_logits: (K,), x: (D,); got {tuple(W.shape)}, "
+                             f"{tuple(c.shape)}, {tuple(prior_logits.shape)}, {tuple(x.shape)}.")
+        if k > 16:
+            raise ValueError(f"K = {k} latents have 2^{k} configurations, too many to enumerate; "
+                             "use K <= 16.")
+        self.W, self.c, self.prior_logits, self.x = W, c, prior_logits, x
+        self.latent_dim = k
+
+    @classmethod
+    def random(cls, data_dim: int, latent_dim: int, weight_std: float = 2.0, seed: int = 0,
+               dtype: torch.dtype = torch.float64) -> SigmoidBeliefNet:
+        """Random weights, prior logits 0 (each cause on with probability ½), one x drawn from the model."""
+        check_positive_int(data_dim, "data_dim")
+        check_positive_int(latent_dim, "latent_dim")
+        g = torch.Generator().manual_seed(seed)
+        W = weight_std * torch.randn(data_dim, latent_dim, generator=g, dtype=dtype)
+        c = -0.5 * W.sum(1)  # centres the logits, so x is neither all ones nor all zeros
+        z = torch.bernoulli(torch.full((latent_dim,), 0.5, dtype=dtype), generator=g)
+        x = torch.bernoulli(torch.sigmoid(W @ z + c), generator=g)
+        return cls(W, c, torch.zeros(latent_dim, dtype=dtype), x)
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        """log p(z_k) for each k; z: (S, K) of zeros and ones (any dtype). Returns (S, K)."""
+        return Bernoulli(logits=self.prior_logits).log_prob(z.to(self.W.dtype))
+
+    def log_likelihood(self, z: Tensor) -> Tensor:
+        """log p(x | z) for z: (S, K). Returns (S,)."""
+        logits = z.to(self.W.dtype) @ self.W.T + self.c
+        return Bernoulli(logits=logits).log_prob(self.x).sum(-1)
+
+    def log_joint(self, z: Tensor) -> Tensor:
+        """log p(x, z) for z: (S, K). Returns (S,)."""
+        return self.log_prior(z).sum(-1) + self.log_likelihood(z)
+
+    def local_log_joint(self, z: Tensor) -> Tensor:
+        """The terms of log p(x, z) that involve z_k: log p(z_k) + log p(x | z). Returns (S, K)."""
+        return self.log_prior(z) + self.log_likelihood(z).unsqueeze(-1)
+
+    def configurations(self) -> Tensor:
+        """All 2^K binary vectors z, (2^K, K), as integers."""
+        codes = torch.arange(2**self.latent_dim).unsqueeze(1)
+        return (codes >> torch.arange(self.latent_dim)) & 1
+
+    def log_evidence(self) -> Tensor:
+        """log p(x) = log Σ_z p(x, z), by enumeration."""
+        return torch.logsumexp(self.log_joint(self.configurations()), 0)
+
+    def posterior_marginals(self) -> Tensor:
+        """p(z_k = 1 | x) for every k: (K,)."""
+        z = self.configurations()
+        weights = torch.softmax(self.log_joint(z), 0)
+        return weights @ z.to(weights.dtype)
+
+    def mean_field_elbo(self, probs: Tensor) -> Tensor:
+        """The exact ELBO of q(z) = Π_k Bernoulli(z_k; probs_k), by enumeration; differentiable
+        in ``probs``: (K,)."""
+        z = self.configurations()
+        log_q = Bernoulli(probs=probs).log_prob(z.to(probs.dtype)).sum(-1)
+        return (log_q.exp() * (self.log_joint(z) - log_q)).sum()
