@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
-from vaebook import analysis, plots
+from vaebook import analysis, plots, pretrained
 from vaebook.data import load_mnist
 from vaebook.models import Autoencoder
-from vaebook.objectives import bce_loss, mse_loss
+from vaebook.objectives import mse_loss
 from vaebook.training import pick_device, seed_everything, train
 
 SEED = 0
@@ -85,10 +85,10 @@ plots.image_grid(x_train[:20], nrow=10, title="the first 20 training digits")
 # between the layers.
 
 # %%
-HIDDEN, K, EPOCHS = (256, 64), 2, 10
-seed_everything(SEED)
-ae_bce = Autoencoder(hidden=HIDDEN, latent_dim=K)
-print(ae_bce)
+# The settings live in vaebook as a recipe, so that chapter 6 can rebuild the same model.
+recipe = pretrained.RECIPES["chapter1_ae"]
+HIDDEN, K, EPOCHS = recipe.hidden, recipe.latent_dim, recipe.epochs
+print(Autoencoder(hidden=HIDDEN, latent_dim=K))
 
 # %% [markdown]
 # ## Training
@@ -97,7 +97,9 @@ print(ae_bce)
 # bar shows the mean loss per image on the training and the test set after each epoch.
 
 # %%
-history_bce = train(ae_bce, bce_loss, x_train, x_test=x_test, epochs=EPOCHS, seed=SEED, device=device)
+# train(model, bce_loss, x_train, x_test=x_test, epochs=EPOCHS, seed=SEED) as in the next cell,
+# and a copy of the trained model kept in vaebook's model cache.
+ae_bce, history_bce = pretrained.train_recipe("chapter1_ae", x_train, x_test, device=device)
 
 # %%
 seed_everything(SEED)
@@ -291,9 +293,9 @@ assert round_trip_empty.median() > 4 * round_trip_codes.median()
 # ## References
 #
 # - Rumelhart, D. E., Hinton, G. E., & Williams, R. J. (1986). Learning representations by
-#   back-propagating errors. *Nature*, 323, 533–536.
+#   back-propagating errors. *Nature*, 323, 533–536. {cite}`rumelhart1986learning`
 # - Baldi, P., & Hornik, K. (1989). Neural networks and principal component analysis: learning
-#   from examples without local minima. *Neural Networks*, 2(1), 53–58.
+#   from examples without local minima. *Neural Networks*, 2(1), 53–58. {cite}`baldi1989neural`
 # - Hinton, G. E., & Salakhutdinov, R. R. (2006). Reducing the dimensionality of data with
-#   neural networks. *Science*, 313(5786), 504–507.
-# - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*.
+#   neural networks. *Science*, 313(5786), 504–507. {cite}`hinton2006reducing`
+# - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*. {cite}`kingma2014auto`

@@ -33,11 +33,11 @@ import torch
 from matplotlib.figure import Figure
 from scipy.ndimage import median_filter
 
-from vaebook import plots
+from vaebook import plots, pretrained
 from vaebook.corruption import gaussian_noise, masking_noise, psnr, salt_and_pepper
 from vaebook.data import load_mnist
 from vaebook.models import Autoencoder
-from vaebook.objectives import bce_loss, log_bernoulli
+from vaebook.objectives import bce_loss
 from vaebook.training import pick_device, seed_everything, train
 
 SEED = 0
@@ -79,20 +79,18 @@ plots.plot_rows([examples, gaussian_noise(examples, 0.5, g), masking_noise(examp
 # deviation 0.5 (clipped to $[0, 1]$) and must output the clean image.
 
 # %%
-TRAIN_STD, EPOCHS = 0.5, 6
+# The denoising autoencoder's recipe is kept in vaebook, so chapter 6 can rebuild the same model.
+recipe = pretrained.RECIPES["chapter2_dae"]
+print(recipe)
+TRAIN_STD, EPOCHS = recipe.noise_std, recipe.epochs
 
-
-def denoising_loss(model, x):
-    """Chapter 1's BCE (vaebook.objectives.bce_loss), but of the reconstruction of a noisy input."""
-    return -log_bernoulli(x, model(gaussian_noise(x, TRAIN_STD))).mean()
-
-
-models = {}
-for name, loss in (("plain AE", bce_loss), ("denoising AE", denoising_loss)):
-    seed_everything(SEED)
-    models[name] = Autoencoder(hidden=(512,), latent_dim=64)
-    train(models[name], loss, x_train, epochs=EPOCHS, seed=SEED, device=device)
-    models[name].cpu().eval()
+seed_everything(SEED)
+models = {"plain AE": Autoencoder(hidden=recipe.hidden, latent_dim=recipe.latent_dim)}
+train(models["plain AE"], bce_loss, x_train, epochs=EPOCHS, seed=SEED, device=device)
+models["plain AE"].cpu().eval()
+# The same training with objectives.denoising_bce_loss (BCE of the clean image reconstructed from
+# the noisy one); it also keeps a copy in the model cache.
+models["denoising AE"], _ = pretrained.train_recipe("chapter2_dae", x_train, device=device)
 
 # %% [markdown]
 # ## Denoising, measured
@@ -236,9 +234,9 @@ fig
 # ## References
 #
 # - Vincent, P., Larochelle, H., Bengio, Y., & Manzagol, P.-A. (2008). Extracting and composing
-#   robust features with denoising autoencoders. *ICML*.
+#   robust features with denoising autoencoders. *ICML*. {cite}`vincent2008extracting`
 # - Vincent, P. (2011). A connection between score matching and denoising autoencoders. *Neural
-#   Computation*, 23(7), 1661–1674.
+#   Computation*, 23(7), 1661–1674. {cite}`vincent2011connection`
 # - Song, Y., & Ermon, S. (2019). Generative modeling by estimating gradients of the data
-#   distribution. *NeurIPS*.
-# - Ho, J., Jain, A., & Abbeel, P. (2020). Denoising diffusion probabilistic models. *NeurIPS*.
+#   distribution. *NeurIPS*. {cite}`song2019generative`
+# - Ho, J., Jain, A., & Abbeel, P. (2020). Denoising diffusion probabilistic models. *NeurIPS*. {cite}`ho2020denoising`

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from vaebook.models import VAE, Autoencoder, mlp
+from vaebook.models import VAE, Autoencoder, init_output_bias, mlp
 
 
 def test_mlp_layers_and_widths():
@@ -54,3 +54,14 @@ def test_vae_samples_from_the_prior_are_seeded_means():
     assert a.shape == (5, 784) and torch.equal(a, b) and 0 <= a.min() and a.max() <= 1
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         model.sample(0)
+
+
+def test_init_output_bias_makes_the_untrained_decoder_output_the_mean_image():
+    torch.manual_seed(0)
+    x = torch.rand(50, 784) ** 3
+    model = VAE(hidden=(16,), latent_dim=2)
+    init_output_bias(model, x)
+    torch.nn.init.zeros_(model.decoder[-1].weight)  # isolate the bias: the output is sigmoid(bias)
+    assert torch.allclose(model.decode(torch.zeros(1, 2))[0], x.mean(0).clamp(1e-3, 1 - 1e-3), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        init_output_bias(Autoencoder(hidden=(8,)), x * 2)

@@ -7,6 +7,7 @@ from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 from vaebook.models import VAE, Autoencoder
 from vaebook.objectives import (
     bce_loss,
+    denoising_bce_loss,
     elbo,
     kl_standard_normal,
     log_bernoulli,
@@ -84,6 +85,12 @@ def test_autoencoder_losses_sum_over_pixels():
     assert mse_loss(model, x).item() == pytest.approx(((x_hat - x) ** 2).sum(1).mean().item(), rel=1e-5)
     bce = torch.nn.functional.binary_cross_entropy(x_hat, x, reduction="sum") / 4
     assert bce_loss(model, x).item() == pytest.approx(bce.item(), rel=1e-4)
+    assert denoising_bce_loss(model, x, 0.0).item() == pytest.approx(bce_loss(model, x).item())
+    torch.manual_seed(0)
+    noisy = x + 0.5 * torch.randn(4, 784)
+    torch.manual_seed(0)
+    expected = -log_bernoulli(x, model(noisy.clamp(0, 1))).mean()
+    assert denoising_bce_loss(model, x, 0.5).item() == pytest.approx(expected.item())
 
 
 def test_elbo_estimates_of_both_forms_converge_to_the_closed_form():

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vaebook.checks import check_batch, check_positive_int
+from vaebook.checks import check_batch, check_positive_int, check_unit_interval
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -92,3 +92,14 @@ class VAE(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         return self.decode(z)
+
+
+@torch.no_grad()
+def init_output_bias(model: Autoencoder | VAE, x: Tensor) -> None:
+    """Set the decoder's last bias to the log-odds of the mean pixel, logit(mean_n x_nd), clipped
+    to [1e-3, 1 − 1e-3]: the untrained decoder then outputs the average image instead of 0.5
+    everywhere, and training does not spend its first steps learning it. x: (N, D) in [0, 1]."""
+    x = check_unit_interval(check_batch(x, "x", model.data_dim))
+    last = model.decoder[-1]
+    p = x.mean(0).clamp(1e-3, 1 - 1e-3).to(last.bias)
+    last.bias.copy_(torch.log(p) - torch.log1p(-p))

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from vaebook.checks import check_batch, check_positive_int, check_tensor, check_unit_interval
+from vaebook.corruption import gaussian_noise
 from vaebook.models import VAE, Autoencoder
 
 LOG_2PI = math.log(2 * math.pi)
@@ -82,6 +83,12 @@ def vae_loss(model: VAE, x: Tensor) -> Tensor:
 def bce_loss(model: Autoencoder, x: Tensor) -> Tensor:
     """Binary cross-entropy of the reconstruction, summed over pixels, averaged over the batch."""
     return -log_bernoulli(x, model(x)).mean()
+
+
+def denoising_bce_loss(model: Autoencoder, x: Tensor, noise_std: float) -> Tensor:
+    """BCE of the reconstruction of the *clean* x from x + N(0, noise_std²) (clipped to [0, 1]):
+    the denoising autoencoder's loss (Vincent et al., 2008), averaged over the batch."""
+    return -log_bernoulli(x, model(gaussian_noise(x, noise_std))).mean()
 
 
 def mse_loss(model: Autoencoder, x: Tensor) -> Tensor:

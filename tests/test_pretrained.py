@@ -1,0 +1,72 @@
+"""The model cache shared by chapters: recipe hashes, where files go, load or train."""
+
+import pytest
+import torch
+
+from vaebook import pretrained
+from vaebook.checkpoints import CheckpointError
+from vaebook.models import VAE
+
+TINY = pretrained.Recipe(model="VAE", hidden=(8,), latent_dim=2, loss="vae", epochs=1, batch_size=16)
+
+
+@pytest.fixture()
+def tiny_recipe(monkeypatch, tmp_path):
+    monkeypatch.setitem(pretrained.RECIPES, "tiny", TINY)
+    monkeypatch.setenv(pretrained.ENV_VAR, str(tmp_path))
+    x = torch.rand(64, 784, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(pretrained, "load_mnist", lambda split: (x, torch.zeros(64, dtype=torch.long)))
+    return tmp_path
+
+
+def test_cache_dir_order(monkeypatch, tmp_path):
+    monkeypatch.setenv(pretrained.ENV_VAR, str(tmp_path / "env"))
+    assert pretrained.cache_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert pretrained.cache_dir() == tmp_path / "env"
+    monkeypatch.delenv(pretrained.ENV_VAR)
+    monkeypatch.setenv("VAEBOOK_DATA", str(tmp_path / "data"))
+    assert pretrained.cache_dir() == tmp_path / "data" / "models"
+
+
+def test_a_changed_recipe_gets_another_file(tiny_recipe, monkeypatch):
+    first = pretrained.checkpoint_path("tiny")
+    monkeypatch.setitem(pretrained.RECIPES, "tiny", pretrained.Recipe(**{**TINY.__dict__, "epochs": 2}))
+    assert pretrained.checkpoint_path("tiny") != first
+    assert first.parent == tiny_recipe and first.name.startswith("tiny-")
+
+
+def test_load_or_train_trains_once_then_loads(tiny_recipe, monkeypatch):
+    trained = pretrained.load_or_train("tiny", device="cpu", progress=False)
+    assert isinstance(trained, VAE) and pretrained.checkpoint_path("tiny").is_file()
+    monkeypatch.setattr(pretrained, "train_recipe", lambda *a, **k: pytest.fail("trained again"))
+    loaded = pretrained.load_or_train("tiny")
+    for a, b in zip(trained.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_train_recipe_is_repeatable(tiny_recipe):
+    x = torch.rand(64, 784, generator=torch.Generator().manual_seed(1))
+    one, history = pretrained.train_recipe("tiny", x, x[:16].round(), device="cpu", progress=False)
+    two, _ = pretrained.train_recipe("tiny", x, device="cpu", progress=False)
+    assert len(history.test) == 1
+    for a, b in zip(one.state_dict().values(), two.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_bad_names_and_damaged_files(tiny_recipe):
+    with pytest.raises(ValueError, match="no recipe called 'nope'"):
+        pretrained.load_or_train("nope")
+    path = pretrained.checkpoint_path("tiny")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="Delete it"):
+        pretrained.load_or_train("tiny")
+
+
+def test_autoencoder_recipes_train_and_reload(tiny_recipe, monkeypatch):
+    dae = pretrained.Recipe(model="Autoencoder", hidden=(8,), latent_dim=3, loss="denoising_bce",
+                            noise_std=0.3, epochs=1, batch_size=16)
+    monkeypatch.setitem(pretrained.RECIPES, "tiny_dae", dae)
+    trained = pretrained.load_or_train("tiny_dae", device="cpu", progress=False)
+    assert trained.config == {"data_dim": 784, "hidden": [8], "latent_dim": 3}
+    assert torch.equal(pretrained.load_or_train("tiny_dae").encoder[0].weight, trained.encoder[0].weight)

@@ -1,0 +1,129 @@
+"""Trained models that several chapters use, cached on disk and retrained when missing.
+
+Chapters 1, 2 and 5 train the book's main autoencoder, denoising autoencoder and VAE; chapters 6
+and 7 need the same models. A *recipe* says how
+to train it; ``train_recipe`` follows it and saves the result in the cache folder, and
+``load_or_train`` loads it from there, or follows the recipe when the file is missing (a fresh
+Colab session, a later chapter run first). The file name carries a hash of the recipe, so a
+changed recipe never loads a stale model.
+
+The cache folder, in order: the ``directory`` argument, ``$VAEBOOK_CACHE``, then
+``<data folder>/models`` (see ``vaebook.data.data_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from vaebook.checkpoints import load_model, save_model
+from vaebook.data import binarize_dynamic, binarize_static, data_dir, load_mnist
+from vaebook.models import VAE, Autoencoder, init_output_bias
+from vaebook.objectives import bce_loss, denoising_bce_loss, vae_loss
+from vaebook.training import History, train
+
+ENV_VAR = "VAEBOOK_CACHE"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one model on MNIST with ``vaebook.training.train``.
+
+    ``model`` is "VAE" or "Autoencoder"; ``loss`` is "vae" (−ELBO on dynamically binarized
+    images), "bce" (the reconstruction's cross-entropy) or "denoising_bce" (the same for an input
+    corrupted with Gaussian noise of std ``noise_std``). ``output_bias_init`` starts the decoder at
+    the mean training image (``models.init_output_bias``). ``seed`` fixes the initial weights and
+    every random draw of training.
+    """
+
+    model: str
+    hidden: tuple[int, ...]
+    latent_dim: int
+    loss: str
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3
+    cosine_schedule: bool = False
+    noise_std: float = 0.0
+    output_bias_init: bool = False
+    seed: int = 0
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+
+RECIPES = {
+    "chapter1_ae": Recipe(model="Autoencoder", hidden=(256, 64), latent_dim=2, loss="bce", epochs=10),
+    "chapter2_dae": Recipe(model="Autoencoder", hidden=(512,), latent_dim=64, loss="denoising_bce",
+                           noise_std=0.5, epochs=6),
+    "chapter5_vae": Recipe(model="VAE", hidden=(400, 400), latent_dim=32, loss="vae", epochs=60,
+                           lr=5e-4, cosine_schedule=True, output_bias_init=True),
+}
+LOSSES = {"vae": lambda recipe: vae_loss, "bce": lambda recipe: bce_loss,
+          "denoising_bce": lambda recipe: partial(denoising_bce_loss, noise_std=recipe.noise_std)}
+MODELS = {"VAE": VAE, "Autoencoder": Autoencoder}
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"no recipe called {name!r}; the recipes are {sorted(RECIPES)}.")
+    return RECIPES[name]
+
+
+def cache_dir(directory: str | os.PathLike | None = None) -> Path:
+    """The folder for trained models: ``directory``, else ``$VAEBOOK_CACHE``, else
+    ``<data folder>/models``."""
+    if directory is not None:
+        return Path(directory).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return data_dir() / "models"
+
+
+def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Where the model of recipe ``name`` is cached: ``<cache>/<name>-<recipe hash>.pt``."""
+    return cache_dir(directory) / f"{name}-{_recipe(name).digest()}.pt"
+
+
+def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
+                 directory: str | os.PathLike | None = None, device: torch.device | str | None = None,
+                 progress: bool = True) -> tuple[nn.Module, History]:
+    """Train the model of recipe ``name`` on ``x_train`` (grey MNIST, (N, 784)), report the loss on
+    ``x_test`` after each epoch (binarized, for a VAE), save it in the cache; returns it (on the
+    CPU, in eval mode) with its History."""
+    recipe = _recipe(name)
+    torch.manual_seed(recipe.seed)  # the initial weights
+    model = MODELS[recipe.model](hidden=recipe.hidden, latent_dim=recipe.latent_dim)
+    if recipe.output_bias_init:
+        init_output_bias(model, x_train)
+    history = train(model, LOSSES[recipe.loss](recipe), x_train, x_test=x_test, epochs=recipe.epochs,
+                    batch_size=recipe.batch_size, lr=recipe.lr,
+                    transform=binarize_dynamic if recipe.loss == "vae" else None,
+                    cosine_schedule=recipe.cosine_schedule, seed=recipe.seed, device=device,
+                    progress=progress)
+    model.cpu().eval()
+    save_model(model, checkpoint_path(name, directory))
+    return model, history
+
+
+def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
+                  device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
+    """The model of recipe ``name`` from the cache; trained by ``train_recipe`` (on MNIST from
+    ``vaebook.data``, with a progress bar) when the file is missing. On the CPU, in eval mode.
+    A damaged file raises ``CheckpointError``: delete it and call again."""
+    recipe, path = _recipe(name), checkpoint_path(name, directory)
+    if path.is_file():
+        return load_model(path, expected_class=MODELS[recipe.model])
+    x_train, _ = load_mnist("train")
+    x_test, _ = load_mnist("test")
+    if recipe.loss == "vae":
+        x_test = binarize_static(x_test, seed=recipe.seed)
+    model, _ = train_recipe(name, x_train, x_test, directory=directory, device=device, progress=progress)
+    return model
