@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn import manifold
 
+from vaebook import analysis
 from vaebook.analysis import (
     active_units,
     interpolate,
@@ -70,3 +72,62 @@ def test_interpolate_includes_both_ends():
         interpolate([0.0], [1.0], 1)
     with pytest.raises(ValueError, match="one shape"):
         interpolate([0.0], [1.0, 2.0], 3)
+
+
+def _blobs(n=300, seed=0):
+    from sklearn.datasets import make_blobs
+
+    return make_blobs(n_samples=n, n_features=10, centers=4, random_state=seed)
+
+
+def test_tsne_is_seeded_and_keeps_neighbourhoods():
+    x, _ = _blobs()
+    one = analysis.tsne(x, perplexity=10, n_iter=200, seed=0)
+    assert one.shape == (300, 2)
+    assert np.array_equal(one, analysis.tsne(torch.as_tensor(x), perplexity=10, n_iter=200, seed=0))
+    assert analysis.trustworthiness(x, one) > 0.9
+    scrambled = np.random.default_rng(0).normal(size=(300, 2))
+    assert analysis.trustworthiness(x, scrambled) < 0.6
+
+
+def test_trustworthiness_is_sklearns_and_one_for_an_isometry():
+    x, _ = _blobs(100)
+    low = x[:, :2]
+    expected = manifold.trustworthiness(x, low, n_neighbors=7)
+    assert analysis.trustworthiness(x, low, k=7) == pytest.approx(expected)
+    assert analysis.trustworthiness(low, 3 * low + 1) == pytest.approx(1.0)
+
+
+def test_pca_codes_are_the_principal_coordinates():
+    x, _ = _blobs(200)
+    codes = analysis.pca_codes(x, x[:20], k=3)
+    assert codes.shape == (20, 3)
+    back = analysis.pca_reconstruction(x, x[:20], k=3)
+    assert np.allclose(np.linalg.norm(back - x.mean(0), axis=1), np.linalg.norm(codes, axis=1))
+
+
+def test_tsne_and_trustworthiness_bad_input():
+    x, _ = _blobs(40)
+    with pytest.raises(ValueError, match="needs at least 91 points"):
+        analysis.tsne(x, perplexity=30)
+    with pytest.raises(ValueError, match="perplexity must be positive"):
+        analysis.tsne(x, perplexity=0)
+    with pytest.raises(ValueError, match="initialization"):
+        analysis.tsne(x, perplexity=5, initialization="spectral")
+    with pytest.raises(ValueError, match="same length"):
+        analysis.trustworthiness(x, x[:30, :2])
+    with pytest.raises(ValueError, match="half the number"):
+        analysis.trustworthiness(x, x[:, :2], k=20)
+    with pytest.raises(ValueError, match=r"shape \(N, K\)"):
+        analysis.tsne(x[0])
+
+
+def test_neighbour_overlap():
+    x, _ = _blobs(100)
+    assert analysis.neighbour_overlap(x, 2 * x + 3) == 1.0
+    scrambled = np.random.default_rng(0).normal(size=(100, 2))
+    assert analysis.neighbour_overlap(x, scrambled, k=5) < 0.3
+    with pytest.raises(ValueError, match="below the number of points"):
+        analysis.neighbour_overlap(x, x, k=100)
+    with pytest.raises(ValueError, match="same length"):
+        analysis.neighbour_overlap(x, x[:50])

@@ -4,6 +4,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from vaebook import plots
 from vaebook.plots import (
     image_grid,
     latent_grid,
@@ -82,3 +83,16 @@ def test_plot_gaussian_contours_draws_two_ellipses_per_gaussian():
     torch.testing.assert_close(radii, torch.ones_like(radii, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"covariance \(2, 2\)"):
         plot_gaussian_contours({"bad": (torch.zeros(3), torch.eye(3))})
+
+
+def test_plot_embeddings_one_panel_per_embedding_and_one_legend():
+    labels = torch.tensor([0, 1, 1, 2])
+    fig = plots.plot_embeddings({"a": torch.randn(4, 2), "b": torch.randn(4, 2).numpy()}, labels, ncols=3)
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in titled] == ["a", "b"]
+    assert len(titled[0].collections) == 3 and not fig.axes[2].axison
+    assert len(fig.legends) == 1
+    with pytest.raises(ValueError, match="a and labels"):
+        plots.plot_embeddings({"a": torch.randn(5, 2)}, labels)
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_embeddings({}, labels)

@@ -103,6 +103,30 @@ def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
     return ax.figure
 
 
+def plot_embeddings(embeddings: dict[str, Tensor], labels: Tensor, ncols: int = 3) -> Figure:
+    """One scatter per 2-D embedding (name -> (N, 2)), coloured by integer labels (N,), side by
+    side, with one legend; axes carry no ticks because t-SNE coordinates mean nothing by themselves."""
+    if not embeddings:
+        raise ValueError("embeddings is empty; pass at least one name -> (N, 2) embedding.")
+    nrows = math.ceil(len(embeddings) / ncols)
+    fig = Figure(figsize=(3.2 * ncols, 3.1 * nrows))
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
+    labels = torch.as_tensor(labels).cpu()
+    for ax, (name, z) in zip(axes, embeddings.items(), strict=False):  # spare panels stay empty
+        z = check_batch(torch.as_tensor(z, dtype=torch.float32).cpu(), name, 2)
+        check_same_length((z, labels), f"{name} and labels")
+        for digit in torch.unique(labels).tolist():
+            points = z[labels == digit]
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.6, color=colormaps["tab10"](digit % 10),
+                       label=str(digit), rasterized=True)
+        ax.set(title=name, xticks=[], yticks=[])
+    for ax in axes[len(embeddings):]:
+        ax.set_axis_off()  # the unused panels of the last row
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="center right", markerscale=8, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    return fig
+
+
 def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tensor:
     """An n x n grid of 2-D points over ``extent`` = (z1_min, z1_max, z2_min, z2_max), (n², 2),
     row by row from the top (largest z2) so that it prints like the scatter plot."""
