@@ -398,9 +398,9 @@ assert c_best_elbo == 1.0
 # ## References
 #
 # - Jordan, M. I., Ghahramani, Z., Jaakkola, T. S., & Saul, L. K. (1999). An introduction to
-#   variational methods for graphical models. *Machine Learning*, 37, 183–233.
+#   variational methods for graphical models. *Machine Learning*, 37, 183–233. {cite}`jordan1999introduction`
 # - Tipping, M. E., & Bishop, C. M. (1999). Probabilistic principal component analysis.
-#   *Journal of the Royal Statistical Society B*, 61(3), 611–622.
-# - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*.
+#   *Journal of the Royal Statistical Society B*, 61(3), 611–622. {cite}`tipping1999probabilistic`
+# - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*. {cite}`kingma2014auto`
 # - Blei, D. M., Kucukelbir, A., & McAuliffe, J. D. (2017). Variational inference: a review for
-#   statisticians. *Journal of the American Statistical Association*, 112(518), 859–877.
+#   statisticians. *Journal of the American Statistical Association*, 112(518), 859–877. {cite}`blei2017variational`

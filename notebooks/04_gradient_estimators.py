@@ -321,9 +321,9 @@ assert pathwise_agrees and score_agrees
 # ## References
 #
 # - Williams, R. J. (1992). Simple statistical gradient-following algorithms for connectionist
-#   reinforcement learning. *Machine Learning*, 8, 229–256.
-# - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*.
+#   reinforcement learning. *Machine Learning*, 8, 229–256. {cite}`williams1992simple`
+# - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*. {cite}`kingma2014auto`
 # - Rezende, D. J., Mohamed, S., & Wierstra, D. (2014). Stochastic backpropagation and approximate
-#   inference in deep generative models. *ICML*.
+#   inference in deep generative models. *ICML*. {cite}`rezende2014stochastic`
 # - Mohamed, S., Rosca, M., Figurnov, M., & Mnih, A. (2020). Monte Carlo gradient estimation in
-#   machine learning. *Journal of Machine Learning Research*, 21(132), 1–62.
+#   machine learning. *Journal of Machine Learning Research*, 21(132), 1–62. {cite}`mohamed2020monte`

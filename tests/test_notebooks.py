@@ -58,3 +58,26 @@ def test_readme_links_every_chapter_to_colab_at_the_repository():
     colab = "https://colab.research.google.com/github/" + REPOSITORY.removeprefix("https://github.com/")
     for notebook in CHAPTERS:
         assert f"{colab}/blob/main/notebooks/{notebook.name}" in readme
+
+
+def _bib_entries() -> dict[str, str]:
+    text = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    return {m.group(1): m.group(2) for m in re.finditer(r"@\w+\{([\w-]+),(.*?)\n\}", text, re.S)}
+
+
+def test_every_bibliography_entry_links_to_the_paper():
+    for key, body in _bib_entries().items():
+        assert re.search(r"\b(doi|url)\s*=", body), f"{key} has neither a doi nor a url"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_every_reference_of_a_chapter_cites_the_bibliography(notebook):
+    text = notebook.with_suffix(".py").read_text(encoding="utf-8")
+    references = text.split("# ## References\n", 1)[1]
+    items = re.split(r"(?m)^# - ", references)[1:]
+    assert items, f"{notebook.name} lists no references"
+    entries = _bib_entries()
+    for item in items:
+        keys = re.findall(r"\{cite\}`([\w-]+)`", item)
+        assert len(keys) == 1 and keys[0] in entries, \
+            f"{notebook.name}: {item[:60]!r} needs one {{cite}} key from book/references.bib"

@@ -1,0 +1,93 @@
+"""The rendered book, as a reader's browser shows it: headless Chromium opens every chapter page
+from a local web server and we check its title, rendered math, figures and console.
+
+Needs the built book (`make html`) and Debian's `chromium`. Skipped when either is missing,
+unless VAEBOOK_REQUIRE_BOOK=1 (as `make test` sets it), which turns the skip into a failure.
+A screenshot of every chapter is kept in _build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if os.environ.get("VAEBOOK_REQUIRE_BOOK") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def server():
+    _require((HTML / "index.html").is_file(), "the book is not built: run `make html`")
+    _require(CHROMIUM is not None, "no chromium: install Debian's `chromium` package")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output for failures
+        pass
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    command = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-extensions", "--enable-logging=stderr", "--v=0",
+               "--virtual-time-budget=20000", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _title(notebook: Path) -> str:
+    source = notebook.with_suffix(".py").read_text(encoding="utf-8")
+    return re.search(r"^# # (.+)$", source, re.M).group(1)
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_page_renders_title_math_and_figures_without_console_errors(server, notebook):
+    url = f"{server}/notebooks/{notebook.stem}.html"
+    page = _chromium("--dump-dom", url)
+    dom = page.stdout
+    assert _title(notebook) in re.sub(r"<[^>]+>", "", dom), f"title missing from {url}"
+    assert "<mjx-container" in dom, f"no math rendered by MathJax on {url}"
+    images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
+    assert any(src.startswith("../_images/") or src.startswith("data:image") for src in images), \
+        f"no figure on {url}"
+    for src in images:
+        if src.startswith("../"):
+            assert (HTML / src[3:]).is_file(), f"{url} shows a missing image {src}"
+    errors = [line for line in page.stderr.splitlines()
+              if "CONSOLE" in line and re.search(r"error|uncaught|failed", line, re.I)]
+    assert not errors, f"console errors on {url}: {errors}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{notebook.stem}.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1280,1800", url)
+    assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot of {url}"
+
+
+def test_pages_load_nothing_from_other_hosts(server):
+    for page in [HTML / "index.html", *sorted((HTML / "notebooks").glob("*.html"))]:
+        text = page.read_text(encoding="utf-8")
+        scripts = re.findall(r'<script[^>]+src="(https?://[^"]+)"', text)
+        assert not scripts, f"{page.name} loads scripts from the internet: {scripts}"
