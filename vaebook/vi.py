@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from torch.distributions import Beta, Categorical, Distribution, Normal
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars, as in training: no widget state in the notebooks
 
 from vaebook.checks import check_batch, check_positive_int, check_tensor
 from vaebook.models import VAE
