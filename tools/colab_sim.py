@@ -7,9 +7,11 @@
    pointed at this checkout instead of the repository URL, so ``%pip install`` installs vaebook
    (and what vaebook needs that Colab lacks) exactly as it would on Colab.
 
-The models cache starts empty, so a chapter that needs another chapter's model trains it, as on
-Colab. Usage: ``python tools/colab_sim.py [NN_name.ipynb ...]``; exit status 1 if any chapter
-fails (its executed copy is kept in ``_build/colab/``).
+vaebook is uninstalled before every chapter, so each one installs it itself. The model cache
+starts empty and is shared by the chapters of one run (as in one Colab session that runs the
+chapters in order); run a single chapter to see it rebuild the models it needs.
+Usage: ``python tools/colab_sim.py [NN_name.ipynb ...]``; exit status 1 if any chapter fails
+(its executed copy is kept in ``_build/colab/``).
 """
 
 from __future__ import annotations
@@ -42,9 +44,6 @@ def make_environment() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c",
                         str(ROOT / "constraints.txt"), *COLAB_PACKAGES], check=True)
-    probe = subprocess.run([str(python), "-c", "import vaebook"], capture_output=True, cwd=VENV)
-    if probe.returncode == 0:
-        subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", "vaebook"], check=True)
     kernels = VENV / "share" / "jupyter" / "kernels" / KERNEL
     kernels.mkdir(parents=True, exist_ok=True)
     spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -63,7 +62,17 @@ def point_install_cell_at_checkout(nb: nbformat.NotebookNode) -> None:
     cell.source = cell.source.replace("%pip install -q", f"%pip install -q -c {ROOT / 'constraints.txt'}")
 
 
-def run(notebook: Path, env: dict[str, str]) -> bool:
+def uninstall_vaebook(python: Path) -> None:
+    """Every chapter starts as a fresh runtime would: without vaebook."""
+    subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", "vaebook"],
+                   capture_output=True, check=False)
+    probe = subprocess.run([str(python), "-c", "import vaebook"], capture_output=True, cwd=VENV)
+    if probe.returncode == 0:
+        raise SystemExit("vaebook is still importable in the simulated Colab environment")
+
+
+def run(notebook: Path, python: Path, env: dict[str, str]) -> bool:
+    uninstall_vaebook(python)
     nb = nbformat.read(notebook, as_version=4)
     point_install_cell_at_checkout(nb)
     client = NotebookClient(nb, timeout=1800, kernel_name=KERNEL,
@@ -88,8 +97,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         env = {"JUPYTER_PATH": str(VENV / "share" / "jupyter"), "VAEBOOK_CACHE": cache,
                "PIP_NO_INPUT": "1"}
-        results = [run(ROOT / "notebooks" / name, env) for name in names]
-        subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", "vaebook"], check=False)
+        results = [run(ROOT / "notebooks" / name, python, env) for name in names]
+        uninstall_vaebook(python)
     return 0 if all(results) else 1
 
 
