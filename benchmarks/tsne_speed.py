@@ -46,7 +46,7 @@ def main() -> None:
     for name, embed in methods.items():
         seconds, embedding = timed(embed, repeats)
         trust = analysis.trustworthiness(codes, embedding)
-        print(f"{name:34s}: {seconds:6.2f} s, trustworthiness {trust:.4f}")
+        print(f"{name:34s}: {seconds:6.2f} s, trustworthiness {trust:.5f}")
 
 
 if __name__ == "__main__":
