@@ -82,6 +82,14 @@ def plot_losses(histories: dict[str, History], ylabel: str = "loss") -> Figure:
     return fig
 
 
+def _scatter_by_label(ax: Axes, z: Tensor, labels: Tensor, size: float, alpha: float) -> None:
+    """One scatter series per integer label, coloured from tab10, for a legend to name."""
+    for digit in torch.unique(labels).tolist():
+        points = z[labels == digit]
+        ax.scatter(points[:, 0], points[:, 1], s=size, alpha=alpha, color=colormaps["tab10"](digit % 10),
+                   label=str(digit), rasterized=True)
+
+
 def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
                         ax: Axes | None = None) -> Figure:
     """Scatter of 2-D codes z: (N, 2), coloured by integer labels: (N,), with a legend."""
@@ -89,11 +97,7 @@ def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
     check_same_length((z, labels), "z and labels")
     if ax is None:
         ax = Figure(figsize=(5, 4.5)).subplots()
-    labels = labels.cpu()
-    for digit in torch.unique(labels).tolist():
-        points = z[labels == digit]
-        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color=colormaps["tab10"](digit % 10),
-                   label=str(digit), rasterized=True)
+    _scatter_by_label(ax, z, labels.cpu(), size=2, alpha=0.5)
     ax.legend(markerscale=5, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
@@ -115,10 +119,7 @@ def plot_embeddings(embeddings: dict[str, Tensor], labels: Tensor, ncols: int = 
     for ax, (name, z) in zip(axes, embeddings.items(), strict=False):  # spare panels stay empty
         z = check_batch(torch.as_tensor(z, dtype=torch.float32).cpu(), name, 2)
         check_same_length((z, labels), f"{name} and labels")
-        for digit in torch.unique(labels).tolist():
-            points = z[labels == digit]
-            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.6, color=colormaps["tab10"](digit % 10),
-                       label=str(digit), rasterized=True)
+        _scatter_by_label(ax, z, labels, size=1, alpha=0.6)
         ax.set(title=name, xticks=[], yticks=[])
     for ax in axes[len(embeddings):]:
         ax.set_axis_off()  # the unused panels of the last row

@@ -22,6 +22,7 @@ comparison: z = μ + σ ⊙ ε, ∇_λ of log p(x, z) − log q_λ(z) through z.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ METHODS = ("score", "reparam")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
 
 
-class MeanField:
+class MeanField(ABC):
     """A mean-field family: unconstrained parameter tensors whose first dimension indexes the F
     factors. Subclasses say how the parameters make a ``torch.distributions`` object
     (batch shape (F,)) and how they read in natural units.
@@ -57,12 +58,13 @@ class MeanField:
                 raise ValueError(f"the variational parameter {name} has non-finite values: {value}.")
         self.params = {name: value.detach().clone().requires_grad_() for name, value in params.items()}
 
+    @abstractmethod
     def distribution(self, params: dict[str, Tensor] | None = None) -> Distribution:
-        raise NotImplementedError
+        """q built from ``params`` (default: the family's own), batch shape (F,)."""
 
+    @abstractmethod
     def readable(self) -> dict[str, Tensor]:
         """The parameters in natural units (e.g. α and β rather than their logs), detached."""
-        raise NotImplementedError
 
     def sample(self, n: int) -> Tensor:
         """n independent draws z ~ q, shape (n, F), from torch's global generator."""
