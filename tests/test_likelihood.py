@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vaebook.models import VAE
-from vaebook.objectives import elbo, iwae_bound, log_bernoulli
-from vaebook.training import estimate_log_likelihood
+from vaebook.objectives import bound_from_log_weights, elbo, iwae_bound, log_bernoulli
+from vaebook.training import estimate_log_likelihood, sample_log_weights
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,32 @@ def test_estimate_is_seeded_and_chunking_keeps_its_distribution(tiny):
     c = estimate_log_likelihood(model, x, k=500, chunk=7, seed=5, progress=False)
     assert torch.equal(a, b)
     torch.testing.assert_close(a, c, atol=0.05, rtol=0)
+
+
+def test_bound_from_log_weights_is_the_log_of_the_mean_weight():
+    log_w = torch.log(torch.tensor([[1.0, 3.0, 8.0], [2.0, 2.0, 2.0]], dtype=torch.float64))
+    expected = torch.log(torch.tensor([4.0, 2.0], dtype=torch.float64))
+    torch.testing.assert_close(bound_from_log_weights(log_w), expected)
+    torch.testing.assert_close(bound_from_log_weights(log_w[:, :1]), log_w[:, 0])  # L_1: one weight
+    with pytest.raises(ValueError, match=r"log_w must be \(N, k\)"):
+        bound_from_log_weights(log_w[0])
+
+
+def test_one_set_of_log_weights_gives_the_estimate_and_every_smaller_bound(tiny):
+    model, x, exact = tiny
+    log_w = sample_log_weights(model, x, k=4000, chunk=700, seed=7, progress=False)
+    assert log_w.shape == (4, 4000)
+    torch.testing.assert_close(bound_from_log_weights(log_w),
+                               estimate_log_likelihood(model, x, k=4000, chunk=700, seed=7, progress=False))
+    # The columns are independent samples: the mean log-weight is E[L_1], the ELBO, and groups
+    # of ten give E[L_10], between it and log p(x).
+    l1 = log_w.mean(1)
+    l10 = bound_from_log_weights(log_w.reshape(4 * 400, 10)).reshape(4, 400).mean(1)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        elbo_mean = torch.stack([elbo(model, x) for _ in range(2000)]).mean(0)
+    torch.testing.assert_close(l1, elbo_mean, atol=0.1, rtol=0)
+    assert torch.all(l1 < l10) and torch.all(l10 <= exact + 0.02)
 
 
 def test_bad_arguments_are_refused(tiny):

@@ -144,7 +144,18 @@ def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None 
     L_1 is the ELBO, E[L_k] rises with k and tends to log p_θ(x). x: (B, D). Returns (B,), in
     nats. Memory grows as k·B·D: split large k with ``training.estimate_log_likelihood``.
     """
-    return torch.logsumexp(log_importance_weights(model, x, k, generator), 0) - math.log(k)
+    return bound_from_log_weights(log_importance_weights(model, x, k, generator).T)
+
+
+def bound_from_log_weights(log_w: Tensor) -> Tensor:
+    """L_k = log of the mean of the k importance weights in each row: (N, k) -> (N,).
+
+    ``log_w[:, :j]`` gives L_j from the first j of the same samples, so one set of samples
+    traces how the bound rises with the number of samples."""
+    check_tensor(log_w, "log_w")
+    if log_w.ndim != 2 or log_w.shape[1] == 0:
+        raise ValueError(f"log_w must be (N, k) with k >= 1, got shape {tuple(log_w.shape)}.")
+    return torch.logsumexp(log_w, 1) - math.log(log_w.shape[1])
 
 
 def log_importance_weights(model: VAE, x: Tensor, k: int,
