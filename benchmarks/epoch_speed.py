@@ -7,7 +7,8 @@
 
 Both run the same model, loss (negative ELBO, dynamic binarization), optimizer and batch size.
 Prints the seconds per epoch (best of ``--repeats``) and the ratio, then the seconds per epoch of
-chapter 5's main model (784-400-400-32, same data path), which sets that chapter's run time. Usage:
+chapter 5's main model (its recipe in ``vaebook.pretrained``, same data path and batch size as
+the recipe), which sets that chapter's run time. Usage:
 ``python benchmarks/epoch_speed.py [--repeats 2]``; data from ``VAEBOOK_DATA`` as everywhere.
 """
 
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import ToTensor
 
+from vaebook import pretrained
 from vaebook.data import binarize_dynamic, data_dir, load_mnist
 from vaebook.models import VAE
 from vaebook.objectives import vae_loss
@@ -29,11 +31,11 @@ from vaebook.training import seed_everything, train
 BATCH_SIZE = 128
 
 
-def vaebook_epoch(x_train: torch.Tensor, hidden=(400,), latent_dim=20) -> float:
+def vaebook_epoch(x_train: torch.Tensor, model: VAE | None = None, batch_size: int = BATCH_SIZE) -> float:
     seed_everything(0)
-    model = VAE(hidden=hidden, latent_dim=latent_dim)
+    model = VAE(hidden=(400,), latent_dim=20) if model is None else model
     start = time.perf_counter()
-    train(model, vae_loss, x_train, epochs=1, batch_size=BATCH_SIZE, transform=binarize_dynamic,
+    train(model, vae_loss, x_train, epochs=1, batch_size=batch_size, transform=binarize_dynamic,
           device="cpu", progress=False)
     return time.perf_counter() - start
 
@@ -68,8 +70,12 @@ def main() -> None:
     print(f"vaebook in-memory batches : {fast:6.2f} s per epoch")
     print(f"DataLoader + ToTensor     : {slow:6.2f} s per epoch")
     print(f"ratio vaebook / DataLoader: {fast / slow:.2f} (target <= 0.55)")
-    chapter5 = min(vaebook_epoch(x_train, hidden=(400, 400), latent_dim=32) for _ in range(repeats))
-    print(f"chapter 5 model 784-400-400-32: {chapter5:6.2f} s per epoch")
+    recipe = pretrained.RECIPES["chapter5_vae"]
+    chapter5 = min(vaebook_epoch(x_train, pretrained.build_model(recipe), recipe.batch_size)
+                   for _ in range(repeats))
+    print(f"chapter 5 model ({recipe.encoder_hidden or recipe.hidden} encoder, {recipe.hidden} decoder, "
+          f"K = {recipe.latent_dim}): {chapter5:6.2f} s per epoch, "
+          f"{chapter5 * recipe.epochs:.0f} s for its {recipe.epochs} epochs")
 
 
 if __name__ == "__main__":

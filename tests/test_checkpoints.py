@@ -8,7 +8,7 @@ from vaebook.models import VAE, Autoencoder
 
 
 def test_round_trip_rebuilds_the_same_model(tmp_path):
-    model = VAE(hidden=(32, 16), latent_dim=3)
+    model = VAE(hidden=(32, 16), latent_dim=3, encoder_hidden=(24,))
     path = save_model(model, tmp_path / "sub" / "vae.pt")
     loaded = load_model(path, expected_class=VAE)
     assert loaded.config == model.config and not loaded.training

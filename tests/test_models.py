@@ -36,6 +36,15 @@ def test_vae_shapes():
     assert model.decode_logits(torch.zeros(7, 4, 3)).shape == (7, 4, 784)
 
 
+def test_vae_encoder_can_be_smaller_than_its_decoder():
+    model = VAE(hidden=(32, 16), latent_dim=3, encoder_hidden=(8,))
+    def widths(net):
+        return [layer.out_features for layer in net if isinstance(layer, torch.nn.Linear)]
+
+    assert widths(model.encoder) == [8, 6] and widths(model.decoder) == [16, 32, 784]
+    assert model.config["encoder_hidden"] == [8] and VAE(hidden=(32,)).config["encoder_hidden"] is None
+
+
 def test_models_explain_wrong_shapes():
     with pytest.raises(ValueError, match=r"784 features per row"):
         Autoencoder().encode(torch.rand(5, 28, 28).reshape(5, 28 * 28)[:, :100])

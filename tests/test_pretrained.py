@@ -70,3 +70,15 @@ def test_autoencoder_recipes_train_and_reload(tiny_recipe, monkeypatch):
     trained = pretrained.load_or_train("tiny_dae", device="cpu", progress=False)
     assert trained.config == {"data_dim": 784, "hidden": [8], "latent_dim": 3}
     assert torch.equal(pretrained.load_or_train("tiny_dae").encoder[0].weight, trained.encoder[0].weight)
+
+
+def test_a_recipe_can_give_a_vae_a_smaller_encoder(tiny_recipe, monkeypatch):
+    recipe = pretrained.Recipe(model="VAE", hidden=(8, 8), encoder_hidden=(4,), latent_dim=2,
+                               loss="vae", epochs=1, batch_size=16)
+    monkeypatch.setitem(pretrained.RECIPES, "small_encoder", recipe)
+    model = pretrained.load_or_train("small_encoder", device="cpu", progress=False)
+    assert model.encoder[0].out_features == 4 and len(model.decoder) == 5
+    assert torch.equal(pretrained.load_or_train("small_encoder").encoder[0].weight, model.encoder[0].weight)
+    with pytest.raises(ValueError, match="encoder_hidden is for a VAE only"):
+        pretrained.build_model(pretrained.Recipe(model="Autoencoder", hidden=(8,), encoder_hidden=(4,),
+                                                 latent_dim=2, loss="bce", epochs=1))

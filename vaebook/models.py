@@ -59,14 +59,19 @@ class Autoencoder(nn.Module):
 class VAE(nn.Module):
     """Gaussian-encoder VAE: q_φ(z | x) = N(μ_φ(x), diag σ²_φ(x)), p_θ(x | z) from logits g_θ(z).
 
-    The encoder's last layer outputs μ and log σ² side by side (2K numbers).
+    The encoder's last layer outputs μ and log σ² side by side (2K numbers). The decoder has the
+    hidden widths ``hidden`` in mirror order (K → ... → D); the encoder has the same widths, or
+    ``encoder_hidden`` when given (a smaller encoder costs less and changes log p_θ(x) little).
     """
 
-    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20):
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20,
+                 encoder_hidden: Sequence[int] | None = None):
         super().__init__()
         self.data_dim, self.latent_dim = data_dim, latent_dim
-        self.config = {"data_dim": data_dim, "hidden": list(hidden), "latent_dim": latent_dim}
-        self.encoder = mlp([data_dim, *hidden, 2 * latent_dim])
+        self.config = {"data_dim": data_dim, "hidden": list(hidden), "latent_dim": latent_dim,
+                       "encoder_hidden": None if encoder_hidden is None else list(encoder_hidden)}
+        encoder_widths = hidden if encoder_hidden is None else encoder_hidden
+        self.encoder = mlp([data_dim, *encoder_widths, 2 * latent_dim])
         self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:

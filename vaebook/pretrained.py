@@ -36,7 +36,9 @@ ENV_VAR = "VAEBOOK_CACHE"
 class Recipe:
     """How to train one model on MNIST with ``vaebook.training.train``.
 
-    ``model`` is "VAE" or "Autoencoder"; ``loss`` is "vae" (−ELBO on dynamically binarized
+    ``model`` is "VAE" or "Autoencoder"; ``hidden`` are the hidden widths, those of the decoder in
+    mirror order, and of the encoder too unless ``encoder_hidden`` (a VAE only) says otherwise;
+    ``loss`` is "vae" (−ELBO on dynamically binarized
     images), "bce" (the reconstruction's cross-entropy) or "denoising_bce" (the same for an input
     corrupted with Gaussian noise of std ``noise_std``). ``output_bias_init`` starts the decoder at
     the mean training image (``models.init_output_bias``). ``seed`` fixes the initial weights and
@@ -54,6 +56,7 @@ class Recipe:
     noise_std: float = 0.0
     output_bias_init: bool = False
     seed: int = 0
+    encoder_hidden: tuple[int, ...] | None = None
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
@@ -63,8 +66,8 @@ RECIPES = {
     "chapter1_ae": Recipe(model="Autoencoder", hidden=(256, 64), latent_dim=2, loss="bce", epochs=10),
     "chapter2_dae": Recipe(model="Autoencoder", hidden=(512,), latent_dim=64, loss="denoising_bce",
                            noise_std=0.5, epochs=6),
-    "chapter5_vae": Recipe(model="VAE", hidden=(400, 400), latent_dim=32, loss="vae", epochs=60,
-                           lr=5e-4, cosine_schedule=True, output_bias_init=True),
+    "chapter5_vae": Recipe(model="VAE", hidden=(400, 400), encoder_hidden=(400,), latent_dim=32,
+                           loss="vae", epochs=60, lr=5e-4, cosine_schedule=True, output_bias_init=True),
 }
 LOSSES = {"vae": lambda recipe: vae_loss, "bce": lambda recipe: bce_loss,
           "denoising_bce": lambda recipe: partial(denoising_bce_loss, noise_std=recipe.noise_std)}
@@ -92,6 +95,15 @@ def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Pa
     return cache_dir(directory) / f"{name}-{_recipe(name).digest()}.pt"
 
 
+def build_model(recipe: Recipe) -> nn.Module:
+    """The untrained model of ``recipe``, its initial weights drawn with ``recipe.seed``."""
+    if recipe.encoder_hidden is not None and recipe.model != "VAE":
+        raise ValueError(f"encoder_hidden is for a VAE only, not a {recipe.model}.")
+    options = {} if recipe.encoder_hidden is None else {"encoder_hidden": recipe.encoder_hidden}
+    torch.manual_seed(recipe.seed)
+    return MODELS[recipe.model](hidden=recipe.hidden, latent_dim=recipe.latent_dim, **options)
+
+
 def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
                  directory: str | os.PathLike | None = None, device: torch.device | str | None = None,
                  progress: bool = True) -> tuple[nn.Module, History]:
@@ -99,8 +111,7 @@ def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
     ``x_test`` after each epoch (binarized, for a VAE), save it in the cache; returns it (on the
     CPU, in eval mode) with its History."""
     recipe = _recipe(name)
-    torch.manual_seed(recipe.seed)  # the initial weights
-    model = MODELS[recipe.model](hidden=recipe.hidden, latent_dim=recipe.latent_dim)
+    model = build_model(recipe)
     if recipe.output_bias_init:
         init_output_bias(model, x_train)
     history = train(model, LOSSES[recipe.loss](recipe), x_train, x_test=x_test, epochs=recipe.epochs,
