@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
 #   make book   create .venv, execute every chapter, render the HTML book into _build/html
 #   make test   create .venv, lint, run the unit tests, check notebook pairs, re-run chapters with nbval,
-#               render the book and check its pages in headless Chromium
+#               render the book, check its pages in headless Chromium, and run every chapter
+#               in a simulated fresh Colab session
 # Offline, point VAEBOOK_DATA at a folder holding MNIST/raw/ (CI uses ../shared/data).
 
 VENV ?= .venv
@@ -37,7 +38,7 @@ $(MATHJAX): package.json package-lock.json
 	rm -rf book/_static/mathjax && mkdir -p book/_static
 	cp -r node_modules/mathjax/es5 book/_static/mathjax
 
-test: lint unit notebooks html browser
+test: lint unit notebooks html browser colab
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vaebook tests tools benchmarks notebooks book/_ext

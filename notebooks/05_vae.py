@@ -25,7 +25,7 @@
 try:
     import vaebook
 except ImportError:
-    # %pip install -q "vaebook @ git+https://github.com/vaebook/vaebook@main"
+    # %pip install -q "vaebook @ git+https://github.com/vaebook/vaebook@v0.1.0"
     import vaebook
 
 # %matplotlib inline
@@ -38,9 +38,9 @@ from sklearn.linear_model import LogisticRegression
 
 from vaebook import analysis, plots, pretrained
 from vaebook.data import binarize_dynamic, binarize_static, load_mnist
-from vaebook.models import VAE, Autoencoder
-from vaebook.objectives import bce_loss, iwae_bound, kl_standard_normal, log_bernoulli, vae_loss
-from vaebook.training import estimate_log_likelihood, evaluate, pick_device, seed_everything, train
+from vaebook.models import VAE
+from vaebook.objectives import bound_from_log_weights, kl_standard_normal, log_bernoulli, vae_loss
+from vaebook.training import evaluate, pick_device, sample_log_weights, seed_everything, train
 
 SEED = 0
 seed_everything(SEED)
@@ -100,13 +100,14 @@ assert abs(x_test_bin.mean() - x_test.mean()) < 1e-3
 # %% [markdown]
 # ## Training
 #
-# The encoder is 784 → 400 → 400 → 2·32, the decoder 32 → 400 → 400 → 784, ReLU in between. We
+# The encoder is 784 → 400 → 2·32, the decoder 32 → 400 → 400 → 784, ReLU in between. We
 # train on all 60,000 training images for 60 epochs with Adam, mini-batches of 128 and a learning
 # rate that decays along a half cosine from $5 \cdot 10^{-4}$ to 0. The decoder's output bias
 # starts at the log-odds of the mean training pixel (`models.init_output_bias`), so the untrained
 # decoder already draws the average digit. The note at the end says what mattered. The bar shows
-# the mean $-\mathcal L$ per image on the training batches and on the binarized test set after
-# each epoch.
+# the mean $-\mathcal L$ per image on the training batches and, after each epoch, on a fixed
+# random subset of 2,000 binarized test images (the same subset that the log-likelihood below
+# uses; the final $-\mathcal L$ is then computed on all 10,000).
 
 # %%
 # The recipe lives in vaebook, so chapters 6 and 7 can load (or rebuild) the very same model;
@@ -114,18 +115,20 @@ assert abs(x_test_bin.mean() - x_test.mean()) < 1e-3
 recipe = pretrained.RECIPES["chapter5_vae"]
 print(recipe)
 LATENT = recipe.latent_dim
-vae, history = pretrained.train_recipe("chapter5_vae", x_train, x_test_bin, device=device)
+subset = torch.randperm(len(x_test_bin), generator=torch.Generator().manual_seed(SEED))[:2000]
+vae, history = pretrained.train_recipe("chapter5_vae", x_train, x_test_bin[subset], device=device)
 test_elbo = -evaluate(vae, vae_loss, x_test_bin, seed=SEED)
 print(f"final test -ELBO: {-test_elbo:.2f} nats per image")
 plots.plot_losses({"VAE": history}, ylabel="-ELBO per image (nats)")
 
 # %% [markdown]
-# **Check.** Training converged without overfitting: the last test $-\mathcal L$ is at least 40
-# nats below the first epoch's, and within 2 nats of the training value (dynamic binarization
-# gives each epoch new images).
+# **Check.** Training converged without overfitting: the test $-\mathcal L$ fell by at least 25
+# nats after the first epoch and by less than half a nat over the last five, and it ends within
+# 2 nats of the training value (dynamic binarization gives each epoch new images).
 
 # %%
-assert history.test[-1] < history.test[0] - 40
+assert history.test[-1] < history.test[0] - 25
+assert history.test[-6] - history.test[-1] < 0.5
 assert abs(history.test[-1] - history.train[-1]) < 2
 
 # %% [markdown]
@@ -141,26 +144,27 @@ assert abs(history.test[-1] - history.train[-1]) < 2
 # $$
 #
 # $\mathcal L_1$ is the ELBO; $\mathbb E[\mathcal L_k]$ rises with $k$ and tends to $\log p_\theta(x)$.
-# With $k = 1000$ on a random subset of 2,000 binarized test images (fixed seed) the estimate is
-# within a fraction of a nat of its limit.
+# We draw $k = 1000$ samples for each of the 2,000 test images of the subset and keep the
+# log-weights $\log w_s$, a 2,000 × 1,000 table; $\mathcal L_{1000}$ is the estimate, within a
+# fraction of a nat of its limit.
 
 # %%
-subset = torch.randperm(len(x_test_bin), generator=torch.Generator().manual_seed(SEED))[:2000]
-log_px = estimate_log_likelihood(vae, x_test_bin[subset], k=1000, seed=SEED)
+log_w = sample_log_weights(vae, x_test_bin[subset], k=1000, seed=SEED)
+log_px = bound_from_log_weights(log_w)
 nll = -log_px.mean().item()
+print(f"log-weights: {tuple(log_w.shape)}")
 print(f"test NLL (k = 1000, 2,000 images): {nll:.2f} ± {log_px.std().item() / np.sqrt(2000):.2f} nats; "
       f"test -ELBO {-test_elbo:.2f} nats")
 
+# %% [markdown]
+# The first $k$ columns of the table are $k$ samples from $q_\phi$ as good as any, so the same
+# table gives $\mathcal L_k$ for every smaller $k$, without sampling again.
+
 # %%
-ks = [1, 10, 100, 1000]
-bounds = {}
-with torch.no_grad():
-    for k in ks:
-        g = torch.Generator().manual_seed(SEED)
-        bounds[k] = torch.cat([iwae_bound(vae, x_test_bin[subset[i:i + 50]], k, g)
-                               for i in range(0, 500, 50)]).mean().item()
+ks = [1, 3, 10, 30, 100, 300, 1000]
+bounds = {k: bound_from_log_weights(log_w[:, :k]).mean().item() for k in ks}
 for k in ks:
-    print(f"L_{k:<5d} = {bounds[k]:8.2f} nats (first 500 images of the subset)")
+    print(f"L_{k:<5d} = {bounds[k]:8.2f} nats")
 fig = Figure(figsize=(4.5, 3))
 ax = fig.subplots()
 ax.semilogx(ks, [-bounds[k] for k in ks], "o-")
@@ -171,12 +175,12 @@ fig
 
 # %% [markdown]
 # **Check.** The model meets the quality target, a test NLL of at most 90 nats, and the bounds
-# are ordered, $\mathcal L_1 < \mathcal L_{10} < \mathcal L_{100} < \mathcal L_{1000}$, with the ELBO
-# at least 3 nats below the NLL estimate.
+# rise with $k$, $\mathcal L_1 < \mathcal L_3 < \dots < \mathcal L_{1000}$, with the ELBO at least
+# 3 nats below the NLL estimate.
 
 # %%
 assert nll <= 90
-assert bounds[1] < bounds[10] < bounds[100] < bounds[1000]
+assert all(bounds[a] < bounds[b] for a, b in pairwise(ks))
 assert -test_elbo > nll + 3
 
 # %% [markdown]
@@ -269,20 +273,21 @@ assert sample_confidence >= 0.8 * real_confidence
 # %% [markdown]
 # ## A two-dimensional VAE beside chapter 1's autoencoder
 #
-# With $K = 2$ we can look at the whole latent space again. We train a small VAE and, for the
-# comparison, chapter 1's autoencoder (784 → 256 → 64 → 2, BCE), both for 6 epochs.
+# With $K = 2$ we can look at the whole latent space again. We train a small VAE with the widths
+# of chapter 1's autoencoder (784 → 256 → 64 → 2) for 4 epochs, and set it beside that very
+# autoencoder, loaded from the model cache (`load_or_train` retrains it when the cache is empty).
 
 # %%
-def train_small(model, loss, epochs, transform=binarize_dynamic):
+def train_small(model, loss, epochs):
     """Train a side model quietly (batches of 256: fewer, cheaper steps) and return it on the CPU."""
     seed_everything(SEED)
-    train(model, loss, x_train, epochs=epochs, batch_size=256, lr=2e-3, transform=transform,
+    train(model, loss, x_train, epochs=epochs, batch_size=256, lr=2e-3, transform=binarize_dynamic,
           seed=SEED, device=device, progress=False)
     return model.cpu().eval()
 
 
-vae2 = train_small(VAE(hidden=(256, 64), latent_dim=2), vae_loss, epochs=6)
-ae2 = train_small(Autoencoder(hidden=(256, 64), latent_dim=2), bce_loss, epochs=6, transform=None)
+vae2 = train_small(VAE(hidden=(256, 64), latent_dim=2), vae_loss, epochs=4)
+ae2 = pretrained.load_or_train("chapter1_ae", device=device)
 with torch.no_grad():
     z_vae, _ = vae2.encode(x_test_bin)
     z_ae = ae2.encode(x_test)
@@ -341,7 +346,7 @@ assert empty_vae <= empty_ae / 3
 # the VAE ($\beta = 1$), a strongly regularized one ($\beta = 4$), and KL only (no reconstruction
 # term). For each we measure on the test set the reconstruction term $\log p(x \mid z = \mu)$, the
 # KL, the number of active units, and what the classifier reads in 1,000 prior samples: how many
-# digit classes make up at least 3% of them, and its mean confidence. Each model gets 4 epochs
+# digit classes make up at least 3% of them, and its mean confidence. Each model gets 2 epochs
 # (batches of 256). The scatter shows the two most active dimensions.
 
 # %%
@@ -358,7 +363,7 @@ variants = {"reconstruction only": beta_loss(0.0), "VAE (beta = 1)": beta_loss(1
             "beta = 4": beta_loss(4.0), "KL only": beta_loss(1.0, reconstruction=False)}
 rows, fig = {}, Figure(figsize=(13, 3.4))
 for ax, (name, loss) in zip(fig.subplots(1, 4), variants.items(), strict=True):
-    model = train_small(VAE(hidden=(256,), latent_dim=16), loss, epochs=4)
+    model = train_small(VAE(hidden=(256,), latent_dim=16), loss, epochs=2)
     with torch.no_grad():
         mu, logvar = model.encode(x_test_bin)
         fit = log_bernoulli(x_test_bin, model.decode_logits(mu)).mean().item()
@@ -385,8 +390,8 @@ for name, r in rows.items():
 # average digit for every sample, which the classifier reads with high confidence as a single
 # class (a reminder that confidence alone is no measure of sample quality). In between, $\beta$
 # trades reconstruction for regularity: the reconstruction gets worse and the KL smaller as it
-# grows. Switching whole units off takes longer than these 4 epochs; the main model above, after
-# 60 epochs at $\beta = 1$, shows it.
+# grows. Switching whole units off mostly takes longer than these 2 epochs; the main model above,
+# after 60 epochs at $\beta = 1$, shows it.
 #
 # **Check.** The reconstruction term and the KL both fall as $\beta$ goes 0 → 1 → 4 → KL only; all
 # 16 units are active without the KL and none with KL only; the VAE's samples cover all ten
@@ -411,13 +416,19 @@ assert rows["KL only"]["classes"] == 1
 #   active units above).
 #
 # *What mattered for the NLL* (measured while writing this chapter, each a full training run with
-# $L_{1000}$ on the same 2,000 test images; the issue note has the table). A second hidden layer
-# (784-400-400-32 rather than 784-400-20) and the cosine decay of the learning rate. Then,
+# $L_{1000}$ on the same 2,000 test images; the issue notes have the tables). A second hidden
+# layer in the decoder (400-400 rather than 400) and the cosine decay of the learning rate. Then,
 # surprisingly, a *smaller* peak rate: after 55 epochs the NLL was 92.1 nats at
 # $1.5 \cdot 10^{-3}$, 90.9 at $10^{-3}$ and 90.1 at $7 \cdot 10^{-4}$; 60 epochs at
 # $5 \cdot 10^{-4}$ reached 90.0. Starting the output bias at the mean image was worth 0.4 nats
-# (90.3 without it). Narrower layers did not help (300-300 for 75 epochs, the same time, gave
-# 91.0 at $10^{-3}$), and a KL warm-up over the first 10 epochs changed nothing (89.94).
+# (90.3 without it). The encoder needs no second layer: with one, an epoch costs about a sixth
+# less and the NLL was 89.8 instead of 90.0, although the ELBO was 0.7 nats *worse*: the weaker
+# encoder widens the gap between the bound and $\log p_\theta(x)$, and the importance-sampled
+# estimate, which depends mostly on the decoder, does not suffer. Narrower layers did not help
+# (300-300 for 75 epochs, the same time, gave 91.0 at $10^{-3}$); neither did a KL warm-up over
+# the first 10 epochs (89.94), nor batches of 256 (cheaper epochs, but 90.6 after 60 of them at
+# $10^{-3}$ and 91.2 at $5 \cdot 10^{-4}$). Sixty epochs are about the least that meets the
+# target: the same model stopped after 56 (a shorter cosine) reached 90.01.
 #
 # ## Exercises
 #

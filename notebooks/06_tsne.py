@@ -25,7 +25,7 @@
 try:
     import vaebook
 except ImportError:
-    # %pip install -q "vaebook @ git+https://github.com/vaebook/vaebook@main"
+    # %pip install -q "vaebook @ git+https://github.com/vaebook/vaebook@v0.1.0"
     import vaebook
 
 # %matplotlib inline

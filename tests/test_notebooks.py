@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -46,18 +47,30 @@ def test_notebook_is_committed_executed_without_errors_or_warnings(notebook):
 def test_first_code_cell_installs_vaebook_from_the_repository(notebook):
     nb = nbformat.read(notebook, as_version=4)
     first = next(cell for cell in nb.cells if cell.cell_type == "code").source
-    assert "import vaebook" in first and f"vaebook @ git+{REPOSITORY}" in first
+    assert "import vaebook" in first and f"vaebook @ git+{REPOSITORY}@" in first
 
 
-def test_book_configuration_points_at_the_repository():
-    assert f"url: {REPOSITORY}\n" in (ROOT / "book" / "_config.yml").read_text()
+def _pin_install():
+    spec = importlib.util.spec_from_file_location("pin_install", ROOT / "tools" / "pin_install.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_readme_links_every_chapter_to_colab_at_the_repository():
-    readme = (ROOT / "README.md").read_text()
+def test_chapters_readme_and_book_point_at_the_release_named_in_pyproject():
+    pin_install = _pin_install()
+    repository, ref = pin_install.repository_and_ref()
+    assert repository == REPOSITORY and re.fullmatch(r"v\d+\.\d+\.\d+", ref)
+    stale = [path.relative_to(ROOT).as_posix() for path, text in pin_install.pinned_texts().items()
+             if path.read_text(encoding="utf-8") != text]
+    assert not stale, f"{stale} do not point at {ref}: run `python tools/pin_install.py`"
+    readme, config = (ROOT / "README.md").read_text(), (ROOT / "book" / "_config.yml").read_text()
     colab = "https://colab.research.google.com/github/" + REPOSITORY.removeprefix("https://github.com/")
     for notebook in CHAPTERS:
-        assert f"{colab}/blob/main/notebooks/{notebook.name}" in readme
+        assert f"{colab}/blob/{ref}/notebooks/{notebook.name}" in readme
+        first = next(cell for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
+        assert f'"vaebook @ git+{REPOSITORY}@{ref}"' in first.source
+    assert f"url: {REPOSITORY}\n  branch: {ref}\n" in config
 
 
 def _bib_entries() -> dict[str, str]:
