@@ -86,6 +86,19 @@ def test_chapter_page_renders_title_math_and_figures_without_console_errors(serv
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot of {url}"
 
 
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_page_links_to_colab_at_the_release_and_to_its_notebook(notebook):
+    _require((HTML / "index.html").is_file(), "the book is not built: run `make html`")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    slug = re.search(r'^Repository = "https://github.com/(.+)"$', pyproject, re.M).group(1)
+    ref = "v" + re.search(r'^version = "(.+)"$', pyproject, re.M).group(1)
+    page = (HTML / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
+    colab = f'"https://colab.research.google.com/github/{slug}/blob/{ref}/notebooks/{notebook.name}"'
+    assert colab in page, f"{notebook.stem}.html has no Colab button for {colab}"
+    assert f'href="../_sources/notebooks/{notebook.name}"' in page, "no download link to the notebook"
+    assert (HTML / "_sources" / "notebooks" / notebook.name).is_file()
+
+
 def test_pages_load_nothing_from_other_hosts(server):
     for page in [HTML / "index.html", *sorted((HTML / "notebooks").glob("*.html"))]:
         text = page.read_text(encoding="utf-8")
