@@ -33,7 +33,7 @@ from tqdm import tqdm  # text bars, as in training: no widget state in the noteb
 
 from vaebook.checks import check_batch, check_positive_int, check_tensor
 from vaebook.models import VAE
-from vaebook.objectives import kl_standard_normal, log_bernoulli
+from vaebook.objectives import kl_standard_normal, log_bernoulli, reparameterize
 
 LogJoint = Callable[[Tensor], Tensor]
 METHODS = ("score", "reparam")
@@ -277,8 +277,7 @@ def vae_elbo(vae: VAE, x: Tensor, mu: Tensor, logvar: Tensor, n_samples: int,
     if mu.shape != (len(x), vae.latent_dim) or logvar.shape != mu.shape:
         raise ValueError(f"mu and logvar must both have shape ({len(x)}, {vae.latent_dim}), got "
                          f"{tuple(mu.shape)} and {tuple(logvar.shape)}.")
-    eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
-    z = mu + (0.5 * logvar).exp() * eps
+    z = reparameterize(mu, logvar, n_samples, generator)
     return log_bernoulli(x, vae.decode_logits(z)).mean(0) - kl_standard_normal(mu, logvar)
 
 
