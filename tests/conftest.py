@@ -4,7 +4,9 @@ missing data is an error."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +23,13 @@ def mnist_root():
         pytest.skip(message)
     return root
 
+
+
+@pytest.fixture(scope="session")
+def pin_install():
+    """tools/pin_install.py as a module: the release (repository, ref) and the files that name it."""
+    path = Path(__file__).resolve().parent.parent / "tools" / "pin_install.py"
+    spec = importlib.util.spec_from_file_location("pin_install", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

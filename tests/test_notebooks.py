@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -50,15 +49,7 @@ def test_first_code_cell_installs_vaebook_from_the_repository(notebook):
     assert "import vaebook" in first and f"vaebook @ git+{REPOSITORY}@" in first
 
 
-def _pin_install():
-    spec = importlib.util.spec_from_file_location("pin_install", ROOT / "tools" / "pin_install.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_chapters_readme_and_book_point_at_the_release_named_in_pyproject():
-    pin_install = _pin_install()
+def test_chapters_readme_and_book_point_at_the_release_named_in_pyproject(pin_install):
     repository, ref = pin_install.repository_and_ref()
     assert repository == REPOSITORY and re.fullmatch(r"v\d+\.\d+\.\d+", ref)
     stale = [path.relative_to(ROOT).as_posix() for path, text in pin_install.pinned_texts().items()

@@ -87,11 +87,10 @@ def test_chapter_page_renders_title_math_and_figures_without_console_errors(serv
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_page_links_to_colab_at_the_release_and_to_its_notebook(notebook):
+def test_chapter_page_links_to_colab_at_the_release_and_to_its_notebook(notebook, pin_install):
     _require((HTML / "index.html").is_file(), "the book is not built: run `make html`")
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    slug = re.search(r'^Repository = "https://github.com/(.+)"$', pyproject, re.M).group(1)
-    ref = "v" + re.search(r'^version = "(.+)"$', pyproject, re.M).group(1)
+    repository, ref = pin_install.repository_and_ref()
+    slug = repository.removeprefix("https://github.com/")
     page = (HTML / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
     colab = f'"https://colab.research.google.com/github/{slug}/blob/{ref}/notebooks/{notebook.name}"'
     assert colab in page, f"{notebook.stem}.html has no Colab button for {colab}"
