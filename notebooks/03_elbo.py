@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,15 +21,17 @@
 # the closed-form KL term of the VAE. Every step is checked numerically on a model whose exact
 # answers are known.
 
-# %%
-# Setup. On Colab this installs the book's package the first time; everywhere it fixes the seed
-# and picks the device (a GPU when there is one).
+# %% tags=["hide-input", "nbval-ignore-output"]
+# On Colab, install the book's package (once per session). The cell shows only pip's messages,
+# which depend on the machine, so CI does not compare them.
 try:
     import vaebook
 except ImportError:
     # %pip install -q "vaebook @ git+https://github.com/vaebook/vaebook@v0.1.0"
     import vaebook
 
+# %% tags=["hide-input"]
+# Setup: fix the seed and pick the device (a GPU when there is one).
 # %matplotlib inline
 import numpy as np
 import torch
