@@ -5,12 +5,16 @@ missing data is an error."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from vaebook.data import MNIST_SHA256, data_dir
+from vaebook.densities import log_bernoulli
+from vaebook.models import VAE
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +27,23 @@ def mnist_root():
         pytest.skip(message)
     return root
 
+
+@pytest.fixture(scope="session")
+def tiny_vae():
+    """A float64 VAE with a one-dimensional latent, four binary images, and what a fine quadrature
+    grid computes exactly: log p_θ(x) = log ∫ p_θ(x | z) N(z; 0, 1) dz, (4,), and the log of the
+    true posterior p_θ(z | x) on the grid, (G, 4), with the grid (G, 1)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VAE(data_dim=6, hidden=(16,), latent_dim=1).double().eval()
+    x = torch.bernoulli(torch.full((4, 6), 0.5, dtype=torch.float64),
+                        generator=torch.Generator().manual_seed(1))
+    grid = torch.linspace(-12, 12, 40_001, dtype=torch.float64).unsqueeze(-1)  # (G, 1)
+    with torch.no_grad():
+        log_lik = log_bernoulli(x, model.decode_logits(grid.unsqueeze(1)))  # (G, B)
+    log_joint = log_lik - 0.5 * (grid**2 + math.log(2 * math.pi))
+    log_evidence = torch.logsumexp(log_joint, 0) + math.log(grid[1, 0] - grid[0, 0])
+    return model, x, log_evidence, grid, log_joint - log_evidence
 
 
 @pytest.fixture(scope="session")

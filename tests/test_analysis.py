@@ -30,7 +30,7 @@ def test_knn_accuracy_separates_clusters_and_checks_input():
     y = np.repeat([0, 1], 50)
     z = rng.normal(size=(100, 2)) * 0.1 + y[:, None] * 5
     assert knn_accuracy(z[::2], y[::2], z[1::2], y[1::2], k=3) == 1.0
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same number of rows"):
         knn_accuracy(z, y[:10], z, y)
     with pytest.raises(ValueError, match="exceeds"):
         knn_accuracy(z[:2], y[:2], z, y, k=5)
@@ -56,6 +56,15 @@ def test_knn_predict_agrees_with_scikit_learn():
     np.testing.assert_array_equal(knn_predict(z[:40], y[:40], z[40:], k=3), expected)
 
 
+def test_knn_accuracy_is_the_fraction_of_held_out_labels_predicted():
+    rng = np.random.default_rng(2)
+    z, y = rng.normal(size=(80, 2)), rng.integers(0, 3, 80)
+    predicted = knn_predict(z[:50], y[:50], z[50:], k=3)
+    assert knn_accuracy(z[:50], y[:50], z[50:], y[50:], k=3) == pytest.approx(np.mean(predicted == y[50:]))
+    with pytest.raises(ValueError, match="queries have 3 features"):
+        knn_predict(z, y, np.zeros((4, 3)))
+
+
 def test_active_units_counts_dimensions_whose_mean_moves():
     rng = np.random.default_rng(0)
     mu = np.column_stack([rng.normal(size=500), 0.001 * rng.normal(size=500), np.zeros(500)])
@@ -63,14 +72,19 @@ def test_active_units_counts_dimensions_whose_mean_moves():
     assert active_units(torch.tensor(mu), threshold=1e-8) == 2
     with pytest.raises(ValueError, match="at least 2"):
         active_units(mu[:1])
+    mu[3, 2] = np.nan  # a nan column used to count as inactive
+    with pytest.raises(ValueError, match="mu has 1 non-finite"):
+        active_units(mu)
 
 
 def test_interpolate_includes_both_ends():
     path = interpolate([0.0, 0.0], [1.0, 2.0], 5)
-    np.testing.assert_allclose(path[[0, 2, 4]], [[0, 0], [0.5, 1], [1, 2]])
+    np.testing.assert_allclose(path, [[0, 0], [0.25, 0.5], [0.5, 1], [0.75, 1.5], [1, 2]])
+    torch_path = interpolate(torch.tensor([1.0, -1.0]), torch.tensor([3.0, 1.0]), 3)
+    np.testing.assert_allclose(torch_path, [[1, -1], [2, 0], [3, 1]])
     with pytest.raises(ValueError, match="at least 2"):
         interpolate([0.0], [1.0], 1)
-    with pytest.raises(ValueError, match="one shape"):
+    with pytest.raises(ValueError, match="one length"):
         interpolate([0.0], [1.0, 2.0], 3)
 
 
@@ -88,6 +102,8 @@ def test_tsne_is_seeded_and_keeps_neighbourhoods():
     assert analysis.trustworthiness(x, one) > 0.9
     scrambled = np.random.default_rng(0).normal(size=(300, 2))
     assert analysis.trustworthiness(x, scrambled) < 0.6
+    random_start = analysis.tsne(x, perplexity=10, n_iter=200, seed=0, initialization="random")
+    assert not np.allclose(random_start, one) and analysis.trustworthiness(x, random_start) > 0.9
 
 
 def test_trustworthiness_is_sklearns_and_one_for_an_isometry():
@@ -110,11 +126,11 @@ def test_tsne_and_trustworthiness_bad_input():
     x, _ = _blobs(40)
     with pytest.raises(ValueError, match="needs at least 91 points"):
         analysis.tsne(x, perplexity=30)
-    with pytest.raises(ValueError, match="perplexity must be positive"):
+    with pytest.raises(ValueError, match=r"perplexity must be a finite real number in \(0, inf\)"):
         analysis.tsne(x, perplexity=0)
     with pytest.raises(ValueError, match="initialization"):
         analysis.tsne(x, perplexity=5, initialization="spectral")
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same number of rows"):
         analysis.trustworthiness(x, x[:30, :2])
     with pytest.raises(ValueError, match="half the number"):
         analysis.trustworthiness(x, x[:, :2], k=20)
@@ -129,5 +145,5 @@ def test_neighbour_overlap():
     assert analysis.neighbour_overlap(x, scrambled, k=5) < 0.3
     with pytest.raises(ValueError, match="below the number of points"):
         analysis.neighbour_overlap(x, x, k=100)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same number of rows"):
         analysis.neighbour_overlap(x, x[:50])

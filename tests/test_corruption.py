@@ -22,7 +22,7 @@ def test_processes_are_seeded_stay_in_range_and_do_nothing_at_level_zero(process
 
 @pytest.mark.parametrize("process", [gaussian_noise, masking_noise, salt_and_pepper])
 def test_processes_refuse_levels_and_pixels_out_of_range(process):
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"must be a finite real number in \[0, 1\]"):
         process(X, 1.5)
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         process(X * 255, 0.1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import os
 import shutil
 import threading
 import time
@@ -172,6 +173,27 @@ def test_verify_file_rehashes_a_file_changed_on_disk(tmp_path):
         data.verify_file(path, good)
 
 
+def test_a_file_altered_in_place_with_its_mtime_restored_is_hashed_again(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    good = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    data.verify_file(path, good)
+    stat = path.stat()
+    path.write_bytes(b"abd")  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns and path.stat().st_size == stat.st_size
+    with pytest.raises(CorruptDataError):
+        data.verify_file(path, good)
+
+
+def test_folder_lookup_is_shared_by_data_and_model_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOME_VAR", "")
+    assert data.folder(None, "SOME_VAR", lambda: tmp_path) == tmp_path  # empty means unset
+    monkeypatch.setenv("SOME_VAR", "~/x")
+    assert data.folder(None, "SOME_VAR", lambda: tmp_path) == Path.home() / "x"
+    assert data.folder(tmp_path / "arg", "SOME_VAR", lambda: tmp_path) == tmp_path / "arg"
+
+
 # --- binarization -------------------------------------------------------------------------------
 
 
@@ -194,6 +216,8 @@ def test_binarize_dynamic_draws_afresh_each_call():
 def test_binarize_refuses_values_outside_the_unit_interval(binarize):
     with pytest.raises(ValueError, match=r"in \[0, 1\].*x / 255"):
         binarize(torch.tensor([[0.0, 255.0]]))
+    with pytest.raises(ValueError, match=r"in \[0, 1\].*1 nan"):
+        binarize(torch.tensor([[0.5, float("nan")]]))
     with pytest.raises(TypeError, match="floating-point"):
         binarize(torch.tensor([[0, 1]]))
 

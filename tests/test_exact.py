@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import itertools
+import math
+
 import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
@@ -77,8 +80,17 @@ def test_sigmoid_belief_net_enumeration():
     z = sbn.configurations()
     assert z.shape == (16, 4) and len({tuple(r.tolist()) for r in z}) == 16
     assert torch.isclose(torch.logsumexp(sbn.log_joint(z), 0), sbn.log_evidence())
-    marginals = sbn.posterior_marginals()
-    assert ((marginals > 0) & (marginals < 1)).all()
+    # Bayes' rule by hand, one configuration at a time, with math instead of torch's Bernoulli
+    joint = {}
+    for config in itertools.product((0, 1), repeat=4):
+        logit = (sbn.W @ torch.tensor(config, dtype=torch.float64) + sbn.c).tolist()
+        log_lik = sum(xd * -math.log1p(math.exp(-a)) + (1 - xd) * -math.log1p(math.exp(a))
+                      for xd, a in zip(sbn.x.tolist(), logit, strict=True))
+        joint[config] = math.exp(log_lik) * 0.5**4  # prior logits 0: each cause on with probability ½
+    evidence = sum(joint.values())
+    expected = [sum(p for config, p in joint.items() if config[k]) / evidence for k in range(4)]
+    torch.testing.assert_close(sbn.posterior_marginals(), torch.tensor(expected, dtype=torch.float64))
+    assert sbn.log_evidence().item() == pytest.approx(math.log(evidence))
     # the ELBO of a factorized q by enumeration agrees with a Monte Carlo estimate, and is below log p(x)
     probs = torch.tensor([0.2, 0.7, 0.5, 0.9], dtype=torch.float64)
     samples = torch.bernoulli(probs.expand(200_000, 4), generator=torch.Generator().manual_seed(0))

@@ -3,8 +3,18 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.distributions import Bernoulli
 
-from vaebook.models import VAE, Autoencoder, init_output_bias, mlp
+from vaebook.models import (
+    MODELS,
+    VAE,
+    Autoencoder,
+    eval_mode,
+    init_output_bias,
+    mlp,
+    model_device,
+    reparameterize,
+)
 
 
 def test_mlp_layers_and_widths():
@@ -13,31 +23,78 @@ def test_mlp_layers_and_widths():
     assert net(torch.zeros(3, 784)).shape == (3, 2)
 
 
-@pytest.mark.parametrize("sizes", [[784], [784, 0, 2], [784, 2.5]])
+@pytest.mark.parametrize("sizes", [[784], [784, 0, 2], [784, 2.5], [784, True, 2]])
 def test_mlp_refuses_bad_widths(sizes):
     with pytest.raises(ValueError):
         mlp(sizes)
 
 
-def test_autoencoder_shapes_and_output_range():
+def test_autoencoder_composes_its_encoder_and_decoder():
     model = Autoencoder(hidden=(32,), latent_dim=2)
     x = torch.rand(5, 784)
     z = model.encode(x)
     assert z.shape == (5, 2)
-    assert model(x).shape == (5, 784)
-    x_hat = model.decode(z)
-    assert x_hat.shape == (5, 784) and 0 <= x_hat.min() and x_hat.max() <= 1
+    torch.testing.assert_close(z, model.encoder(x))
+    torch.testing.assert_close(model(x), model.decoder(z))
+    # decode gives the Bernoulli means of the decoder's logits
+    torch.testing.assert_close(model.decode(z), Bernoulli(logits=model.decode_logits(z)).mean)
 
 
-def test_vae_shapes():
+def test_vae_forward_is_one_reparameterized_draw():
     model = VAE(hidden=(32,), latent_dim=3)
-    mu, logvar = model.encode(torch.rand(4, 784))
-    assert mu.shape == logvar.shape == (4, 3)
+    x = torch.rand(4, 784)
+    logits, mu, logvar = model(x, torch.Generator().manual_seed(0))
+    encoded = model.encode(x)
+    torch.testing.assert_close((mu, logvar), encoded)
+    eps = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(logits, model.decode_logits(mu + (0.5 * logvar).exp() * eps))
     assert model.decode_logits(torch.zeros(7, 4, 3)).shape == (7, 4, 784)
+
+
+def test_reparameterize_has_the_right_law_and_gradients():
+    mu = torch.tensor([[1.0, -2.0]], requires_grad=True)
+    logvar = torch.log(torch.tensor([[0.25, 4.0]])).requires_grad_()
+    z = reparameterize(mu, logvar, n_samples=200_000, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (200_000, 1, 2)
+    torch.testing.assert_close(z.mean(0), mu.detach(), atol=0.02, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([[0.5, 2.0]]), atol=0.02, rtol=0)
+    # E[z²] = μ² + σ², so ∂/∂μ = 2μ and ∂/∂ log σ² = σ²
+    (z**2).mean(0).sum().backward()
+    torch.testing.assert_close(mu.grad, 2 * mu.detach(), atol=0.05, rtol=0)
+    torch.testing.assert_close(logvar.grad, torch.tensor([[0.25, 4.0]]), atol=0.05, rtol=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        reparameterize(mu, logvar, n_samples=0)
+
+
+def test_reparameterize_draws_fresh_noise_under_broadcasting():
+    z = reparameterize(torch.zeros(3), torch.zeros(5, 3), generator=torch.Generator().manual_seed(0))
+    assert z.shape == (5, 3) and len(torch.unique(z[:, 0])) == 5
+    with pytest.raises(ValueError, match="broadcast"):
+        reparameterize(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="logvar has 1 non-finite"):
+        reparameterize(torch.zeros(2), torch.tensor([0.0, float("nan")]))
+
+
+def test_models_explain_wrong_shapes_and_configurations():
+    with pytest.raises(ValueError, match=r"784 features per row"):
+        Autoencoder().encode(torch.rand(5, 100))
+    with pytest.raises(ValueError, match=r"shape \(B, D\)"):
+        Autoencoder().encode(torch.rand(5, 28, 28))
+    with pytest.raises(TypeError, match="floating-point"):
+        VAE().encode(torch.zeros(2, 784, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="last dimension"):
+        VAE(latent_dim=3).decode(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="latent_dim must be an integer >= 1, got 2.5"):
+        VAE(latent_dim=2.5)
+    with pytest.raises(TypeError, match=r"hidden must be a sequence of layer widths .*, got 400"):
+        VAE(hidden=400)
+    with pytest.raises(TypeError, match="encoder_hidden"):
+        VAE(encoder_hidden="400")
 
 
 def test_vae_encoder_can_be_smaller_than_its_decoder():
     model = VAE(hidden=(32, 16), latent_dim=3, encoder_hidden=(8,))
+
     def widths(net):
         return [layer.out_features for layer in net if isinstance(layer, torch.nn.Linear)]
 
@@ -45,32 +102,30 @@ def test_vae_encoder_can_be_smaller_than_its_decoder():
     assert model.config["encoder_hidden"] == [8] and VAE(hidden=(32,)).config["encoder_hidden"] is None
 
 
-def test_models_explain_wrong_shapes():
-    with pytest.raises(ValueError, match=r"784 features per row"):
-        Autoencoder().encode(torch.rand(5, 28, 28).reshape(5, 28 * 28)[:, :100])
-    with pytest.raises(ValueError, match=r"shape \(B, D\)"):
-        Autoencoder().encode(torch.rand(5, 28, 28))
-    with pytest.raises(TypeError, match="floating-point"):
-        VAE().encode(torch.zeros(2, 784, dtype=torch.uint8))
-    with pytest.raises(ValueError, match="last dimension"):
-        VAE(latent_dim=3).decode(torch.zeros(2, 4))
-
-
-def test_vae_samples_from_the_prior_are_seeded_means():
+def test_vae_samples_decode_prior_draws():
     model = VAE(hidden=(16,), latent_dim=2)
     a = model.sample(5, torch.Generator().manual_seed(0))
-    b = model.sample(5, torch.Generator().manual_seed(0))
-    assert a.shape == (5, 784) and torch.equal(a, b) and 0 <= a.min() and a.max() <= 1
+    expected = model.decode(torch.randn(5, 2, generator=torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(a, expected)
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         model.sample(0)
 
 
 def test_init_output_bias_makes_the_untrained_decoder_output_the_mean_image():
-    torch.manual_seed(0)
-    x = torch.rand(50, 784) ** 3
+    x = torch.rand(50, 784, generator=torch.Generator().manual_seed(0)) ** 3
     model = VAE(hidden=(16,), latent_dim=2)
     init_output_bias(model, x)
     torch.nn.init.zeros_(model.decoder[-1].weight)  # isolate the bias: the output is sigmoid(bias)
     assert torch.allclose(model.decode(torch.zeros(1, 2))[0], x.mean(0).clamp(1e-3, 1 - 1e-3), atol=1e-6)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         init_output_bias(Autoencoder(hidden=(8,)), x * 2)
+
+
+def test_registry_device_and_eval_mode():
+    assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE}
+    model = VAE(hidden=(8,), latent_dim=2).train()
+    assert model_device(model) == torch.device("cpu")
+    with pytest.raises(RuntimeError), eval_mode(model):
+        assert not model.training
+        raise RuntimeError
+    assert model.training

@@ -1,4 +1,7 @@
-"""The model cache shared by chapters: recipe hashes, where files go, load or train."""
+"""The model cache shared by chapters: recipe hashes, where files go, load or train, and that a
+trained model survives any failure to save it."""
+
+import os
 
 import pytest
 import torch
@@ -61,6 +64,47 @@ def test_bad_names_and_damaged_files(tiny_recipe):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="Delete it"):
         pretrained.load_or_train("tiny")
+
+
+def test_an_unwritable_cache_is_refused_before_training(tiny_recipe, monkeypatch):
+    monkeypatch.setattr(pretrained, "train", lambda *a, **k: pytest.fail("trained before the check"))
+    blocker = tiny_recipe / "a-file"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(OSError, match=f"cannot save trained models in {blocker}.*VAEBOOK_CACHE"):
+        pretrained.train_recipe("tiny", torch.rand(32, 784), directory=blocker / "models")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_a_read_only_cache_is_refused_before_training(tiny_recipe, monkeypatch):
+    monkeypatch.setattr(pretrained, "train", lambda *a, **k: pytest.fail("trained before the check"))
+    read_only = tiny_recipe / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    with pytest.raises(PermissionError, match="cannot save trained models"):
+        pretrained.train_recipe("tiny", torch.rand(32, 784), directory=read_only)
+
+
+@pytest.mark.parametrize("entry", ["train_recipe", "load_or_train"])
+def test_a_model_whose_save_fails_is_returned_with_a_warning(tiny_recipe, monkeypatch, entry):
+    def full_disk(model, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pretrained, "save_model", full_disk)
+    with pytest.warns(RuntimeWarning, match="could not be saved.*No space left"):
+        if entry == "train_recipe":
+            model, _ = pretrained.train_recipe("tiny", torch.rand(32, 784), device="cpu", progress=False)
+        else:
+            model = pretrained.load_or_train("tiny", device="cpu", progress=False)
+    assert isinstance(model, VAE) and not pretrained.checkpoint_path("tiny").exists()
+
+
+def test_build_model_leaves_the_global_generator_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    one = pretrained.build_model(TINY)
+    assert torch.equal(torch.rand(1), expected)
+    assert torch.equal(one.encoder[0].weight, pretrained.build_model(TINY).encoder[0].weight)
 
 
 def test_autoencoder_recipes_train_and_reload(tiny_recipe, monkeypatch):

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from vaebook.data import binarize_dynamic
+from vaebook.losses import mse_loss, vae_loss
 from vaebook.models import VAE, Autoencoder
-from vaebook.objectives import mse_loss, vae_loss
-from vaebook.training import History, evaluate, pick_device, seed_everything, train
+from vaebook.training import History, evaluate, pick_device, train
 
 
 def _toy_data(n=512, seed=0):
@@ -16,17 +16,13 @@ def _toy_data(n=512, seed=0):
     return (torch.rand(n, 2, generator=g) @ basis) / basis.sum(0).max()
 
 
-def test_pick_device_honours_a_name_and_falls_back_to_cpu():
+def test_pick_device_honours_a_name_and_prefers_an_accelerator(monkeypatch):
     assert pick_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert pick_device().type == expected
-
-
-def test_seed_everything_repeats_global_draws():
-    seed_everything(3)
-    first = torch.rand(3)
-    seed_everything(3)
-    assert torch.equal(first, torch.rand(3))
+    assert pick_device(torch.device("meta")) == torch.device("meta")
+    for cuda, mps, expected in ((True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert pick_device() == torch.device(expected)
 
 
 def test_train_lowers_the_loss_and_reports_history():
@@ -41,14 +37,19 @@ def test_train_lowers_the_loss_and_reports_history():
     assert evaluate(model, mse_loss, x) < 0.2 * before
 
 
-def test_train_is_repeatable_with_a_seed_and_the_cosine_schedule():
-    x = torch.rand(300, 784)
+def test_train_is_repeatable_and_leaves_the_global_generator_alone():
+    x = torch.rand(300, 784, generator=torch.Generator().manual_seed(0))
     runs = []
     for _ in range(2):
-        seed_everything(7)  # the initial weights come from the global generator
-        model = VAE(hidden=(32,), latent_dim=2)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(7)  # the initial weights come from the global generator
+            model = VAE(hidden=(32,), latent_dim=2)
+        torch.manual_seed(123)
         runs.append(train(model, vae_loss, x, epochs=2, batch_size=50, transform=binarize_dynamic,
                           cosine_schedule=True, seed=7, device="cpu", progress=False).train)
+        after = torch.rand(1)
+        torch.manual_seed(123)
+        assert torch.equal(after, torch.rand(1))
     assert runs[0] == runs[1]
 
 
@@ -57,6 +58,14 @@ def test_evaluate_is_deterministic_for_a_stochastic_loss_and_restores_the_mode()
     x = torch.rand(200, 784)
     first = evaluate(model, vae_loss, x, batch_size=64, transform=binarize_dynamic, seed=1)
     assert first == evaluate(model, vae_loss, x, batch_size=64, transform=binarize_dynamic, seed=1)
+    assert model.training
+
+    def failing(model, x, generator):
+        assert not model.training
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate(model, failing, x)
     assert model.training
 
 
@@ -70,15 +79,40 @@ def test_train_refuses_bad_input():
         train(model, mse_loss, torch.rand(10, 784), epochs=1, x_test=torch.rand(5, 10), progress=False)
     with pytest.raises(TypeError, match="torch.Tensor"):
         evaluate(model, mse_loss, [[0.0] * 784])
+    with pytest.raises(TypeError, match="model must be a VAE"):
+        train(model, vae_loss, torch.rand(2, 784), epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match=r"x_train must hold values in \[0, 1\]"):
+        train(model, mse_loss, 255 * torch.rand(4, 784), epochs=1, progress=False)
+
+
+def test_a_nan_pixel_is_refused_before_training_and_the_model_is_untouched():
+    model = VAE(hidden=(8,), latent_dim=2)
+    weights = [p.detach().clone() for p in model.parameters()]
+    x = torch.rand(64, 784)
+    x[5, 7] = float("nan")
+    with pytest.raises(ValueError, match="x_train"):
+        train(model, vae_loss, x, epochs=1, transform=binarize_dynamic, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="x_train has 1 non-finite"):
+        train(model, lambda m, b, g: vae_loss(m, b, g), x, epochs=1, device="cpu", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True))
+
+
+def test_divergence_raises_naming_the_epoch_and_step_and_keeps_finite_weights():
+    model = VAE(hidden=(16,), latent_dim=2)
+    x = torch.rand(256, 784, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(FloatingPointError, match=r"diverged.*epoch \d+, step \d+.*Lower the learning rate"):
+        train(model, vae_loss, x, epochs=3, batch_size=32, lr=1e4, transform=binarize_dynamic,
+              device="cpu", progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_evaluation_runs_where_the_model_is(monkeypatch):
     import vaebook.training as training
+    from vaebook.likelihood import estimate_log_likelihood
 
     # A model moved back to the CPU must be evaluated there even when a GPU is present.
     monkeypatch.setattr(training, "pick_device", lambda name=None: torch.device("meta"))
     model = VAE(hidden=(8,), latent_dim=2)
     x = torch.rand(20, 784)
-    assert training.model_device(model) == torch.device("cpu")
     assert isinstance(evaluate(model, vae_loss, x), float)
-    assert training.estimate_log_likelihood(model, torch.bernoulli(x), k=4, progress=False).shape == (20,)
+    assert estimate_log_likelihood(model, torch.bernoulli(x), k=4, progress=False).shape == (20,)

@@ -1,8 +1,14 @@
 """vaebook: the package behind the book on autoencoders and variational autoencoders.
 
-Modules, each importing only those before it: ``checks`` → ``data``, ``corruption`` → ``models``
-→ ``objectives``, ``exact``, ``estimators`` → ``training``, ``checkpoints`` → ``plots``,
-``analysis``.
+Modules, each with one job named in its docstring, each importing only modules before it:
+``checks`` → ``randomness`` → ``data``, ``corruption`` → ``models`` → ``densities`` → ``losses``
+→ ``likelihood``, ``estimators``, ``exact`` → ``training``, ``vi``, ``checkpoints`` →
+``pretrained`` → ``plots``, ``analysis``.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("vaebook")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

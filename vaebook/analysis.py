@@ -1,6 +1,7 @@
 """Measurements of representations, as thin wrappers over scikit-learn (and openTSNE for t-SNE).
 
-Inputs are tensors or arrays of shape (N, K); results are NumPy arrays or floats.
+Inputs are tensors or arrays of shape (N, K) with finite values; results are NumPy arrays or
+floats.
 """
 
 from __future__ import annotations
@@ -11,19 +12,30 @@ from sklearn import manifold
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from vaebook.checks import check_positive_int
+from vaebook.checks import check_positive_int, check_real, check_same_length
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def _as_2d_array(x, name: str) -> np.ndarray:
-    array = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, K), got shape {array.shape}.")
+    """x (a tensor, array or nested list) as a finite real (N, K) array with N, K >= 1."""
+    array = _numpy(x)
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{name} must have shape (N, K) with N, K >= 1, got shape {array.shape}.")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} has {int((~np.isfinite(array)).sum())} non-finite values (nan or inf).")
     return array
 
 
-def _check_lengths(a: np.ndarray, b: np.ndarray, names: str) -> None:
-    if len(a) != len(b):
-        raise ValueError(f"{names} must have the same length, got {len(a)} and {len(b)}.")
+def _as_labels(y, name: str) -> np.ndarray:
+    labels = _numpy(y)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be a vector of labels, got shape {labels.shape}.")
+    return labels
 
 
 def nearest_distance(queries, reference) -> np.ndarray:
@@ -38,21 +50,29 @@ def nearest_distance(queries, reference) -> np.ndarray:
 
 def knn_predict(z_train, y_train, z_query, k: int = 5) -> np.ndarray:
     """Labels that a k-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
-    z_train, z_query = _as_2d_array(z_train, "z_train"), _as_2d_array(z_query, "z_query")
-    y_train = np.asarray(y_train)
-    _check_lengths(z_train, y_train, "z_train and y_train")
+    z_query = _as_2d_array(z_query, "z_query")
+    return _knn(z_train, y_train, z_query.shape[1], k).predict(z_query)
+
+
+def _knn(z_train, y_train, width: int, k: int) -> KNeighborsClassifier:
+    """A k-nearest-neighbour classifier fitted on (z_train, y_train), for queries of ``width``."""
+    z_train, y_train = _as_2d_array(z_train, "z_train"), _as_labels(y_train, "y_train")
+    check_same_length((z_train, y_train), "z_train and y_train")
     check_positive_int(k, "k")
     if k > len(z_train):
         raise ValueError(f"k = {k} exceeds the {len(z_train)} training points; use a smaller k.")
-    return KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train).predict(z_query)
+    if width != z_train.shape[1]:
+        raise ValueError(f"the queries have {width} features but z_train has {z_train.shape[1]}.")
+    return KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train)
 
 
 def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 5) -> float:
     """Accuracy of a k-nearest-neighbour classifier fitted on (z_train, y_train), scored on the
-    held-out (z_test, y_test): how well the codes separate the classes."""
-    y_test = np.asarray(y_test)
-    _check_lengths(_as_2d_array(z_test, "z_test"), y_test, "z_test and y_test")
-    return float(np.mean(knn_predict(z_train, y_train, z_test, k) == y_test))
+    held-out (z_test, y_test) (``KNeighborsClassifier.score``): how well the codes separate the
+    classes."""
+    z_test, y_test = _as_2d_array(z_test, "z_test"), _as_labels(y_test, "y_test")
+    check_same_length((z_test, y_test), "z_test and y_test")
+    return float(_knn(z_train, y_train, z_test.shape[1], k).score(z_test, y_test))
 
 
 def pca_reconstruction(x_train, x_test, k: int, seed: int = 0) -> np.ndarray:
@@ -82,8 +102,7 @@ def tsne(x, perplexity: float = 30.0, seed: int = 0, initialization: str = "pca"
     on a given machine and thread count.
     """
     x = _as_2d_array(x, "x").astype(np.float64)
-    if not perplexity > 0:
-        raise ValueError(f"perplexity must be positive, got {perplexity}.")
+    check_real(perplexity, "perplexity")
     if len(x) - 1 < 3 * perplexity:
         raise ValueError(f"t-SNE with perplexity {perplexity} needs at least {int(3 * perplexity) + 1} "
                          f"points (each point's 3·perplexity nearest neighbours), got {len(x)}; "
@@ -101,7 +120,7 @@ def trustworthiness(x_high, x_low, k: int = 10) -> float:
     point's k nearest neighbours in x_low are strangers in x_high (Venna & Kaski, 2001;
     ``sklearn.manifold.trustworthiness``)."""
     x_high, x_low = _as_2d_array(x_high, "x_high"), _as_2d_array(x_low, "x_low")
-    _check_lengths(x_high, x_low, "x_high and x_low")
+    check_same_length((x_high, x_low), "x_high and x_low")
     check_positive_int(k, "k")
     if k >= len(x_high) / 2:
         raise ValueError(f"k must be below half the number of points ({len(x_high)}), got {k}.")
@@ -112,7 +131,7 @@ def neighbour_overlap(a, b, k: int = 10) -> float:
     """Mean fraction of each point's k nearest neighbours in a (N, K) that are also among its k
     nearest neighbours in b (N, K'): 1 when two embeddings agree on every neighbourhood."""
     a, b = _as_2d_array(a, "a"), _as_2d_array(b, "b")
-    _check_lengths(a, b, "a and b")
+    check_same_length((a, b), "a and b")
     check_positive_int(k, "k")
     if k >= len(a):
         raise ValueError(f"k = {k} must be below the number of points, {len(a)}.")
@@ -125,6 +144,7 @@ def active_units(mu, threshold: float = 0.01) -> int:
     """Number of latent dimensions u with Cov_x(E_q[z_u | x]) > threshold (Burda et al., 2016):
     the dimensions whose posterior mean moves with the input. mu: encoder means (N, K)."""
     mu = _as_2d_array(mu, "mu")
+    check_real(threshold, "threshold", include_low=True)
     if len(mu) < 2:
         raise ValueError("active_units needs the posterior means of at least 2 inputs.")
     return int(np.sum(mu.var(axis=0, ddof=1) > threshold))
@@ -133,10 +153,10 @@ def active_units(mu, threshold: float = 0.01) -> int:
 def interpolate(start, end, steps: int) -> np.ndarray:
     """``steps`` points evenly spaced on the segment from ``start`` to ``end`` (both (K,)), ends
     included: (steps, K)."""
-    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
-    if start.shape != end.shape or start.ndim != 1:
-        raise ValueError(f"start and end must be vectors of one shape, got {start.shape} and {end.shape}.")
-    if steps < 2:
-        raise ValueError(f"steps must be at least 2 (the two ends), got {steps}.")
-    weights = np.linspace(0, 1, steps)[:, None]
-    return (1 - weights) * start + weights * end
+    start, end = (_as_2d_array(_numpy(v).reshape(1, -1), name)[0]
+                  for v, name in ((start, "start"), (end, "end")))
+    if start.shape != end.shape:
+        raise ValueError(f"start and end must be vectors of one length, got {start.shape} and {end.shape}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer of at least 2 (the two ends), got {steps!r}.")
+    return np.linspace(start.astype(np.float64), end.astype(np.float64), steps)

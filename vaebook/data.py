@@ -1,9 +1,10 @@
-"""MNIST as in-memory tensors, checked against known SHA-256 sums; binarization; mini-batches.
+"""The data: where it lives, MNIST as in-memory tensors checked against known SHA-256 sums,
+binarization, mini-batches.
 
 Where the data lives, in order: the ``root`` argument, the ``VAEBOOK_DATA`` environment
-variable, then ``$XDG_CACHE_HOME/vaebook`` (``~/.cache/vaebook``). The raw IDX files sit in
-``<root>/MNIST/raw/`` exactly as torchvision leaves them, so a folder that torchvision filled
-works as is.
+variable, then ``$XDG_CACHE_HOME/vaebook`` (``~/.cache/vaebook``); ``folder`` is that rule, which
+``pretrained.cache_dir`` follows too. The raw IDX files sit in ``<root>/MNIST/raw/`` exactly as
+torchvision leaves them, so a folder that torchvision filled works as is.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ import io
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from vaebook.checks import check_positive_int, check_same_length, check_tensor, check_unit_interval
+from vaebook.checks import (
+    check_positive_int,
+    check_same_length,
+    check_tensor,
+    check_unit_interval,
+    checked,
+)
+from vaebook.randomness import seeded_generator
 
 ENV_VAR = "VAEBOOK_DATA"
 DOWNLOAD_TIMEOUT_S = 15
@@ -44,14 +52,23 @@ class CorruptDataError(RuntimeError):
     """A data file on disk does not match its known SHA-256 sum."""
 
 
+def folder(argument: str | os.PathLike | None, env_var: str, default: Callable[[], Path]) -> Path:
+    """A folder named by ``argument`` if given, else by the environment variable ``env_var`` if
+    set and not empty, else ``default()``; ``~`` is expanded."""
+    if argument is not None:
+        return Path(argument).expanduser()
+    if os.environ.get(env_var):
+        return Path(os.environ[env_var]).expanduser()
+    return default()
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaebook"
+
+
 def data_dir(root: str | os.PathLike | None = None) -> Path:
     """The data folder: ``root`` if given, else ``$VAEBOOK_DATA``, else the user cache."""
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "vaebook"
+    return folder(root, ENV_VAR, _user_cache)
 
 
 def load_mnist(
@@ -81,9 +98,16 @@ def load_mnist(
 
 
 def verify_file(path: Path, expected_sha256: str) -> None:
-    """Raise ``CorruptDataError`` unless ``path`` has the expected SHA-256 sum."""
+    """Raise ``CorruptDataError`` unless ``path`` has the expected SHA-256 sum.
+
+    What it trusts: within one Python process, a file whose device, inode, size, modification
+    time and status-change time (``st_ctime_ns``) are all unchanged since it was hashed is not
+    hashed again. Writing to a file updates its status-change time, and so does restoring its
+    modification time with ``os.utime`` or ``touch``; no ordinary tool sets it back. A change that
+    slips past needs the system clock turned back or the disk written behind the file system.
+    """
     stat = path.stat()
-    actual = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    actual = _sha256(str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if actual != expected_sha256:
         raise CorruptDataError(
             f"{path} is corrupt or truncated: its SHA-256 is {actual}, expected {expected_sha256} "
@@ -93,8 +117,9 @@ def verify_file(path: Path, expected_sha256: str) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    # size and mtime are part of the cache key, so a file changed on disk is hashed again.
+def _sha256(path: str, *stat_key: int) -> str:
+    # The file's identity and times are the cache key (see verify_file), so a file changed on
+    # disk is hashed again.
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -140,17 +165,24 @@ def _missing_message(raw: Path, reason: str) -> str:
     )
 
 
-def binarize_static(x: Tensor, seed: int = 0) -> Tensor:
-    """One fixed binarization: x_bin ~ Bernoulli(x) with a seeded generator (for a test set)."""
-    return binarize_dynamic(x, torch.Generator(device=x.device).manual_seed(seed))
-
-
-def binarize_dynamic(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """A fresh binarization on every call, x_bin ~ Bernoulli(x): use it per training batch."""
+def _check_pixels(x: object, **_) -> None:
     check_unit_interval(check_tensor(x, "x"), "x")
+
+
+@checked(_check_pixels)
+def binarize_dynamic(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A fresh binarization on every call, x_bin ~ Bernoulli(x), x: (...) in [0, 1] -> the same
+    shape of zeros and ones: use it per training batch."""
     # Same law as torch.bernoulli(x), about a third faster on a CPU: P(u < x) = x for u ~ U(0, 1).
     u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (u < x).to(x.dtype)
+
+
+def binarize_static(x: Tensor, seed: int = 0) -> Tensor:
+    """One fixed binarization, x_bin ~ Bernoulli(x) drawn with ``seed`` (for a test set); shapes
+    as ``binarize_dynamic``."""
+    _check_pixels(x)
+    return binarize_dynamic.unchecked(x, seeded_generator(seed, x.device))
 
 
 def batches(
@@ -166,6 +198,10 @@ def batches(
     """
     if not tensors:
         raise ValueError("batches needs at least one tensor.")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor) or t.ndim == 0:
+            raise TypeError(f"batches takes tensors with a first dimension, got {type(t).__name__} "
+                            f"as argument {i}.")
     n = check_same_length(tensors, "the tensors passed to batches")
     check_positive_int(batch_size, "batch_size")
     device = tensors[0].device

@@ -19,20 +19,19 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, MultivariateNormal, Normal
 
-from vaebook.checks import check_positive_int, check_tensor
-from vaebook.objectives import log_standard_normal
+from vaebook.checks import check_finite, check_positive_int, check_tensor
 
 
 class LinearGaussian:
     """Probabilistic PCA with loadings W: (D, K), offset b: (D,) and noise variance σ² > 0."""
 
     def __init__(self, W: Tensor, b: Tensor, noise_var: float):
-        W, b = check_tensor(W, "W"), check_tensor(b, "b")
+        W, b = check_finite(check_tensor(W, "W"), "W"), check_finite(check_tensor(b, "b"), "b")
         if W.ndim != 2 or b.shape != (W.shape[0],):
             raise ValueError(f"W must be (D, K) and b must be (D,), got {tuple(W.shape)} and "
                              f"{tuple(b.shape)}.")
-        if not noise_var > 0:
-            raise ValueError(f"noise_var must be positive, got {noise_var}.")
+        if not (isinstance(noise_var, (int, float)) and 0 < noise_var < float("inf")):
+            raise ValueError(f"noise_var must be positive, got {noise_var!r}.")
         self.W, self.b, self.noise_var = W, b, float(noise_var)
         self.data_dim, self.latent_dim = W.shape
 
@@ -58,7 +57,7 @@ class LinearGaussian:
 
     def log_prior(self, z: Tensor) -> Tensor:
         """log p(z) = log N(z; 0, I). z: (..., K). Returns (...,)."""
-        return log_standard_normal(z)
+        return self.prior().log_prob(z)
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) = log p(x | z) + log p(z). Returns (...,)."""
@@ -98,11 +97,11 @@ class BayesianLinearRegression:
     """
 
     def __init__(self, X: Tensor, y: Tensor, noise_std: float, prior_std: float):
-        X, y = check_tensor(X, "X"), check_tensor(y, "y")
+        X, y = check_finite(check_tensor(X, "X"), "X"), check_finite(check_tensor(y, "y"), "y")
         if X.ndim != 2 or y.shape != (len(X),):
             raise ValueError(f"X must be (N, K) and y must be (N,), got {tuple(X.shape)} and "
                              f"{tuple(y.shape)}.")
-        if not (noise_std > 0 and prior_std > 0):
+        if not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in (noise_std, prior_std)):
             raise ValueError(f"noise_std and prior_std must be positive, got {noise_std} and {prior_std}.")
         self.X, self.y, self.noise_std, self.prior_std = X, y, float(noise_std), float(prior_std)
         self.precision = (torch.eye(X.shape[1], dtype=X.dtype) / self.prior_std**2
@@ -154,7 +153,9 @@ class SigmoidBeliefNet:
 
     def __init__(self, W: Tensor, c: Tensor, prior_logits: Tensor, x: Tensor):
         for name, t in (("W", W), ("c", c), ("prior_logits", prior_logits), ("x", x)):
-            check_tensor(t, name)
+            check_finite(check_tensor(t, name), name)
+        if W.ndim != 2:
+            raise ValueError(f"W must be (D, K), got shape {tuple(W.shape)}.")
         d, k = W.shape
         if c.shape != (d,) or prior_logits.shape != (k,) or x.shape != (d,):
             raise ValueError(f"W: (D, K) needs c: (D,), prior_logits: (K,), x: (D,); got {tuple(W.shape)}, "

@@ -1,29 +1,87 @@
-"""The book's networks: multilayer perceptrons, the plain autoencoder and the Gaussian VAE.
+"""The book's networks: multilayer perceptrons, the plain autoencoder, the Gaussian VAE with its
+reparameterized draw, and the registry of model classes by name.
 
 Decoders output logits (pre-sigmoid values): losses are computed from logits, which is
-numerically stabler than a sigmoid followed by a log.
+numerically stabler than a sigmoid followed by a log. The models' methods check the structure of
+their input (type, dtype, shape, device), which costs nothing on the device; the values (finite,
+in [0, 1]) are checked where data enters: the losses, ``train``, ``evaluate`` and the likelihood
+estimates (a NaN given straight to ``encode`` gives NaN codes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
-from vaebook.checks import check_batch, check_positive_int, check_unit_interval
+from vaebook.checks import (
+    check_batch,
+    check_broadcastable,
+    check_finite,
+    check_positive_int,
+    check_same_device,
+    check_unit_interval,
+    checked,
+)
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers of the given widths with ReLU between them and none after the last."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a sequence of layer widths, got {sizes!r}.")
     if len(sizes) < 2:
         raise ValueError(f"an MLP needs at least an input and an output width, got {list(sizes)}.")
     for size in sizes:
         check_positive_int(size, "every layer width")
     layers: list[nn.Module] = []
     for width_in, width_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers += [nn.Linear(int(width_in), int(width_out)), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
+
+
+def _widths(hidden: object, name: str) -> list[int]:
+    """Hidden widths as a list of integers >= 1, or a ``TypeError``/``ValueError`` naming them."""
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise TypeError(f"{name} must be a sequence of layer widths such as (400,), got {hidden!r}.")
+    return [check_positive_int(width, f"every width in {name}") for width in hidden]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device that holds the model's parameters (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's parameters (float32 unless the model was converted)."""
+    return next(model.parameters(), torch.empty(0)).dtype
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block; its own mode is restored afterwards, even when
+    the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def check_input(model: nn.Module, x: object, name: str = "x", dim: int | None = None,
+                values: bool = False) -> Tensor:
+    """Check data for ``model``: a (B, D) float tensor with the model's D (or ``dim``), dtype and
+    device; with ``values``, finite and in [0, 1] too (one read of the data)."""
+    x = check_batch(x, name, model.data_dim if dim is None else dim)
+    if x.dtype != model_dtype(model):
+        raise TypeError(f"{name} has dtype {x.dtype} but the model's weights are {model_dtype(model)}; "
+                        f"use {name}.to({model_dtype(model)}) (or convert the model).")
+    check_same_device(x, model_device(model), name)
+    if values:
+        check_unit_interval(x, name)
+    return x
 
 
 class Autoencoder(nn.Module):
@@ -34,18 +92,20 @@ class Autoencoder(nn.Module):
 
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (512, 128), latent_dim: int = 2):
         super().__init__()
-        self.data_dim, self.latent_dim = data_dim, latent_dim
-        self.config = {"data_dim": data_dim, "hidden": list(hidden), "latent_dim": latent_dim}
-        self.encoder = mlp([data_dim, *hidden, latent_dim])
-        self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
+        hidden = _widths(hidden, "hidden")
+        self.data_dim = check_positive_int(data_dim, "data_dim")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.config = {"data_dim": self.data_dim, "hidden": hidden, "latent_dim": self.latent_dim}
+        self.encoder = mlp([self.data_dim, *hidden, self.latent_dim])
+        self.decoder = mlp([self.latent_dim, *reversed(hidden), self.data_dim])
 
     def encode(self, x: Tensor) -> Tensor:
         """x: (B, D) -> z: (B, K)."""
-        return self.encoder(check_batch(x, "x", self.data_dim))
+        return self.encoder(check_input(self, x))
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """z: (B, K) -> logits of x̂: (B, D)."""
-        return self.decoder(check_batch(z, "z", self.latent_dim))
+        return self.decoder(check_input(self, z, "z", self.latent_dim))
 
     def decode(self, z: Tensor) -> Tensor:
         """z: (B, K) -> x̂ = sigmoid(logits): (B, D), in (0, 1)."""
@@ -53,7 +113,30 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, D) -> logits of the reconstruction: (B, D)."""
-        return self.decode_logits(self.encode(x))
+        return self.decoder(self.encode(x))
+
+
+def _check_gaussian(mu: object, logvar: object, n_samples: int | None, **_) -> None:
+    check_broadcastable({"mu": mu, "logvar": logvar})
+    check_finite(mu, "mu")
+    check_finite(logvar, "logvar")
+    if n_samples is not None:
+        check_positive_int(n_samples, "n_samples")
+
+
+@checked(_check_gaussian)
+def reparameterize(mu: Tensor, logvar: Tensor, n_samples: int | None = None,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """z = μ + σ ⊙ ε with ε ~ N(0, I), σ = exp(½ log σ²): differentiable in μ and log σ².
+
+    μ, log σ²: broadcastable, e.g. (B, K) each. Returns their broadcast shape, or (S, ...) when
+    ``n_samples`` = S is given; ε has that full shape, so no two draws share noise.
+    """
+    shape = torch.broadcast_shapes(mu.shape, logvar.shape)
+    if n_samples is not None:
+        shape = (n_samples, *shape)
+    eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
 
 
 class VAE(nn.Module):
@@ -67,36 +150,49 @@ class VAE(nn.Module):
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20,
                  encoder_hidden: Sequence[int] | None = None):
         super().__init__()
-        self.data_dim, self.latent_dim = data_dim, latent_dim
-        self.config = {"data_dim": data_dim, "hidden": list(hidden), "latent_dim": latent_dim,
-                       "encoder_hidden": None if encoder_hidden is None else list(encoder_hidden)}
-        encoder_widths = hidden if encoder_hidden is None else encoder_hidden
-        self.encoder = mlp([data_dim, *encoder_widths, 2 * latent_dim])
-        self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
+        hidden = _widths(hidden, "hidden")
+        encoder_widths = hidden if encoder_hidden is None else _widths(encoder_hidden, "encoder_hidden")
+        self.data_dim = check_positive_int(data_dim, "data_dim")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.config = {"data_dim": self.data_dim, "hidden": hidden, "latent_dim": self.latent_dim,
+                       "encoder_hidden": None if encoder_hidden is None else encoder_widths}
+        self.encoder = mlp([self.data_dim, *encoder_widths, 2 * self.latent_dim])
+        self.decoder = mlp([self.latent_dim, *reversed(hidden), self.data_dim])
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, D) -> (μ, log σ²), each (B, K)."""
-        mu, logvar = self.encoder(check_batch(x, "x", self.data_dim)).chunk(2, dim=-1)
+        mu, logvar = self.encoder(check_input(self, x)).chunk(2, dim=-1)
         return mu, logvar
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """z: (..., K) -> logits of p_θ(x | z): (..., D)."""
-        if z.shape[-1] != self.latent_dim:
-            raise ValueError(f"z must have {self.latent_dim} values in its last dimension, "
-                             f"got shape {tuple(z.shape)}.")
+        if not isinstance(z, Tensor) or z.ndim == 0 or z.shape[-1] != self.latent_dim:
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(f"z must be a tensor with {self.latent_dim} values in its last "
+                             f"dimension, got {got}.")
+        check_input(self, z.reshape(-1, self.latent_dim), "z", self.latent_dim)
         return self.decoder(z)
 
     def decode(self, z: Tensor) -> Tensor:
         """z: (..., K) -> Bernoulli means sigmoid(logits): (..., D)."""
         return torch.sigmoid(self.decode_logits(z))
 
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """x: (B, D) -> (logits of p_θ(x | z), μ, log σ²): (B, D), (B, K), (B, K), for one
+        reparameterized z ~ q_φ(z | x) per row, drawn from ``generator``."""
+        mu, logvar = self.encode(x)
+        return self.decoder(reparameterize.unchecked(mu, logvar, None, generator)), mu, logvar
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decode n draws from the prior, z ~ N(0, I): Bernoulli means (n, D)."""
-        check_positive_int(n, "n")
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode(z)
+        n = check_positive_int(n, "n")
+        z = torch.randn(n, self.latent_dim, generator=generator, device=model_device(self),
+                        dtype=model_dtype(self))
+        return torch.sigmoid(self.decoder(z))
+
+
+MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE)}
 
 
 @torch.no_grad()
@@ -104,7 +200,9 @@ def init_output_bias(model: Autoencoder | VAE, x: Tensor) -> None:
     """Set the decoder's last bias to the log-odds of the mean pixel, logit(mean_n x_nd), clipped
     to [1e-3, 1 − 1e-3]: the untrained decoder then outputs the average image instead of 0.5
     everywhere, and training does not spend its first steps learning it. x: (N, D) in [0, 1]."""
-    x = check_unit_interval(check_batch(x, "x", model.data_dim))
+    if not isinstance(model, (Autoencoder, VAE)):
+        raise TypeError(f"model must be an Autoencoder or a VAE, got {type(model).__name__}.")
+    x = check_unit_interval(check_batch(x, "x", model.data_dim), "x")
     last = model.decoder[-1]
     p = x.mean(0).clamp(1e-3, 1 - 1e-3).to(last.bias)
     last.bias.copy_(torch.log(p) - torch.log1p(-p))

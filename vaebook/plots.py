@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 from matplotlib import colormaps
@@ -17,15 +18,23 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from vaebook.checks import check_batch, check_same_length, check_tensor
-from vaebook.training import History
+from vaebook.checks import check_batch, check_finite, check_positive_int, check_same_length, check_tensor
 
 IMAGE_SIDE = 28
+
+
+class LossCurves(Protocol):
+    """What ``plot_losses`` reads, e.g. a ``training.History``: mean losses per epoch."""
+
+    train: Sequence[float]
+    test: Sequence[float]
 
 
 def _as_images(x: Tensor, name: str) -> Tensor:
     """(N, 784) or (N, 28, 28) -> (N, 1, 28, 28) on the CPU, detached."""
     x = check_tensor(x, name).detach().cpu()
+    if len(x) == 0:
+        raise ValueError(f"{name} holds no images.")
     if x.ndim == 2 and x.shape[1] == IMAGE_SIDE**2:
         return x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
     if x.ndim == 3 and tuple(x.shape[1:]) == (IMAGE_SIDE, IMAGE_SIDE):
@@ -36,6 +45,7 @@ def _as_images(x: Tensor, name: str) -> Tensor:
 
 def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw images x: (N, 784) or (N, 28, 28), values in [0, 1], ``nrow`` per row, in grey."""
+    check_positive_int(nrow, "nrow")
     grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=2, pad_value=0.0)[0]
     if ax is None:
         rows = math.ceil(len(x) / nrow)
@@ -66,8 +76,10 @@ def plot_rows(rows: Sequence[Tensor], labels: Sequence[str]) -> Figure:
     return fig
 
 
-def plot_losses(histories: dict[str, History], ylabel: str = "loss") -> Figure:
+def plot_losses(histories: dict[str, LossCurves], ylabel: str = "loss") -> Figure:
     """Loss per epoch for one or more training runs (train solid, test dashed)."""
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError("histories must be a non-empty dict of name -> History.")
     fig = Figure(figsize=(5, 3.2))
     ax = fig.subplots()
     for i, (name, history) in enumerate(histories.items()):
@@ -82,6 +94,16 @@ def plot_losses(histories: dict[str, History], ylabel: str = "loss") -> Figure:
     return fig
 
 
+def _labels(labels: object, n: int, names: str = "z and labels") -> Tensor:
+    """``labels`` as a CPU tensor of n integers, or a clear error."""
+    labels = torch.as_tensor(labels).cpu()
+    if labels.ndim != 1 or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"labels must be a vector of integer labels, got dtype {labels.dtype} and "
+                         f"shape {tuple(labels.shape)}.")
+    check_same_length((torch.empty(n), labels), names)
+    return labels
+
+
 def _scatter_by_label(ax: Axes, z: Tensor, labels: Tensor, size: float, alpha: float) -> None:
     """One scatter series per integer label, coloured from tab10, for a legend to name."""
     for digit in torch.unique(labels).tolist():
@@ -93,8 +115,8 @@ def _scatter_by_label(ax: Axes, z: Tensor, labels: Tensor, size: float, alpha: f
 def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
                         ax: Axes | None = None) -> Figure:
     """Scatter of 2-D codes z: (N, 2), coloured by integer labels: (N,), with a legend."""
-    z = check_batch(check_tensor(z, "z").detach().cpu(), "z", 2)
-    check_same_length((z, labels), "z and labels")
+    z = check_finite(check_batch(check_tensor(z, "z").detach().cpu(), "z", 2), "z")
+    labels = _labels(labels, len(z))
     if ax is None:
         ax = Figure(figsize=(5, 4.5)).subplots()
     _scatter_by_label(ax, z, labels.cpu(), size=2, alpha=0.5)
@@ -117,8 +139,8 @@ def plot_embeddings(embeddings: dict[str, Tensor], labels: Tensor, ncols: int = 
     axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     labels = torch.as_tensor(labels).cpu()
     for ax, (name, z) in zip(axes, embeddings.items(), strict=False):  # spare panels stay empty
-        z = check_batch(torch.as_tensor(z, dtype=torch.float32).cpu(), name, 2)
-        check_same_length((z, labels), f"{name} and labels")
+        z = check_finite(check_batch(torch.as_tensor(z, dtype=torch.float32).cpu(), name, 2), name)
+        _labels(labels, len(z), f"{name} and labels")
         _scatter_by_label(ax, z, labels, size=1, alpha=0.6)
         ax.set(title=name, xticks=[], yticks=[])
     for ax in axes[len(embeddings):]:
@@ -131,6 +153,10 @@ def plot_embeddings(embeddings: dict[str, Tensor], labels: Tensor, ncols: int = 
 def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tensor:
     """An n x n grid of 2-D points over ``extent`` = (z1_min, z1_max, z2_min, z2_max), (n², 2),
     row by row from the top (largest z2) so that it prints like the scatter plot."""
+    check_positive_int(n, "n")
+    if len(extent) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in extent):
+        raise ValueError(f"extent must be four finite numbers (z1_min, z1_max, z2_min, z2_max), "
+                         f"got {extent}.")
     z1_min, z1_max, z2_min, z2_max = extent
     if not (z1_min < z1_max and z2_min < z2_max):
         raise ValueError(f"extent must be (z1_min, z1_max, z2_min, z2_max) with min < max, got {extent}.")

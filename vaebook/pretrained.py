@@ -8,7 +8,9 @@ Colab session, a later chapter run first). The file name carries a hash of the r
 changed recipe never loads a stale model.
 
 The cache folder, in order: the ``directory`` argument, ``$VAEBOOK_CACHE``, then
-``<data folder>/models`` (see ``vaebook.data.data_dir``).
+``<data folder>/models`` (``vaebook.data.folder`` is that rule). A trained model is never lost to
+the cache: ``train_recipe`` checks that the folder can be written before it trains, and when
+saving still fails it warns and returns the model.
 """
 
 from __future__ import annotations
@@ -16,17 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import warnings
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from vaebook.checkpoints import load_model, save_model
-from vaebook.data import binarize_dynamic, binarize_static, data_dir, load_mnist
-from vaebook.models import VAE, Autoencoder, init_output_bias
-from vaebook.objectives import bce_loss, denoising_bce_loss, vae_loss
+from vaebook.data import binarize_dynamic, binarize_static, data_dir, folder, load_mnist
+from vaebook.losses import bce_loss, denoising_bce_loss, vae_loss
+from vaebook.models import MODELS, init_output_bias
 from vaebook.training import History, train
 
 ENV_VAR = "VAEBOOK_CACHE"
@@ -70,12 +73,11 @@ RECIPES = {
                            loss="vae", epochs=60, lr=5e-4, cosine_schedule=True, output_bias_init=True),
 }
 LOSSES = {"vae": lambda recipe: vae_loss, "bce": lambda recipe: bce_loss,
-          "denoising_bce": lambda recipe: partial(denoising_bce_loss, noise_std=recipe.noise_std)}
-MODELS = {"VAE": VAE, "Autoencoder": Autoencoder}
+          "denoising_bce": lambda recipe: denoising_bce_loss(recipe.noise_std)}
 
 
 def _recipe(name: str) -> Recipe:
-    if name not in RECIPES:
+    if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"no recipe called {name!r}; the recipes are {sorted(RECIPES)}.")
     return RECIPES[name]
 
@@ -83,11 +85,7 @@ def _recipe(name: str) -> Recipe:
 def cache_dir(directory: str | os.PathLike | None = None) -> Path:
     """The folder for trained models: ``directory``, else ``$VAEBOOK_CACHE``, else
     ``<data folder>/models``."""
-    if directory is not None:
-        return Path(directory).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return data_dir() / "models"
+    return folder(directory, ENV_VAR, lambda: data_dir() / "models")
 
 
 def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Path:
@@ -96,12 +94,42 @@ def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Pa
 
 
 def build_model(recipe: Recipe) -> nn.Module:
-    """The untrained model of ``recipe``, its initial weights drawn with ``recipe.seed``."""
+    """The untrained model of ``recipe``, its initial weights drawn with ``recipe.seed`` (inside
+    ``torch.random.fork_rng``: the caller's global generator is left as it was)."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a pretrained.Recipe, got {type(recipe).__name__}.")
+    if recipe.model not in MODELS or recipe.loss not in LOSSES:
+        raise ValueError(f"a recipe's model must be one of {sorted(MODELS)} and its loss one of "
+                         f"{sorted(LOSSES)}, got {recipe.model!r} and {recipe.loss!r}.")
     if recipe.encoder_hidden is not None and recipe.model != "VAE":
         raise ValueError(f"encoder_hidden is for a VAE only, not a {recipe.model}.")
     options = {} if recipe.encoder_hidden is None else {"encoder_hidden": recipe.encoder_hidden}
-    torch.manual_seed(recipe.seed)
-    return MODELS[recipe.model](hidden=recipe.hidden, latent_dim=recipe.latent_dim, **options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        return MODELS[recipe.model](hidden=recipe.hidden, latent_dim=recipe.latent_dim, **options)
+
+
+def check_writable(directory: Path) -> None:
+    """Raise ``OSError`` naming ``directory`` and the remedy unless a file can be created there
+    (the folder is created when missing)."""
+    probe = directory / f".write-test-{secrets.token_hex(4)}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as err:
+        raise type(err)(err.errno, f"cannot save trained models in {directory} ({err.strerror or err}); "
+                                   f"set {ENV_VAR} to a folder you can write, or pass directory=...") from err
+
+
+def _save_or_warn(model: nn.Module, path: Path) -> None:
+    try:
+        save_model(model, path)
+    except OSError as err:
+        warnings.warn(f"the trained model could not be saved to {path} ({err}); it is returned but not "
+                      f"cached, so a later chapter will train it again. Set {ENV_VAR} to a folder you can "
+                      f"write, then save it with vaebook.checkpoints.save_model(model, path).",
+                      RuntimeWarning, stacklevel=3)
 
 
 def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
@@ -109,8 +137,18 @@ def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
                  progress: bool = True) -> tuple[nn.Module, History]:
     """Train the model of recipe ``name`` on ``x_train`` (grey MNIST, (N, 784)), report the loss on
     ``x_test`` after each epoch (binarized, for a VAE), save it in the cache; returns it (on the
-    CPU, in eval mode) with its History."""
-    recipe = _recipe(name)
+    CPU, in eval mode) with its History. The cache folder is checked to be writable before
+    training (``OSError`` otherwise); if saving fails all the same, a ``RuntimeWarning`` says so
+    and the model is still returned."""
+    recipe, path = _recipe(name), checkpoint_path(name, directory)
+    check_writable(path.parent)
+    model, history = _train(recipe, x_train, x_test, device, progress)
+    _save_or_warn(model, path)
+    return model, history
+
+
+def _train(recipe: Recipe, x_train: Tensor, x_test: Tensor | None, device: torch.device | str | None,
+           progress: bool) -> tuple[nn.Module, History]:
     model = build_model(recipe)
     if recipe.output_bias_init:
         init_output_bias(model, x_train)
@@ -119,16 +157,16 @@ def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
                     transform=binarize_dynamic if recipe.loss == "vae" else None,
                     cosine_schedule=recipe.cosine_schedule, seed=recipe.seed, device=device,
                     progress=progress)
-    model.cpu().eval()
-    save_model(model, checkpoint_path(name, directory))
-    return model, history
+    return model.cpu().eval(), history
 
 
 def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
                   device: torch.device | str | None = None, progress: bool = True) -> nn.Module:
     """The model of recipe ``name`` from the cache; trained by ``train_recipe`` (on MNIST from
     ``vaebook.data``, with a progress bar) when the file is missing. On the CPU, in eval mode.
-    A damaged file raises ``CheckpointError``: delete it and call again."""
+    A damaged file raises ``CheckpointError``: delete it and call again. When the cache cannot be
+    written, the model is trained all the same, returned, and a ``RuntimeWarning`` says why it
+    was not saved."""
     recipe, path = _recipe(name), checkpoint_path(name, directory)
     if path.is_file():
         return load_model(path, expected_class=MODELS[recipe.model])
@@ -136,5 +174,6 @@ def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
     x_test, _ = load_mnist("test")
     if recipe.loss == "vae":
         x_test = binarize_static(x_test, seed=recipe.seed)
-    model, _ = train_recipe(name, x_train, x_test, directory=directory, device=device, progress=progress)
+    model, _ = _train(recipe, x_train, x_test, device, progress)
+    _save_or_warn(model, path)
     return model

@@ -1,28 +1,31 @@
-"""One small training loop for every chapter: seeded, device-aware, with a progress bar.
+"""One small training loop for every chapter, and the evaluation of a loss over a data set:
+seeded, device-aware, with a progress bar.
 
-A *loss function* takes ``(model, x_batch)`` and returns a scalar mean loss; the objectives module
-has the book's. A *transform* takes ``(x_batch, generator)`` and returns a new batch, e.g.
-``vaebook.data.binarize_dynamic`` or a corruption process.
+A *loss* is ``loss(model, x_batch, generator) -> scalar mean loss`` (``vaebook.losses`` has the
+book's); a *transform* is ``transform(x_batch, generator) -> new batch``, e.g.
+``vaebook.data.binarize_dynamic`` or a corruption process. When they are ``Checked`` (the book's
+are), ``train`` and ``evaluate`` check the model and all the data once, before the first step, and
+call their unchecked computation on every batch; any other callable is called as it is, after a
+check that the data are finite.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from vaebook.checks import check_batch, check_positive_int
+from vaebook.checks import Checked, check_batch, check_finite, check_positive_int, check_real
 from vaebook.data import batches
-from vaebook.objectives import bound_from_log_weights, log_importance_weights
+from vaebook.models import eval_mode, model_device
+from vaebook.randomness import seeded_generator
 
-LossFn = Callable[[nn.Module, Tensor], Tensor]
-Transform = Callable[[Tensor, torch.Generator], Tensor]
+LossFn = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
+Transform = Callable[[Tensor, torch.Generator | None], Tensor]
 
 
 def pick_device(name: str | torch.device | None = None) -> torch.device:
@@ -36,24 +39,32 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device that holds the model's parameters (the CPU for a model without any)."""
-    return next(model.parameters(), torch.empty(0)).device
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 @dataclass
 class History:
     """Mean loss per epoch, on the training data and (when given) on the test data."""
 
     train: list[float] = field(default_factory=list)
     test: list[float] = field(default_factory=list)
+
+
+def _prepare(model: nn.Module, loss_fn: LossFn, transform: Transform | None, x: object, name: str,
+             device: torch.device) -> tuple[Tensor, LossFn, Transform | None]:
+    """Move ``x`` to ``device`` and check it once for the loss and the transform; return it with
+    the per-batch (unchecked) loss and transform."""
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (model, x, generator) -> loss, got {loss_fn!r}.")
+    x = check_batch(x, name).to(device)
+    for fn, args in ((loss_fn, (model, x)), (transform, (x,))):
+        if isinstance(fn, Checked):
+            try:
+                fn.check(*args)
+            except (TypeError, ValueError) as err:  # the check calls the data x: say which data
+                message = str(err)
+                raise type(err)(name + message[1:] if message.startswith("x ") else message) from None
+    if not isinstance(loss_fn, Checked):
+        check_finite(x, name)
+    unchecked = [fn.unchecked if isinstance(fn, Checked) else fn for fn in (loss_fn, transform)]
+    return x, unchecked[0], unchecked[1]
 
 
 def train(
@@ -73,21 +84,25 @@ def train(
 ) -> History:
     """Train ``model`` in place with Adam on mini-batches of ``x_train`` (N, D); return its History.
 
-    The batch order and the transform's randomness come from one generator seeded with ``seed``,
-    and torch's global generator (used by sampling inside the loss) is seeded too, so two runs
-    with the same arguments on the same machine give the same model. With ``cosine_schedule`` the
-    learning rate decays from ``lr`` to 0 along a half cosine over all steps.
+    Two generators seeded with ``seed`` feed the randomness: one the batch order and the
+    transform, the other whatever the loss draws; the caller's global generators are not touched
+    (``vaebook.randomness``), so two runs with the same arguments and the same initial model give
+    the same model on the same machine. With ``cosine_schedule`` the learning rate decays from
+    ``lr`` to 0 along a half cosine over all steps. ``x_test`` is scored by ``evaluate`` after each
+    epoch. Raises ``FloatingPointError`` at the first non-finite loss, naming the epoch and step,
+    before that step changes the model.
     """
-    check_batch(x_train, "x_train")
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
-    if x_test is not None:
-        check_batch(x_test, "x_test", x_train.shape[1])
+    check_real(lr, "lr")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     device = pick_device(device)
-    seed_everything(seed)
-    generator = torch.Generator(device=device).manual_seed(seed)
     model.to(device)
-    x_train = x_train.to(device)
+    x_train, step_loss, step_transform = _prepare(model, loss_fn, transform, x_train, "x_train", device)
+    if x_test is not None:
+        _prepare(model, loss_fn, transform, check_batch(x_test, "x_test", x_train.shape[1]), "x_test", device)
+    data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
     # The fused kernel updates all parameters in one pass: a third faster per step on a CPU.
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
     steps = epochs * math.ceil(len(x_train) / batch_size)
@@ -95,9 +110,23 @@ def train(
 
     history = History()
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, mininterval=0)
-    for _ in bar:
-        history.train.append(_train_epoch(model, loss_fn, x_train, batch_size, optimizer,
-                                          scheduler, transform, generator))
+    for epoch in bar:
+        model.train()
+        total = 0.0
+        for step, (x,) in enumerate(batches(x_train, batch_size=batch_size, generator=data_generator)):
+            if step_transform is not None:
+                x = step_transform(x, data_generator)
+            loss = step_loss(model, x, loss_generator)
+            value = loss.item()  # the step's one synchronization, for the running mean
+            if not math.isfinite(value):
+                raise FloatingPointError(_divergence_message(value, epoch, step, lr))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += value * len(x)
+        history.train.append(total / len(x_train))
         if x_test is not None:
             history.test.append(evaluate(model, loss_fn, x_test, transform=transform, seed=seed,
                                          device=device))
@@ -105,20 +134,10 @@ def train(
     return history
 
 
-def _train_epoch(model, loss_fn, x_train, batch_size, optimizer, scheduler, transform, generator):
-    model.train()
-    total = 0.0
-    for (x,) in batches(x_train, batch_size=batch_size, generator=generator):
-        if transform is not None:
-            x = transform(x, generator)
-        loss = loss_fn(model, x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        total += loss.item() * len(x)
-    return total / len(x_train)
+def _divergence_message(value: float, epoch: int, step: int, lr: float) -> str:
+    return (f"training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1} (the model "
+            f"keeps the weights from before that step). Lower the learning rate (lr={lr:g} now, try "
+            f"{lr / 10:g}), and check the data and the loss for values that can overflow.")
 
 
 def _postfix(history: History) -> dict[str, str]:
@@ -141,64 +160,22 @@ def evaluate(
 ) -> float:
     """Mean of ``loss_fn`` over all of ``x`` (N, D), in eval mode, without gradients.
 
-    Randomness (the transform's, and sampling inside the loss) is seeded with ``seed``, so the
-    same model gets the same score every time. Runs where the model is unless ``device`` is given.
+    Randomness (the transform's, from one generator, and the loss's, from another) is seeded with
+    ``seed``, so the same model gets the same score every time. Runs where the model is unless
+    ``device`` is given (the model is moved there; x is moved to it). The model's train/eval mode
+    is restored afterwards, even when the loss raises.
     """
-    check_batch(x, "x")
     check_positive_int(batch_size, "batch_size")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     device = model_device(model) if device is None else torch.device(device)
     model.to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
+    x, step_loss, step_transform = _prepare(model, loss_fn, transform, x, "x", device)
+    data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
     total = 0.0
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for (batch,) in batches(x.to(device), batch_size=batch_size, shuffle=False):
-            if transform is not None:
-                batch = transform(batch, generator)
-            total += loss_fn(model, batch).item() * len(batch)
-    model.train(was_training)
+    with eval_mode(model):
+        for (batch,) in batches(x, batch_size=batch_size, shuffle=False):
+            if step_transform is not None:
+                batch = step_transform(batch, data_generator)
+            total += step_loss(model, batch, loss_generator).item() * len(batch)
     return total / len(x)
-
-
-@torch.no_grad()
-def sample_log_weights(
-    model: nn.Module,
-    x: Tensor,
-    *,
-    k: int = 1000,
-    batch_size: int = 50,
-    chunk: int = 50,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-) -> Tensor:
-    """k importance log-weights log w_s = log p_θ(x | z_s) p(z_s) / q_φ(z_s | x) for every row of
-    x (N, D), z_s from the encoder: (N, k) on the CPU. Computed ``chunk`` samples at a time, so
-    memory stays at chunk · batch_size · D numbers whatever k is; the default 50 · 50 rows of
-    MNIST (8 MB) stay in a CPU's cache, twice as fast as 250 · 50 on 2 cores. Seeded. Runs where
-    the model is unless ``device`` is given. ``objectives.bound_from_log_weights`` gives L_k."""
-    check_batch(x, "x")
-    for value, name in ((k, "k"), (batch_size, "batch_size"), (chunk, "chunk")):
-        check_positive_int(value, name)
-    device = model_device(model) if device is None else torch.device(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval().to(device)
-    results = []
-    steps = tqdm(range(0, len(x), batch_size), desc=f"log p(x), k={k}", unit="batch", disable=not progress)
-    for start in steps:
-        batch = x[start:start + batch_size].to(device)
-        log_w = torch.cat([log_importance_weights(model, batch, min(chunk, k - done), generator)
-                           for done in range(0, k, chunk)])
-        results.append(log_w.T.cpu())
-    model.train(was_training)
-    return torch.cat(results)
-
-
-def estimate_log_likelihood(model: nn.Module, x: Tensor, *, k: int = 1000, **options) -> Tensor:
-    """Importance-sampled estimate of log p_θ(x) for every row of x (N, D): the bound L_k of
-    ``objectives.iwae_bound`` from k samples, returned as (N,) on the CPU, in nats. ``options``
-    (batch_size, chunk, seed, device, progress) are those of ``sample_log_weights``."""
-    return bound_from_log_weights(sample_log_weights(model, x, k=k, **options))

@@ -1,23 +1,21 @@
-"""Black-box variational inference (Ranganath, Gerrish & Blei, 2014) and per-image refinement
-of a VAE's posterior.
+"""Black-box variational inference (Ranganath, Gerrish & Blei, 2014) with mean-field families,
+and per-image refinement of a VAE's posterior.
 
 A model is nothing but a function ``log_joint(z) -> log p(x, z)`` that maps S samples, shape
 (S, F), to S values. The variational family is mean-field, q_λ(z) = Π_i q_{λ_i}(z_i), built from a
 ``torch.distributions`` class whose F factors are independent; its parameters λ are unconstrained
-tensors (mean and log σ for a Gaussian, log α and log β for a Beta, logits for a categorical).
+tensors whose first dimension indexes the factors (mean and log σ² for a Gaussian, log α and log β
+for a Beta, logits for a categorical).
 
-Score-function (BBVI) gradient of the ELBO L(λ) = E_q[log p(x, z) − log q_λ(z)]:
+The ELBO L(λ) = E_q[log p(x, z) − log q_λ(z)] is maximized with the gradient estimators of
+``vaebook.estimators``, applied to f(z, q) = log p(x, z) − log q(z):
 
-    ∇_λ L = E_q[h(z) w(z)],   h = ∇_λ log q_λ(z),   w = log p(x, z) − log q_λ(z).
-
-- Rao-Blackwellization: for the parameters λ_i of factor i, replace w by
-  w_i = log p_i(x, z) − log q_i(z_i), where log p_i holds only the terms of log p(x, z) that
-  involve z_i (``local_log_joint`` returns them as (S, F)); the dropped terms average out.
-- Control variate: for each parameter component j, subtract the optimal scalar baseline
-  b_j = E[h_j² w] / E[h_j²] (that is Cov(h_j w, h_j) / Var(h_j), because E[h_j] = 0), estimated
-  from the *other* S − 1 samples, so every estimate stays unbiased.
-The reparameterized (pathwise) gradient, for a Gaussian q and a differentiable log p, is the
-comparison: z = μ + σ ⊙ ε, ∇_λ of log p(x, z) − log q_λ(z) through z.
+- ``"score"`` (BBVI): the score function, with the optimal per-component control variate
+  (``control_variate``) and, given ``local_log_joint`` (the terms of log p(x, z) that involve
+  z_i, as (S, F)), Markov-blanket weights f_i = log p_i(x, z) − log q_i(z_i) for factor i's
+  parameters (Rao-Blackwellization).
+- ``"pathwise"``: the reparameterization gradient, for a family that torch can reparameterize
+  (``has_rsample``: Gaussian, Beta) and a log_joint that autograd can differentiate.
 """
 
 from __future__ import annotations
@@ -28,15 +26,17 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from torch.distributions import Beta, Categorical, Distribution, Normal
+from torch.distributions import Beta, Categorical, Distribution
 from tqdm import tqdm  # text bars, as in training: no widget state in the notebooks
 
-from vaebook.checks import check_batch, check_positive_int, check_tensor
-from vaebook.models import VAE
-from vaebook.objectives import kl_standard_normal, log_bernoulli, reparameterize
+from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor, check_values
+from vaebook.estimators import diagonal_gaussian, pathwise_gradient, score_function_gradient
+from vaebook.losses import elbo
+from vaebook.models import VAE, model_device
+from vaebook.randomness import drawing_from, seeded_generator
 
 LogJoint = Callable[[Tensor], Tensor]
-METHODS = ("score", "reparam")
+METHODS = ("score", "pathwise")
 OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
 
 
@@ -49,13 +49,9 @@ class MeanField(ABC):
     family is built and after every step, and validating on every step costs more than the step.
     """
 
-    reparameterizable = False
-
     def __init__(self, **params: Tensor):
         for name, value in params.items():
-            check_tensor(value, name)
-            if not torch.isfinite(value).all():
-                raise ValueError(f"the variational parameter {name} has non-finite values: {value}.")
+            check_finite(check_tensor(value, name), f"the variational parameter {name}")
         self.params = {name: value.detach().clone().requires_grad_() for name, value in params.items()}
 
     @abstractmethod
@@ -66,30 +62,30 @@ class MeanField(ABC):
     def readable(self) -> dict[str, Tensor]:
         """The parameters in natural units (e.g. α and β rather than their logs), detached."""
 
-    def sample(self, n: int) -> Tensor:
-        """n independent draws z ~ q, shape (n, F), from torch's global generator."""
-        with torch.no_grad():
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n independent draws z ~ q, shape (n, F)."""
+        check_positive_int(n, "n")
+        with torch.no_grad(), drawing_from(generator):
             return self.distribution().sample((n,))
 
 
 class GaussianMeanField(MeanField):
-    """q(z) = Π_k N(z_k; m_k, s_k²), parameters ``mean`` and ``log_std``, each (K,)."""
+    """q(z) = Π_k N(z_k; m_k, σ_k²), parameters ``mu`` and ``logvar`` (log σ²), each (K,)."""
 
-    reparameterizable = True
+    def __init__(self, mu: Tensor, logvar: Tensor):
+        for name, value in (("mu", mu), ("logvar", logvar)):
+            check_tensor(value, name)
+        if mu.ndim != 1 or mu.shape != logvar.shape:
+            raise ValueError(f"mu and logvar must both have shape (K,), got {tuple(mu.shape)} "
+                             f"and {tuple(logvar.shape)}.")
+        super().__init__(mu=mu, logvar=logvar)
 
-    def __init__(self, mean: Tensor, log_std: Tensor):
-        if mean.ndim != 1 or mean.shape != log_std.shape:
-            raise ValueError(f"mean and log_std must both have shape (K,), got {tuple(mean.shape)} "
-                             f"and {tuple(log_std.shape)}.")
-        super().__init__(mean=mean, log_std=log_std)
-
-    def distribution(self, params=None) -> Normal:
-        params = params or self.params
-        return Normal(params["mean"], params["log_std"].exp(), validate_args=False)
+    def distribution(self, params=None) -> Distribution:
+        return diagonal_gaussian(params or self.params)
 
     def readable(self) -> dict[str, Tensor]:
-        return {"mean": self.params["mean"].detach().clone(),
-                "std": self.params["log_std"].detach().exp()}
+        return {"mean": self.params["mu"].detach().clone(),
+                "std": self.params["logvar"].detach().mul(0.5).exp()}
 
 
 class BetaMeanField(MeanField):
@@ -118,9 +114,10 @@ class CategoricalMeanField(MeanField):
     """q(z) = Π_i Categorical(z_i; softmax(logits_i)), logits (F, C); z holds category indices."""
 
     def __init__(self, logits: Tensor):
-        if logits.ndim != 2 or logits.shape[1] < 2:
-            raise ValueError(f"logits must have shape (F, C) with C >= 2 categories, got "
-                             f"{tuple(logits.shape)}.")
+        check_tensor(logits, "logits")
+        if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] < 2:
+            raise ValueError(f"logits must have shape (F, C) with F >= 1 factors and C >= 2 categories, "
+                             f"got {tuple(logits.shape)}.")
         super().__init__(logits=logits)
 
     def distribution(self, params=None) -> Categorical:
@@ -131,72 +128,53 @@ class CategoricalMeanField(MeanField):
         return {"probs": self.params["logits"].detach().softmax(-1)}
 
 
-def _checked_values(values: Tensor, shape: tuple[int, ...], name: str) -> Tensor:
-    """The model's output, if it has the promised shape and is finite everywhere."""
-    if not isinstance(values, Tensor) or values.shape != shape:
-        got = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
-        raise ValueError(f"{name} must return a tensor of shape {shape} for {shape[0]} samples, got {got}.")
-    if not torch.isfinite(values).all():
-        raise ValueError(f"{name} returned non-finite values (nan or inf) for "
-                         f"{int((~torch.isfinite(values)).sum())} entries; check that it is defined on "
-                         f"the whole support of q (a Beta q needs log p on (0, 1)).")
-    return values
+def _elbo_integrands(log_joint: LogJoint, local_log_joint: LogJoint | None):
+    """f(z, q) = log p(x, z) − log q(z), (S,), and its Markov-blanket terms, (S, F), or None."""
+    def f(z: Tensor, q: Distribution) -> Tensor:
+        values = check_values(log_joint(z), (len(z),), "log_joint")
+        if z.requires_grad and not values.requires_grad:  # the pathwise route differentiates it
+            raise ValueError("log_joint is not differentiable by autograd (its output has no gradient), "
+                             "so the pathwise gradient does not apply; use method='score'.")
+        return values - q.log_prob(z).sum(-1)
+
+    def local(z: Tensor, q: Distribution) -> Tensor:
+        return check_values(local_log_joint(z), tuple(z.shape[:2]), "local_log_joint") - q.log_prob(z)
+
+    return f, None if local_log_joint is None else local
 
 
-def _per_sample_parameters(family: MeanField, n: int) -> dict[str, Tensor]:
-    """Copies of the parameters, one per sample, shape (n, *param.shape), as gradient leaves:
-    the gradient of a sum over samples then holds one gradient per sample."""
-    return {name: value.detach().expand(n, *value.shape).clone().requires_grad_()
-            for name, value in family.params.items()}
+def _check_gradient_call(family: object, method: str, n_samples: int, control_variate: bool,
+                         local_log_joint: object) -> None:
+    if not isinstance(family, MeanField):
+        raise TypeError(f"family must be a vaebook.vi mean-field family, got {type(family).__name__}.")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    if method == "pathwise" and local_log_joint is not None:
+        raise ValueError("local_log_joint is for the score function; the pathwise gradient does not use it.")
+    if method == "score":
+        score_function_gradient.check(None, family.distribution, family.params, n_samples,
+                                      baseline="optimal" if control_variate else None)
+    else:
+        pathwise_gradient.check(None, family.distribution, family.params, n_samples)
 
 
-def score_gradient(family: MeanField, log_joint: LogJoint, n_samples: int, *,
-                   control_variate: bool = True,
-                   local_log_joint: LogJoint | None = None) -> tuple[dict[str, Tensor], Tensor]:
-    """Per-sample BBVI estimates of ∇_λ L, one (S, *param.shape) tensor per parameter, and the
-    S per-sample values log p(x, z_s) − log q(z_s) whose mean estimates L."""
-    check_positive_int(n_samples, "n_samples")
-    if control_variate and n_samples < 2:
-        raise ValueError("the control variate is estimated from the other samples: use n_samples >= 2.")
-    z = family.sample(n_samples)
-    params = _per_sample_parameters(family, n_samples)
-    log_q = family.distribution(params).log_prob(z)  # (S, F): factor i depends on λ_i only
-    scores = torch.autograd.grad(log_q.sum(), list(params.values()))
-    log_q = log_q.detach()
-    with torch.no_grad():
-        elbo_terms = _checked_values(log_joint(z), (n_samples,), "log_joint") - log_q.sum(1)
-        if local_log_joint is None:
-            weights = elbo_terms.unsqueeze(1).expand_as(log_q)
-        else:
-            weights = _checked_values(local_log_joint(z), tuple(log_q.shape), "local_log_joint") - log_q
-    grads = {}
-    for name, h in zip(params, scores, strict=True):
-        w = weights.reshape(*weights.shape, *[1] * (h.ndim - 2))
-        if control_variate:
-            h2, h2w = h**2, h**2 * w
-            baseline = (h2w.sum(0) - h2w) / (h2.sum(0) - h2).clamp_min(torch.finfo(h.dtype).tiny)
-            w = w - baseline
-        grads[name] = h * w
-    return grads, elbo_terms
+def elbo_gradient(family: MeanField, log_joint: LogJoint, n_samples: int, *, method: str = "score",
+                  control_variate: bool = True, local_log_joint: LogJoint | None = None,
+                  generator: torch.Generator | None = None) -> tuple[dict[str, Tensor], Tensor]:
+    """Per-sample estimates of ∇_λ L, one (S, *param.shape) tensor per parameter, and the S values
+    log p(x, z_s) − log q(z_s), (S,), whose mean estimates L; by ``method`` "score" or "pathwise"
+    (module docstring). The control variate needs S ≥ 2."""
+    _check_gradient_call(family, method, n_samples, control_variate, local_log_joint)
+    return _elbo_gradient(family, log_joint, n_samples, method, control_variate, local_log_joint, generator)
 
 
-def reparam_gradient(family: MeanField, log_joint: LogJoint,
-                     n_samples: int) -> tuple[dict[str, Tensor], Tensor]:
-    """Per-sample pathwise estimates of ∇_λ L for a Gaussian family and a log_joint that autograd
-    can differentiate; same returns as ``score_gradient``."""
-    check_positive_int(n_samples, "n_samples")
-    if not family.reparameterizable:
-        raise ValueError(f"{type(family).__name__} has no reparameterization; use method='score'.")
-    params = _per_sample_parameters(family, n_samples)
-    eps = torch.randn_like(params["mean"])
-    z = params["mean"] + params["log_std"].exp() * eps
-    values = _checked_values(log_joint(z), (n_samples,), "log_joint")
-    if not values.requires_grad:
-        raise ValueError("log_joint is not differentiable by autograd, so the reparameterized "
-                         "gradient does not apply; use method='score'.")
-    terms = values - family.distribution(params).log_prob(z).sum(1)
-    grads = torch.autograd.grad(terms.sum(), list(params.values()))
-    return dict(zip(params, grads, strict=True)), terms.detach()
+def _elbo_gradient(family, log_joint, n_samples, method, control_variate, local_log_joint, generator):
+    f, local = _elbo_integrands(log_joint, local_log_joint)
+    if method == "score":
+        return score_function_gradient.unchecked(f, family.distribution, family.params, n_samples,
+                                                 baseline="optimal" if control_variate else None,
+                                                 local=local, generator=generator)
+    return pathwise_gradient.unchecked(f, family.distribution, family.params, n_samples, generator=generator)
 
 
 @dataclass
@@ -213,49 +191,53 @@ def fit(family: MeanField, log_joint: LogJoint, *, steps: int, n_samples: int = 
         lr: float = 0.05, optimizer: str = "adam", cosine_schedule: bool = False, seed: int = 0,
         progress: bool = False) -> VIResult:
     """Maximize the ELBO over the family's parameters (in place) with an adaptive step size
-    (``"adam"`` or ``"adagrad"``, the paper's); each step uses ``n_samples`` fresh draws from q.
-    With ``cosine_schedule`` the step size decays to 0 along a half cosine, which lets a noisy
-    gradient settle on the optimum instead of jittering around it. Seeded: the same call gives the same
-    result. Raises if the parameters stop being finite (then lower ``lr``)."""
+    (``"adam"`` or ``"adagrad"``, the paper's); each step uses ``n_samples`` fresh draws from q,
+    from a generator seeded with ``seed`` (the same call gives the same result). With
+    ``cosine_schedule`` the step size decays to 0 along a half cosine, which lets a noisy gradient
+    settle on the optimum instead of jittering around it. Raises ``FloatingPointError`` if the
+    parameters stop being finite (then lower ``lr``)."""
     check_positive_int(steps, "steps")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    check_real(lr, "lr")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}.")
+    _check_gradient_call(family, method, n_samples, control_variate, local_log_joint)
+    generator = seeded_generator(seed)
     steps_taker = OPTIMIZERS[optimizer](family.params.values(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(steps_taker, steps) if cosine_schedule else None
     history = [family.readable()]
     result = VIResult()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for _ in tqdm(range(steps), desc="VI steps", disable=not progress):
-            if method == "score":
-                grads, terms = score_gradient(family, log_joint, n_samples, control_variate=control_variate,
-                                              local_log_joint=local_log_joint)
-            else:
-                grads, terms = reparam_gradient(family, log_joint, n_samples)
-            for name, value in family.params.items():
-                value.grad = -grads[name].mean(0)  # the optimizer minimizes −L
-            steps_taker.step()
-            if scheduler:
-                scheduler.step()
-            _check_finite(family)
-            result.elbo.append(terms.mean().item())
-            history.append(family.readable())
+    for step in tqdm(range(steps), desc="VI steps", disable=not progress):
+        grads, terms = _elbo_gradient(family, log_joint, n_samples, method, control_variate,
+                                      local_log_joint, generator)
+        for name, value in family.params.items():
+            value.grad = -grads[name].mean(0)  # the optimizer minimizes −L
+        steps_taker.step()
+        if scheduler:
+            scheduler.step()
+        _check_finite(family, step, lr)
+        result.elbo.append(terms.mean().item())
+        history.append(family.readable())
     result.trace = {name: torch.stack([h[name] for h in history]) for name in history[0]}
     return result
 
 
-def _check_finite(family: MeanField) -> None:
+def _check_finite(family: MeanField, step: int, lr: float) -> None:
     for name, value in family.params.items():
         if not torch.isfinite(value).all():
-            raise FloatingPointError(f"the variational parameter {name} became non-finite; the "
-                                     f"steps are too large for this gradient's noise: lower lr.")
+            raise FloatingPointError(f"the variational parameter {name} became non-finite at step {step}; "
+                                     f"the steps are too large for this gradient's noise: lower lr "
+                                     f"(now {lr:g}).")
 
 
 def steps_to_reach(trace: Tensor, target: Tensor, rtol: float) -> int | None:
     """The first step from which every later iterate of ``trace`` (T, *shape) stays within
-    relative tolerance ``rtol`` of ``target``; None if the last one is not within it."""
+    relative tolerance ``rtol`` of ``target`` (broadcastable to *shape); None if the last one is
+    not within it."""
+    check_finite(check_tensor(trace, "trace"), "trace")
+    check_finite(check_tensor(target, "target"), "target")
+    check_real(rtol, "rtol", include_low=True)
+    if trace.ndim == 0 or len(trace) == 0:
+        raise ValueError(f"trace must have one row per step, got shape {tuple(trace.shape)}.")
     inside = ((trace - target).abs() <= rtol * target.abs()).reshape(len(trace), -1).all(1)
     if not inside[-1]:
         return None
@@ -264,40 +246,38 @@ def steps_to_reach(trace: Tensor, target: Tensor, rtol: float) -> int | None:
 
 
 def gradient_variance(grads: dict[str, Tensor]) -> Tensor:
-    """Total variance over samples of per-sample gradient estimates: Σ_j Var_s(g_sj)."""
+    """Total variance over samples of per-sample gradient estimates: Σ_j Var_s(g_sj), for a dict
+    of (S, *shape) tensors with S ≥ 2."""
+    if not isinstance(grads, dict) or not grads:
+        raise TypeError("grads must be a non-empty dict of per-sample gradients, as elbo_gradient returns.")
+    for name, g in grads.items():
+        check_tensor(g, name)
+        if g.ndim == 0 or len(g) < 2:
+            raise ValueError(f"{name} must hold S >= 2 per-sample gradients, got shape {tuple(g.shape)}.")
     return sum(g.reshape(len(g), -1).var(0).sum() for g in grads.values())
-
-
-def vae_elbo(vae: VAE, x: Tensor, mu: Tensor, logvar: Tensor, n_samples: int,
-             generator: torch.Generator | None = None) -> Tensor:
-    """ELBO of each image for the Gaussian q = N(μ, diag σ²) given per image (not the encoder's):
-    1/S Σ_s log p_θ(x | z_s) − KL(q || N(0, I)). x: (B, D), μ, log σ²: (B, K). Returns (B,)."""
-    check_batch(x, "x", vae.data_dim)
-    check_positive_int(n_samples, "n_samples")
-    if mu.shape != (len(x), vae.latent_dim) or logvar.shape != mu.shape:
-        raise ValueError(f"mu and logvar must both have shape ({len(x)}, {vae.latent_dim}), got "
-                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}.")
-    z = reparameterize(mu, logvar, n_samples, generator)
-    return log_bernoulli(x, vae.decode_logits(z)).mean(0) - kl_standard_normal(mu, logvar)
 
 
 def refine_posterior(vae: VAE, x: Tensor, *, steps: int = 300, n_samples: int = 10, lr: float = 0.01,
                      seed: int = 0, progress: bool = True) -> tuple[Tensor, Tensor]:
     """Non-amortized VI for each image: start from the encoder's (μ, log σ²) and maximize each
-    image's own ELBO over its own (μ, log σ²) by reparameterized gradients and Adam, the decoder
-    fixed. Returns the refined (μ, log σ²), each (B, K), detached."""
-    check_batch(x, "x", vae.data_dim)
+    image's own ELBO (``losses.elbo`` with that ``posterior``) over its own (μ, log σ²) by
+    reparameterized gradients and Adam, the decoder fixed. x: (B, D) in [0, 1], on the model's
+    device. Returns the refined (μ, log σ²), each (B, K), detached. Raises ``FloatingPointError``
+    when they stop being finite (then lower ``lr``)."""
+    elbo.check(vae, x, n_samples)
     check_positive_int(steps, "steps")
-    generator = torch.Generator(device=x.device).manual_seed(seed)
+    check_real(lr, "lr")
+    generator = seeded_generator(seed, model_device(vae))
     with torch.no_grad():
         mu, logvar = (t.clone().requires_grad_() for t in vae.encode(x))
     optimizer = torch.optim.Adam([mu, logvar], lr=lr)
     for _ in tqdm(range(steps), desc="refining q per image", disable=not progress):
-        loss = -vae_elbo(vae, x, mu, logvar, n_samples, generator).sum()
+        loss = -elbo.unchecked(vae, x, n_samples, generator, posterior=(mu, logvar)).sum()
         # Gradients for (μ, log σ²) only: the decoder stays as it is and collects none.
         mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
         optimizer.step()
     if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
-        raise FloatingPointError("refinement diverged (non-finite μ or log σ²): lower lr.")
+        raise FloatingPointError(f"refinement diverged (non-finite μ or log σ²) within {steps} steps: "
+                                 f"lower lr (now {lr:g}).")
     return mu.detach(), logvar.detach()
 

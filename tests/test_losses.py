@@ -1,0 +1,93 @@
+"""The ELBO against exact answers, the losses against their definitions, and model/loss checks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vaebook.losses import bce_loss, denoising_bce_loss, elbo, mse_loss, vae_loss
+from vaebook.models import VAE, Autoencoder
+
+
+def test_elbo_is_log_evidence_minus_the_kl_to_the_true_posterior(tiny_vae):
+    # L(q) = log p(x) − KL(q || p(z | x)), with the KL computed on the quadrature grid: a wrong
+    # sign, a missing term or a mis-scaled σ in the ELBO breaks the equality, not just the bound.
+    model, x, log_evidence, grid, log_posterior = tiny_vae
+    with torch.no_grad():
+        encoder = model.encode(x)
+    # the encoder's q, and one moved away from the posterior, so that the KL is large
+    for mu, logvar in (encoder, (encoder[0] + 1, encoder[1] - 1)):
+        with torch.no_grad():
+            estimate = elbo(model, x, 400_000, torch.Generator().manual_seed(0), posterior=(mu, logvar))
+        log_q = -0.5 * (math.log(2 * math.pi) + logvar.T + (grid - mu.T) ** 2 / logvar.exp().T)  # (G, B)
+        kl = (log_q.exp() * (log_q - log_posterior)).sum(0) * (grid[1, 0] - grid[0, 0])
+        torch.testing.assert_close(estimate, log_evidence - kl, atol=0.01, rtol=0)
+    assert torch.all(kl > 0.3)  # the moved q is far from the posterior: the test has teeth
+
+
+def test_elbo_with_a_given_posterior_is_the_same_function(tiny_vae):
+    model, x, *_ = tiny_vae
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        encoder = elbo(model, x, 50, torch.Generator().manual_seed(3))
+        given = elbo(model, x, 50, torch.Generator().manual_seed(3), posterior=(mu, logvar))
+        moved = elbo(model, x, 50, torch.Generator().manual_seed(3), posterior=(mu + 1, logvar))
+    assert torch.equal(encoder, given) and not torch.equal(encoder, moved)
+    with pytest.raises(ValueError, match="posterior's mu must have one row per image"):
+        elbo(model, x, posterior=(mu[:2], logvar[:2]))
+    with pytest.raises(TypeError, match="posterior must be a tuple"):
+        elbo(model, x, posterior=mu)
+
+
+def test_vae_loss_is_minus_the_mean_elbo_with_the_same_draws():
+    model = VAE(hidden=(16,), latent_dim=2)
+    x = torch.bernoulli(torch.full((5, 784), 0.3), generator=torch.Generator().manual_seed(0))
+    loss = vae_loss(model, x, torch.Generator().manual_seed(1))
+    expected = -elbo(model, x, 1, torch.Generator().manual_seed(1)).mean()
+    assert loss.item() == pytest.approx(expected.item())
+
+
+def test_autoencoder_losses_sum_over_pixels_and_denoising_draws_from_the_generator():
+    model = Autoencoder(hidden=(16,))
+    x = torch.rand(4, 784, generator=torch.Generator().manual_seed(0))
+    x_hat = torch.sigmoid(model(x))
+    assert mse_loss(model, x).item() == pytest.approx(((x_hat - x) ** 2).sum(1).mean().item(), rel=1e-5)
+    bce = torch.nn.functional.binary_cross_entropy(x_hat, x, reduction="sum") / 4
+    assert bce_loss(model, x).item() == pytest.approx(bce.item(), rel=1e-4)
+    assert denoising_bce_loss(0.0)(model, x).item() == pytest.approx(bce_loss(model, x).item())
+    noisy = (x + 0.5 * torch.randn(4, 784, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    expected = torch.nn.functional.binary_cross_entropy(torch.sigmoid(model(noisy)), x, reduction="sum") / 4
+    got = denoising_bce_loss(0.5)(model, x, torch.Generator().manual_seed(2))
+    assert got.item() == pytest.approx(expected.item(), rel=1e-4)
+    with pytest.raises(ValueError, match="noise_std"):
+        denoising_bce_loss(1.5)
+
+
+@pytest.mark.parametrize("loss, model", [(vae_loss, Autoencoder(hidden=(8,), latent_dim=2)),
+                                         (elbo, Autoencoder(hidden=(8,), latent_dim=2)),
+                                         (bce_loss, VAE(hidden=(8,), latent_dim=2)),
+                                         (mse_loss, VAE(hidden=(8,), latent_dim=2))])
+def test_a_model_of_the_wrong_class_is_refused_even_with_two_rows(loss, model):
+    # (2, K) codes could be unpacked as (μ, log σ²): the class is checked, not guessed from shapes.
+    with pytest.raises(TypeError, match="model must be a (VAE|Autoencoder)"):
+        loss(model, torch.rand(2, 784))
+
+
+def test_losses_refuse_bad_data_with_the_argument_named():
+    model = VAE(hidden=(8,), latent_dim=2)
+    with pytest.raises(TypeError, match="x has dtype torch.float64 but the model's weights are torch.float"):
+        vae_loss(model, torch.rand(3, 784, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x is empty"):
+        vae_loss(model, torch.rand(0, 784))
+    with pytest.raises(ValueError, match="784 features per row"):
+        vae_loss(model, torch.rand(3, 783))
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        vae_loss(model, [[0.5] * 784])
+    x = torch.rand(3, 784)
+    x[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"\[0, 1\].*1 nan"):
+        vae_loss(model, x)
+    with pytest.raises(ValueError, match="x is on meta but the model is on cpu.*to\\("):
+        vae_loss(model, torch.rand(3, 784, device="meta"))

@@ -1,0 +1,104 @@
+"""The VAE's marginal likelihood log p_θ(x), estimated by importance sampling with the encoder as
+proposal (Burda, Grosse & Salakhutdinov, 2016).
+
+Log-weights are laid out (rows = images, columns = samples) everywhere: ``log_importance_weights``
+and ``sample_log_weights`` return (B, k), and ``bound_from_log_weights`` reduces each row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from vaebook.checks import check_batch, check_model, check_positive_int, check_tensor, checked
+from vaebook.densities import log_bernoulli, log_normal_diag, log_standard_normal
+from vaebook.losses import check_model_and_data
+from vaebook.models import VAE, eval_mode, model_device, reparameterize
+from vaebook.randomness import seeded_generator
+
+
+def _check_weights_call(model: object, x: object, k: int, **_) -> None:
+    check_model_and_data(model, x, VAE)
+    check_positive_int(k, "k")
+
+
+@checked(_check_weights_call)
+def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """log w_s = log p_θ(x | z_s) + log p(z_s) − log q_φ(z_s | x), z_s ~ q_φ(z | x), s = 1..k.
+
+    x: (B, D) in [0, 1]. Returns (B, k): row b holds the k log-weights of image b.
+    """
+    mu, logvar = model.encode(x)
+    z = reparameterize.unchecked(mu, logvar, k, generator)  # (k, B, K)
+    log_w = (log_bernoulli.unchecked(x, model.decoder(z)) + log_standard_normal.unchecked(z)
+             - log_normal_diag.unchecked(z, mu, logvar))
+    return log_w.T
+
+
+def bound_from_log_weights(log_w: Tensor) -> Tensor:
+    """L_k = log 1/k Σ_s w_s for each row of log-weights: (N, k) -> (N,).
+
+    ``log_w[:, :j]`` gives L_j from the first j of the same samples, so one set of samples
+    traces how the bound rises with the number of samples. A weight of zero (log w = −inf) is
+    allowed; nan and +inf are not."""
+    check_tensor(log_w, "log_w")
+    if log_w.ndim != 2 or 0 in log_w.shape:
+        raise ValueError(f"log_w must be (N, k) with N, k >= 1, got shape {tuple(log_w.shape)}.")
+    if torch.isnan(log_w).any() or torch.isposinf(log_w).any():
+        raise ValueError("log_w has nan or +inf entries; they come from a diverged model or bad data.")
+    return torch.logsumexp(log_w, 1) - math.log(log_w.shape[1])
+
+
+@checked(_check_weights_call)
+def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
+    """The importance-weighted bound L_k with the encoder as proposal:
+
+        L_k(x) = log 1/k Σ_{s=1}^{k} p_θ(x | z_s) p(z_s) / q_φ(z_s | x),   z_s ~ q_φ(z | x).
+
+    L_1 is the ELBO, E[L_k] rises with k and tends to log p_θ(x). x: (B, D). Returns (B,), in
+    nats. Memory grows as k·B·D: split large k with ``estimate_log_likelihood``.
+    """
+    return bound_from_log_weights(log_importance_weights.unchecked(model, x, k, generator))
+
+
+@torch.no_grad()
+def sample_log_weights(model: VAE, x: Tensor, *, k: int = 1000, batch_size: int = 50, chunk: int = 50,
+                       seed: int = 0, device: torch.device | str | None = None,
+                       progress: bool = True) -> Tensor:
+    """k importance log-weights log w_s = log p_θ(x | z_s) p(z_s) / q_φ(z_s | x) for every row of
+    x (N, D) in [0, 1], z_s from the encoder: (N, k) on the CPU. Computed ``chunk`` samples at a
+    time, so memory stays at chunk · batch_size · D numbers whatever k is; the default 50 · 50 rows
+    of MNIST (8 MB) stay in a CPU's cache, twice as fast as 250 · 50 on 2 cores. Draws from a
+    generator seeded with ``seed``. Runs where the model is unless ``device`` is given (the model
+    is moved there), in eval mode, restoring the model's mode afterwards even on an error; x is moved there.
+    ``bound_from_log_weights`` gives L_k."""
+    for value, name in ((k, "k"), (batch_size, "batch_size"), (chunk, "chunk")):
+        check_positive_int(value, name)
+    check_model(model, VAE, "model", "the proposal is the encoder's q_φ(z | x)")
+    if device is not None:
+        model.to(device)
+    x = check_batch(x, "x").to(model_device(model))
+    log_importance_weights.check(model, x, k)
+    generator = seeded_generator(seed, model_device(model))
+    results = []
+    with eval_mode(model):
+        steps = range(0, len(x), batch_size)
+        for start in tqdm(steps, desc=f"log p(x), k={k}", unit="batch", disable=not progress):
+            batch = x[start:start + batch_size]
+            log_w = torch.cat([log_importance_weights.unchecked(model, batch, min(chunk, k - done), generator)
+                               for done in range(0, k, chunk)], dim=1)
+            results.append(log_w.cpu())
+    return torch.cat(results)
+
+
+def estimate_log_likelihood(model: VAE, x: Tensor, *, k: int = 1000, batch_size: int = 50, chunk: int = 50,
+                            seed: int = 0, device: torch.device | str | None = None,
+                            progress: bool = True) -> Tensor:
+    """Importance-sampled estimate of log p_θ(x) for every row of x (N, D): the bound L_k of
+    ``iwae_bound`` from k samples, (N,) on the CPU, in nats. The other arguments are those of
+    ``sample_log_weights``."""
+    return bound_from_log_weights(sample_log_weights(model, x, k=k, batch_size=batch_size, chunk=chunk,
+                                                     seed=seed, device=device, progress=progress))

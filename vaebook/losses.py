@@ -1,0 +1,104 @@
+"""The models' objectives: the VAE's ELBO and the training losses built from it and from the
+reconstruction likelihoods.
+
+A *loss* is a scalar mean over the batch, ready for ``.backward()``, with the signature
+``loss(model, x, generator=None)``: ``generator`` feeds whatever the loss draws (z, noise), see
+``vaebook.randomness``. Each loss is ``Checked``: a direct call checks the model's class and the
+data (shape, dtype, device, finite, in [0, 1]); ``training.train`` checks all the data once and
+then calls ``loss.unchecked`` on every batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from vaebook.checks import Checked, check_finite, check_model, check_positive_int, check_real, checked
+from vaebook.corruption import gaussian_noise
+from vaebook.densities import kl_standard_normal, log_bernoulli
+from vaebook.models import VAE, Autoencoder, check_input, reparameterize
+
+Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
+WHY = {VAE: "the ELBO needs an encoder that outputs μ and log σ²",
+       Autoencoder: "this loss reconstructs x from a deterministic code"}
+
+
+def check_model_and_data(model: object, x: object, cls: type[nn.Module], name: str = "x") -> None:
+    """The checks of a loss: ``model`` is a ``cls``, and ``x`` is data for it, in [0, 1]."""
+    check_model(model, cls, "model", WHY[cls])
+    check_input(model, x, name, values=True)
+
+
+def _check_elbo(model: object, x: object, n_samples: int, posterior: object, **_) -> None:
+    check_model_and_data(model, x, VAE)
+    check_positive_int(n_samples, "n_samples")
+    if posterior is None:
+        return
+    if not isinstance(posterior, tuple) or len(posterior) != 2:
+        raise TypeError(f"posterior must be a tuple (mu, logvar), got {type(posterior).__name__}.")
+    for name, value in zip(("mu", "logvar"), posterior, strict=True):
+        check_input(model, value, f"posterior's {name}", model.latent_dim)
+        if len(value) != len(x):
+            raise ValueError(f"posterior's {name} must have one row per image, shape ({len(x)}, "
+                             f"{model.latent_dim}), got {tuple(value.shape)}.")
+        check_finite(value, f"posterior's {name}")
+
+
+@checked(_check_elbo)
+def elbo(model: VAE, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
+         posterior: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Monte Carlo ELBO with the analytic KL, for q = N(μ, diag σ²):
+
+        L̂(θ, φ; x) = 1/S Σ_s log p_θ(x | z_s) − KL(q || N(0, I)),   z_s = μ + σ ⊙ ε_s.
+
+    q is the encoder's q_φ(z | x), or the per-image Gaussian ``posterior`` = (μ, log σ²), each
+    (B, K), when given (black-box VI refines it, ``vi.refine_posterior``). x: (B, D) in [0, 1].
+    Returns (B,), in nats; differentiable in θ, φ and the given (μ, log σ²).
+    """
+    mu, logvar = model.encode(x) if posterior is None else posterior
+    z = reparameterize.unchecked(mu, logvar, n_samples, generator)
+    reconstruction = log_bernoulli.unchecked(x, model.decoder(z)).mean(0)
+    return reconstruction - kl_standard_normal.unchecked(mu, logvar)
+
+
+def _checked_loss(cls: type[nn.Module]) -> Callable[[Loss], Checked]:
+    def check(model: object, x: object, **_) -> None:
+        check_model_and_data(model, x, cls)
+    return checked(check)
+
+
+@_checked_loss(VAE)
+def vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """The VAE's training loss −L(θ, φ; x), averaged over the batch (one z per image). x: (B, D)."""
+    return -elbo.unchecked(model, x, 1, generator).mean()
+
+
+@_checked_loss(Autoencoder)
+def bce_loss(model: Autoencoder, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Binary cross-entropy of the reconstruction, −Σ_d log p(x_d | x̂_d), averaged over the
+    batch. x: (B, D) in [0, 1]; ``generator`` is not used (the loss draws nothing)."""
+    return -log_bernoulli.unchecked(x, model(x)).mean()
+
+
+@_checked_loss(Autoencoder)
+def mse_loss(model: Autoencoder, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Squared error of the reconstruction sigmoid(logits), Σ_d (x_d − x̂_d)², averaged over the
+    batch. x: (B, D) in [0, 1]; ``generator`` is not used."""
+    return ((torch.sigmoid(model(x)) - x) ** 2).sum(-1).mean()
+
+
+def denoising_bce_loss(noise_std: float) -> Checked:
+    """The denoising autoencoder's loss (Vincent et al., 2008) for noise of std ``noise_std``:
+    the BCE of the reconstruction of the *clean* x from x̃ = clip(x + N(0, noise_std²), 0, 1),
+    averaged over the batch. Returns the loss ``(model, x, generator=None)``; the noise comes
+    from ``generator``."""
+    std = check_real(noise_std, "noise_std", 0.0, 1.0, include_low=True)
+
+    @_checked_loss(Autoencoder)
+    def denoising_loss(model: Autoencoder, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        noisy = gaussian_noise.unchecked(x, std, generator)
+        return -log_bernoulli.unchecked(x, model(noisy)).mean()
+
+    return denoising_loss

@@ -1,0 +1,62 @@
+"""Randomness: the one convention every random draw in vaebook follows.
+
+1. A function that is one step of a random computation (a corruption, a binarization of a batch,
+   a reparameterized draw, an ELBO estimate, a gradient estimate, a batch order) takes
+   ``generator: torch.Generator | None`` and draws only from it. ``None`` means torch's global
+   generator, as everywhere in torch.
+2. A top-level entry point takes ``seed: int`` and builds its own generators from it:
+   ``training.train`` and ``evaluate``, ``likelihood.sample_log_weights`` and
+   ``estimate_log_likelihood``, ``vi.fit`` and ``refine_posterior``, ``pretrained.build_model``
+   and ``train_recipe``, ``analysis.tsne``. So does a function whose result is one fixed, named
+   draw: ``data.binarize_static`` (the test set's binarization), ``exact``'s ``random`` models and
+   their ``sample``. The same arguments give the same result on the same machine.
+3. Nothing reseeds the caller's global generators. Where torch can only draw from its global
+   generator (``nn.Linear``'s initial weights; ``sample``/``rsample`` of ``torch.distributions``),
+   the draw runs inside ``torch.random.fork_rng``, which restores the caller's state afterwards:
+   see :func:`drawing_from`.
+4. :func:`seed_everything` is the one function that seeds the global generators (Python's,
+   NumPy's and torch's), on purpose: a chapter's setup cell calls it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A new generator on ``device`` seeded with ``seed`` (an integer >= 0): an entry point's own
+    stream."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+@contextmanager
+def drawing_from(gen: torch.Generator | None) -> Iterator[None]:
+    """Inside the block, torch's global generator for ``gen``'s device draws ``gen``'s numbers,
+    for code that takes no generator (``torch.distributions``). Afterwards ``gen`` has advanced
+    as if it had drawn them itself, and the global generator is as it was. With ``None`` the
+    block draws from the global generator as usual."""
+    if gen is None:
+        yield
+        return
+    cuda = gen.device.type == "cuda"
+    index = gen.device.index if gen.device.index is not None else torch.cuda.current_device() if cuda else 0
+    with torch.random.fork_rng(devices=[index] if cuda else []):
+        default = torch.cuda.default_generators[index] if cuda else torch.default_generator
+        default.set_state(gen.get_state())
+        yield
+        gen.set_state(default.get_state())
