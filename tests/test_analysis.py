@@ -61,7 +61,7 @@ def test_knn_accuracy_is_the_fraction_of_held_out_labels_predicted():
     z, y = rng.normal(size=(80, 2)), rng.integers(0, 3, 80)
     predicted = knn_predict(z[:50], y[:50], z[50:], k=3)
     assert knn_accuracy(z[:50], y[:50], z[50:], y[50:], k=3) == pytest.approx(np.mean(predicted == y[50:]))
-    with pytest.raises(ValueError, match="queries have 3 features"):
+    with pytest.raises(ValueError, match="have 3 features but z_train has 2"):
         knn_predict(z, y, np.zeros((4, 3)))
 
 

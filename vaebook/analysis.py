@@ -62,7 +62,8 @@ def _knn(z_train, y_train, width: int, k: int) -> KNeighborsClassifier:
     if k > len(z_train):
         raise ValueError(f"k = {k} exceeds the {len(z_train)} training points; use a smaller k.")
     if width != z_train.shape[1]:
-        raise ValueError(f"the queries have {width} features but z_train has {z_train.shape[1]}.")
+        raise ValueError(f"the queries (z_query, z_test) have {width} features but z_train has "
+                         f"{z_train.shape[1]}.")
     return KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train)
 
 

@@ -99,7 +99,7 @@ def _parts(checkpoint: object, path: Path) -> tuple[str, dict, dict]:
         raise CheckpointError(f"{path} is not a {FORMAT} file; it was not written by "
                               f"vaebook.checkpoints.save_model.")
     name, config, state = (checkpoint.get(key) for key in ("class", "config", "state_dict"))
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise CheckpointError(f"{path} names the class {name!r}, not one of {sorted(MODELS)}.")
     if not isinstance(config, dict) or not all(isinstance(key, str) for key in config):
         raise CheckpointError(f"{path} has no valid config (a dict of constructor arguments), "

@@ -93,6 +93,10 @@ def _check_params(params: object, n_samples: int) -> None:
         raise TypeError(f"params must be a non-empty dict of parameter tensors, got {params!r}.")
     for name, value in params.items():
         check_finite(check_tensor(value, f"the parameter {name}"), f"the parameter {name}")
+    if len({value.shape[:1] for value in params.values()}) != 1 or any(v.ndim == 0 for v in params.values()):
+        shapes = {name: tuple(value.shape) for name, value in params.items()}
+        raise ValueError(f"every parameter needs a first dimension indexing the factors, the same for "
+                         f"all, got shapes {shapes}.")
     check_positive_int(n_samples, "n_samples")
 
 

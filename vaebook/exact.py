@@ -19,7 +19,17 @@ import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, MultivariateNormal, Normal
 
-from vaebook.checks import check_finite, check_positive_int, check_tensor
+from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor
+from vaebook.randomness import seeded_generator
+
+
+def _seeded_weights(data_dim: int, latent_dim: int, std: float, seed: int,
+                    dtype: torch.dtype) -> tuple[torch.Generator, Tensor]:
+    """A generator seeded with ``seed``, and W: (D, K) with N(0, std²) entries, its first draws."""
+    check_positive_int(data_dim, "data_dim")
+    check_positive_int(latent_dim, "latent_dim")
+    g = seeded_generator(seed)
+    return g, std * torch.randn(data_dim, latent_dim, generator=g, dtype=dtype)
 
 
 class LinearGaussian:
@@ -30,22 +40,20 @@ class LinearGaussian:
         if W.ndim != 2 or b.shape != (W.shape[0],):
             raise ValueError(f"W must be (D, K) and b must be (D,), got {tuple(W.shape)} and "
                              f"{tuple(b.shape)}.")
-        if not (isinstance(noise_var, (int, float)) and 0 < noise_var < float("inf")):
-            raise ValueError(f"noise_var must be positive, got {noise_var!r}.")
-        self.W, self.b, self.noise_var = W, b, float(noise_var)
+        self.W, self.b, self.noise_var = W, b, check_real(noise_var, "noise_var")
         self.data_dim, self.latent_dim = W.shape
 
     @classmethod
     def random(cls, data_dim: int, latent_dim: int, noise_var: float = 0.5, seed: int = 0,
                dtype: torch.dtype = torch.float64) -> LinearGaussian:
         """A model with standard-normal W and b drawn from a seeded generator."""
-        g = torch.Generator().manual_seed(seed)
-        return cls(torch.randn(data_dim, latent_dim, generator=g, dtype=dtype),
-                   torch.randn(data_dim, generator=g, dtype=dtype), noise_var)
+        g, W = _seeded_weights(data_dim, latent_dim, 1.0, seed, dtype)
+        return cls(W, torch.randn(data_dim, generator=g, dtype=dtype), noise_var)
 
     def sample(self, n: int, seed: int = 0) -> Tensor:
         """n draws of x from the model: (n, D)."""
-        g = torch.Generator().manual_seed(seed)
+        check_positive_int(n, "n")
+        g = seeded_generator(seed)
         z = torch.randn(n, self.latent_dim, generator=g, dtype=self.W.dtype)
         noise = torch.randn(n, self.data_dim, generator=g, dtype=self.W.dtype)
         return z @ self.W.T + self.b + math.sqrt(self.noise_var) * noise
@@ -101,9 +109,9 @@ class BayesianLinearRegression:
         if X.ndim != 2 or y.shape != (len(X),):
             raise ValueError(f"X must be (N, K) and y must be (N,), got {tuple(X.shape)} and "
                              f"{tuple(y.shape)}.")
-        if not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in (noise_std, prior_std)):
-            raise ValueError(f"noise_std and prior_std must be positive, got {noise_std} and {prior_std}.")
-        self.X, self.y, self.noise_std, self.prior_std = X, y, float(noise_std), float(prior_std)
+        self.X, self.y = X, y
+        self.noise_std = check_real(noise_std, "noise_std")
+        self.prior_std = check_real(prior_std, "prior_std")
         self.precision = (torch.eye(X.shape[1], dtype=X.dtype) / self.prior_std**2
                           + X.T @ X / self.noise_std**2)
 
@@ -112,8 +120,13 @@ class BayesianLinearRegression:
                correlation: float = 0.0, seed: int = 0) -> BayesianLinearRegression:
         """Data from the model with the given true weights (K,) and features whose pairwise
         correlation is ``correlation`` (seeded)."""
+        check_positive_int(n, "n")
+        weights = check_finite(check_tensor(weights, "weights"), "weights")
+        if weights.ndim != 1 or not -1 / max(len(weights) - 1, 1) < correlation < 1:
+            raise ValueError(f"weights must be (K,) and correlation in (-1/(K-1), 1), got shape "
+                             f"{tuple(weights.shape)} and {correlation!r}.")
         k = len(weights)
-        g = torch.Generator().manual_seed(seed)
+        g = seeded_generator(seed)
         cov = (1 - correlation) * torch.eye(k, dtype=weights.dtype) + correlation
         X = torch.randn(n, k, generator=g, dtype=weights.dtype) @ torch.linalg.cholesky(cov).T
         y = X @ weights + noise_std * torch.randn(n, generator=g, dtype=weights.dtype)
@@ -170,10 +183,7 @@ class SigmoidBeliefNet:
     def random(cls, data_dim: int, latent_dim: int, weight_std: float = 2.0, seed: int = 0,
                dtype: torch.dtype = torch.float64) -> SigmoidBeliefNet:
         """Random weights, prior logits 0 (each cause on with probability ½), one x drawn from the model."""
-        check_positive_int(data_dim, "data_dim")
-        check_positive_int(latent_dim, "latent_dim")
-        g = torch.Generator().manual_seed(seed)
-        W = weight_std * torch.randn(data_dim, latent_dim, generator=g, dtype=dtype)
+        g, W = _seeded_weights(data_dim, latent_dim, weight_std, seed, dtype)
         c = -0.5 * W.sum(1)  # centres the logits, so x is neither all ones nor all zeros
         z = torch.bernoulli(torch.full((latent_dim,), 0.5, dtype=dtype), generator=g)
         x = torch.bernoulli(torch.sigmoid(W @ z + c), generator=g)

@@ -199,10 +199,11 @@ MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder,
 def init_output_bias(model: Autoencoder | VAE, x: Tensor) -> None:
     """Set the decoder's last bias to the log-odds of the mean pixel, logit(mean_n x_nd), clipped
     to [1e-3, 1 − 1e-3]: the untrained decoder then outputs the average image instead of 0.5
-    everywhere, and training does not spend its first steps learning it. x: (N, D) in [0, 1]."""
+    everywhere, and training does not spend its first steps learning it. x: (N, D) in [0, 1], with
+    the model's dtype and device."""
     if not isinstance(model, (Autoencoder, VAE)):
         raise TypeError(f"model must be an Autoencoder or a VAE, got {type(model).__name__}.")
-    x = check_unit_interval(check_batch(x, "x", model.data_dim), "x")
+    x = check_input(model, x, "x", values=True)
     last = model.decoder[-1]
     p = x.mean(0).clamp(1e-3, 1 - 1e-3).to(last.bias)
     last.bias.copy_(torch.log(p) - torch.log1p(-p))

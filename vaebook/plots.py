@@ -33,8 +33,9 @@ class LossCurves(Protocol):
 def _as_images(x: Tensor, name: str) -> Tensor:
     """(N, 784) or (N, 28, 28) -> (N, 1, 28, 28) on the CPU, detached."""
     x = check_tensor(x, name).detach().cpu()
-    if len(x) == 0:
+    if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"{name} holds no images.")
+    check_finite(x, name)
     if x.ndim == 2 and x.shape[1] == IMAGE_SIDE**2:
         return x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
     if x.ndim == 3 and tuple(x.shape[1:]) == (IMAGE_SIDE, IMAGE_SIDE):
@@ -154,7 +155,8 @@ def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tenso
     """An n x n grid of 2-D points over ``extent`` = (z1_min, z1_max, z2_min, z2_max), (n², 2),
     row by row from the top (largest z2) so that it prints like the scatter plot."""
     check_positive_int(n, "n")
-    if len(extent) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in extent):
+    largest = torch.finfo(torch.float32).max
+    if len(extent) != 4 or not all(isinstance(v, (int, float)) and abs(v) <= largest for v in extent):
         raise ValueError(f"extent must be four finite numbers (z1_min, z1_max, z2_min, z2_max), "
                          f"got {extent}.")
     z1_min, z1_max, z2_min, z2_max = extent
