@@ -50,12 +50,14 @@ def _widths(hidden: object, name: str) -> list[int]:
 
 def model_device(model: nn.Module) -> torch.device:
     """The device that holds the model's parameters (the CPU for a model without any)."""
-    return next(model.parameters(), torch.empty(0)).device
+    first = next(model.parameters(), None)
+    return torch.device("cpu") if first is None else first.device
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype of the model's parameters (float32 unless the model was converted)."""
-    return next(model.parameters(), torch.empty(0)).dtype
+    """The dtype of the model's parameters (the default dtype for a model without any)."""
+    first = next(model.parameters(), None)
+    return torch.get_default_dtype() if first is None else first.dtype
 
 
 @contextmanager
