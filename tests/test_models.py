@@ -9,10 +9,12 @@ from vaebook.models import (
     MODELS,
     VAE,
     Autoencoder,
+    check_input,
     eval_mode,
     init_output_bias,
     mlp,
     model_device,
+    model_dtype,
     reparameterize,
 )
 
@@ -121,10 +123,18 @@ def test_init_output_bias_makes_the_untrained_decoder_output_the_mean_image():
         init_output_bias(Autoencoder(hidden=(8,)), x * 2)
 
 
-def test_registry_device_and_eval_mode():
+def test_registry_device_dtype_input_check_and_eval_mode():
     assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE}
     model = VAE(hidden=(8,), latent_dim=2).train()
-    assert model_device(model) == torch.device("cpu")
+    assert model_device(model) == torch.device("cpu") and model_dtype(model) == torch.float32
+    assert model_dtype(model.double()) == torch.float64
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+    x = torch.rand(3, 784, dtype=torch.float64)
+    assert check_input(model, x, values=True) is x
+    with pytest.raises(ValueError, match=r"x_test must hold values in \[0, 1\]"):
+        check_input(model, 2 * x, "x_test", values=True)
+    assert check_input(model, 2 * x, "x_test") is not None  # structure only
+    model.float()
     with pytest.raises(RuntimeError), eval_mode(model):
         assert not model.training
         raise RuntimeError

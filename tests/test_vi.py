@@ -163,6 +163,15 @@ def test_bbvi_reaches_the_best_mean_field_elbo_of_a_sigmoid_belief_net():
     assert best < sbn.log_evidence().item()
 
 
+def test_family_samples_come_from_the_generator_and_have_the_law_of_q():
+    family = vi.BetaMeanField(torch.tensor([2.0, 5.0], dtype=F64), torch.tensor([3.0, 1.0], dtype=F64))
+    a = family.sample(50_000, torch.Generator().manual_seed(0))
+    assert torch.equal(a, family.sample(50_000, torch.Generator().manual_seed(0))) and a.shape == (50_000, 2)
+    torch.testing.assert_close(a.mean(0), torch.tensor([0.4, 5 / 6], dtype=F64), atol=0.01, rtol=0)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        family.sample(0)
+
+
 def test_steps_to_reach():
     trace = torch.tensor([[0.0], [1.0], [2.0], [1.0], [1.04]])
     assert vi.steps_to_reach(trace, torch.tensor([1.0]), 0.05) == 3
