@@ -39,9 +39,10 @@ from sklearn.metrics import confusion_matrix
 
 from vaebook import analysis, plots, pretrained
 from vaebook.data import load_mnist
+from vaebook.losses import mse_loss
 from vaebook.models import Autoencoder
-from vaebook.objectives import mse_loss
-from vaebook.training import pick_device, seed_everything, train
+from vaebook.randomness import seed_everything
+from vaebook.training import pick_device, train
 
 SEED = 0
 seed_everything(SEED)

@@ -40,9 +40,10 @@ from scipy.ndimage import median_filter
 from vaebook import plots, pretrained
 from vaebook.corruption import gaussian_noise, masking_noise, psnr, salt_and_pepper
 from vaebook.data import load_mnist
+from vaebook.losses import bce_loss
 from vaebook.models import Autoencoder
-from vaebook.objectives import bce_loss
-from vaebook.training import pick_device, seed_everything, train
+from vaebook.randomness import seed_everything
+from vaebook.training import pick_device, train
 
 SEED = 0
 seed_everything(SEED)
@@ -92,7 +93,7 @@ seed_everything(SEED)
 models = {"plain AE": Autoencoder(hidden=recipe.hidden, latent_dim=recipe.latent_dim)}
 train(models["plain AE"], bce_loss, x_train, epochs=EPOCHS, seed=SEED, device=device)
 models["plain AE"].cpu().eval()
-# The same training with objectives.denoising_bce_loss (BCE of the clean image reconstructed from
+# The same training with losses.denoising_bce_loss (BCE of the clean image reconstructed from
 # the noisy one); it also keeps a copy in the model cache.
 models["denoising AE"], _ = pretrained.train_recipe("chapter2_dae", x_train, device=device)
 

@@ -39,9 +39,11 @@ from matplotlib.figure import Figure
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from vaebook import plots
+from vaebook.densities import kl_standard_normal
+from vaebook.estimators import elbo_estimate, elbo_estimate_kl
 from vaebook.exact import LinearGaussian
-from vaebook.objectives import elbo_estimate, elbo_estimate_kl, kl_standard_normal
-from vaebook.training import pick_device, seed_everything
+from vaebook.randomness import seed_everything
+from vaebook.training import pick_device
 
 SEED = 0
 seed_everything(SEED)
@@ -119,7 +121,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # = \frac12 \sum_{k=1}^{K} \big(\mu_k^2 + \sigma_k^2 - 1 - \log \sigma_k^2\big).
 # $$
 #
-# `vaebook.objectives.kl_standard_normal` implements it from $\mu$ and $\log \sigma^2$. Check it
+# `vaebook.densities.kl_standard_normal` implements it from $\mu$ and $\log \sigma^2$. Check it
 # against `torch.distributions` and against a Monte Carlo average of $\log q - \log p$.
 
 # %%

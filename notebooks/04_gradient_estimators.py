@@ -40,8 +40,9 @@ import torch
 from matplotlib.figure import Figure
 from torch.distributions import Normal
 
-from vaebook.estimators import pathwise_gradient, score_function_gradient
-from vaebook.training import pick_device, seed_everything
+from vaebook.estimators import diagonal_gaussian, pathwise_gradient, score_function_gradient
+from vaebook.randomness import seed_everything
+from vaebook.training import pick_device
 
 SEED = 0
 seed_everything(SEED)
@@ -60,7 +61,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # We cannot simply average $\nabla_\phi f(z_s)$ over samples: $f$ does not depend on $\phi$ at all;
 # the *distribution* of $z$ does. Two identities turn the gradient back into an expectation that
 # samples can estimate. Throughout, $q_\phi = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ with
-# $\phi = (\mu, \log \sigma)$.
+# $\phi = (\mu, \log \sigma^2)$.
 #
 # ## The score-function estimator
 #
@@ -74,7 +75,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # Averaging $f(z_s) \nabla_\phi \log q_\phi(z_s)$ over samples is unbiased and needs $f$ only as a
 # black box: no derivative of $f$, no continuity (Williams, 1992, called it REINFORCE; it is also
 # the likelihood-ratio estimator). For a Gaussian,
-# $\nabla_\mu \log q = (z - \mu)/\sigma^2$ and $\nabla_{\log\sigma} \log q = (z - \mu)^2/\sigma^2 - 1$.
+# $\nabla_\mu \log q = (z - \mu)/\sigma^2$ and $\nabla_{\log\sigma^2} \log q = \tfrac12\big((z - \mu)^2/\sigma^2 - 1\big)$.
 #
 # Its weakness is variance: $f(z)$ multiplies a zero-mean noise term, so a large $f$, even a large
 # *constant*, makes every estimate large while their average stays put. Because
@@ -92,7 +93,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $$
 # \nabla_\phi\, \mathbb E_{\varepsilon}\big[f(\mu + \sigma \odot \varepsilon)\big]
 # = \mathbb E_{\varepsilon}\big[\nabla_z f(z)\, \tfrac{\partial z}{\partial \phi}\big],
-# \qquad \tfrac{\partial z}{\partial \mu} = 1,\quad \tfrac{\partial z}{\partial \log \sigma} = \sigma \varepsilon.
+# \qquad \tfrac{\partial z}{\partial \mu} = 1,\quad \tfrac{\partial z}{\partial \log \sigma^2} = \tfrac12 \sigma \varepsilon.
 # $$
 #
 # It uses the *slope* of $f$, not just its value, and is usually far less noisy. It needs $f$ to be
@@ -102,32 +103,36 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # ## Unbiasedness against exact gradients
 #
 # Take $f(z) = \sum_k z_k^2$. Then $\mathbb E_q[f] = \sum_k \mu_k^2 + \sigma_k^2$, so exactly
-# $\nabla_\mu = 2\mu$ and $\nabla_{\log \sigma} = 2\sigma^2$. Draw 100,000 single-sample estimates
+# $\nabla_\mu = 2\mu$ and $\nabla_{\log \sigma^2} = \sigma^2$. Draw 100,000 single-sample estimates
 # from each estimator and compare their means with the truth.
 
 # %%
-def square(z):
+def square(z, q=None):
     return (z**2).sum(-1)
 
 
-mu, log_sigma = torch.tensor([1.5, -0.5]), torch.log(torch.tensor([0.7, 1.2]))
-exact_mu, exact_log_sigma = 2 * mu, 2 * torch.exp(2 * log_sigma)
+mu, logvar = torch.tensor([1.5, -0.5]), 2 * torch.log(torch.tensor([0.7, 1.2]))
+exact_mu, exact_logvar = 2 * mu, torch.exp(logvar)
 estimators = {
-    "score function": lambda f, m, s, n, g: score_function_gradient(f, m, s, n, generator=g),
-    "score + baseline": lambda f, m, s, n, g: score_function_gradient(f, m, s, n, "leave-one-out", g),
-    "pathwise": lambda f, m, s, n, g: pathwise_gradient(f, m, s, n, generator=g),
+    "score function": lambda f, m, v, n, g: score_function_gradient(
+        f, diagonal_gaussian, {"mu": m, "logvar": v}, n, generator=g)[0],
+    "score + baseline": lambda f, m, v, n, g: score_function_gradient(
+        f, diagonal_gaussian, {"mu": m, "logvar": v}, n, baseline="mean", generator=g)[0],
+    "pathwise": lambda f, m, v, n, g: pathwise_gradient(
+        f, diagonal_gaussian, {"mu": m, "logvar": v}, n, generator=g)[0],
 }
 N = 100_000
 z_scores = {}
 print(f"{'':18s} {'grad mu (exact ' + str(exact_mu.numpy().round(3)) + ')':>34s}  "
-      f"{'grad log sigma (exact ' + str(exact_log_sigma.numpy().round(3)) + ')':>40s}")
+      f"{'grad log sigma^2 (exact ' + str(exact_logvar.numpy().round(3)) + ')':>40s}")
 for name, estimate in estimators.items():
-    grad_mu, grad_log_sigma = estimate(square, mu, log_sigma, N, torch.Generator().manual_seed(SEED))
-    both = torch.cat([grad_mu, grad_log_sigma], dim=1)
+    grads = estimate(square, mu, logvar, N, torch.Generator().manual_seed(SEED))
+    grad_mu, grad_logvar = grads["mu"], grads["logvar"]
+    both = torch.cat([grad_mu, grad_logvar], dim=1)
     standard_error = both.std(0) / math.sqrt(N)
-    z_scores[name] = ((both.mean(0) - torch.cat([exact_mu, exact_log_sigma])) / standard_error).abs()
+    z_scores[name] = ((both.mean(0) - torch.cat([exact_mu, exact_logvar])) / standard_error).abs()
     print(f"{name:18s} {str(grad_mu.mean(0).numpy().round(3)):>34s}  "
-          f"{str(grad_log_sigma.mean(0).numpy().round(3)):>40s}")
+          f"{str(grad_logvar.mean(0).numpy().round(3)):>40s}")
 
 # %% [markdown]
 # **Check.** Every estimator's mean is within four standard errors of the exact gradient, for
@@ -144,14 +149,14 @@ assert all(torch.all(z < 4) for z in z_scores.values())
 # per setting) as we move the mean $\mu$, shrink the scale $\sigma$, and add dimensions $K$.
 
 # %%
-def variance_of_grad_mu(name, mu, log_sigma, n=20_000):
-    grad_mu, _ = estimators[name](square, mu, log_sigma, n, torch.Generator().manual_seed(SEED))
+def variance_of_grad_mu(name, mu, logvar, n=20_000):
+    grad_mu = estimators[name](square, mu, logvar, n, torch.Generator().manual_seed(SEED))["mu"]
     return grad_mu[:, 0].var().item()
 
 
 settings = {
     "mean mu": ([0.0, 1.0, 2.0, 4.0], lambda v: (torch.tensor([v]), torch.tensor([0.0]))),
-    "scale sigma": ([0.1, 0.3, 1.0, 3.0], lambda v: (torch.tensor([1.0]), torch.tensor([math.log(v)]))),
+    "scale sigma": ([0.1, 0.3, 1.0, 3.0], lambda v: (torch.tensor([1.0]), torch.tensor([2 * math.log(v)]))),
     "dimension K": ([1, 10, 100], lambda v: (torch.ones(v), torch.zeros(v))),
 }
 variances = {
@@ -221,7 +226,7 @@ for S in sample_sizes:
             averaged[name].append(float("nan"))  # the leave-one-out baseline needs S >= 2
             continue
         g = torch.Generator().manual_seed(SEED)
-        means = torch.stack([estimate(square, torch.tensor([2.0]), torch.tensor([0.0]), S, g)[0].mean(0)
+        means = torch.stack([estimate(square, torch.tensor([2.0]), torch.tensor([0.0]), S, g)["mu"].mean(0)
                              for _ in range(2_000)])
         averaged[name].append(means.var().item())
 for name, values in averaged.items():
@@ -248,15 +253,16 @@ assert averaged["pathwise"][1] < averaged["score function"][2]
 # refuses it with an error that points to the score function.)
 
 # %%
-def step(z):
+def step(z, q=None):
     return ((torch.sign(z) + 1) / 2).sum(-1)  # 1 where z > 0, else 0; autograd's slope of sign is 0
 
 
-m, s = torch.tensor([0.5]), torch.tensor([0.0])
-exact_step = torch.exp(Normal(0.0, 1.0).log_prob(m / s.exp())) / s.exp()
+m, v = torch.tensor([0.5]), torch.tensor([0.0])  # mean and log-variance: sigma = 1
+sigma = (0.5 * v).exp()
+exact_step = torch.exp(Normal(0.0, 1.0).log_prob(m / sigma)) / sigma
 g = torch.Generator().manual_seed(SEED)
-score_step = score_function_gradient(step, m, s, 100_000, "leave-one-out", g)[0][:, 0]
-path_step = pathwise_gradient(step, m, s, 100_000, generator=g)[0][:, 0]
+score_step = estimators["score + baseline"](step, m, v, 100_000, g)["mu"][:, 0]
+path_step = estimators["pathwise"](step, m, v, 100_000, g)["mu"][:, 0]
 print(f"exact {exact_step.item():.4f} | score function {score_step.mean():.4f} ± "
       f"{score_step.std() / math.sqrt(1e5):.4f} | pathwise {path_step.mean():.4f}")
 
@@ -280,24 +286,26 @@ assert path_step.abs().max() == 0
 
 # %%
 mu_t = torch.tensor([1.5, -0.5], requires_grad=True)
-log_sigma_t = torch.log(torch.tensor([0.7, 1.2])).requires_grad_()
-q = Normal(mu_t, log_sigma_t.exp())
+logvar_t = (2 * torch.log(torch.tensor([0.7, 1.2]))).requires_grad_()
+q = Normal(mu_t, (0.5 * logvar_t).exp())
 print("sample() keeps a graph:", q.sample().requires_grad, "| rsample() keeps a graph:", q.rsample().requires_grad)
 
 torch.manual_seed(SEED)
 square(q.rsample((1000,))).mean().backward()
 torch.manual_seed(SEED)
-reference = [g.mean(0) for g in pathwise_gradient(square, mu_t, log_sigma_t, 1000)]
-pathwise_agrees = torch.allclose(mu_t.grad, reference[0]) and torch.allclose(log_sigma_t.grad, reference[1])
+reference = pathwise_gradient(square, diagonal_gaussian, {"mu": mu_t, "logvar": logvar_t}, 1000)[0]
+pathwise_agrees = (torch.allclose(mu_t.grad, reference["mu"].mean(0))
+                   and torch.allclose(logvar_t.grad, reference["logvar"].mean(0)))
 
-mu_t.grad = log_sigma_t.grad = None
-q = Normal(mu_t, log_sigma_t.exp())  # a fresh graph: backward() freed the last one
+mu_t.grad = logvar_t.grad = None
+q = Normal(mu_t, (0.5 * logvar_t).exp())  # a fresh graph: backward() freed the last one
 torch.manual_seed(SEED)
 z = q.sample((1000,))
 (square(z) * q.log_prob(z).sum(-1)).mean().backward()
 torch.manual_seed(SEED)
-reference = [g.mean(0) for g in score_function_gradient(square, mu_t, log_sigma_t, 1000)]
-score_agrees = torch.allclose(mu_t.grad, reference[0]) and torch.allclose(log_sigma_t.grad, reference[1])
+reference = score_function_gradient(square, diagonal_gaussian, {"mu": mu_t, "logvar": logvar_t}, 1000)[0]
+score_agrees = (torch.allclose(mu_t.grad, reference["mu"].mean(0))
+                and torch.allclose(logvar_t.grad, reference["logvar"].mean(0)))
 print(f"rsample + backward == pathwise: {pathwise_agrees}; surrogate + backward == score function: {score_agrees}")
 assert pathwise_agrees and score_agrees
 
@@ -320,7 +328,7 @@ assert pathwise_agrees and score_agrees
 # 2. Derive the optimal constant baseline $b^* = \mathbb E[f\, s^2] / \mathbb E[s^2]$ for a score
 #    $s$, and compare it with the leave-one-out baseline. *Hint:* minimize
 #    $\operatorname{Var}[(f - b)s]$ over $b$.
-# 3. Repeat the $K$ experiment for $\partial/\partial \log \sigma_1$. Does the same pattern hold?
+# 3. Repeat the $K$ experiment for $\partial/\partial \log \sigma^2_1$. Does the same pattern hold?
 #
 # ## References
 #

@@ -42,9 +42,12 @@ from sklearn.linear_model import LogisticRegression
 
 from vaebook import analysis, plots, pretrained
 from vaebook.data import binarize_dynamic, binarize_static, load_mnist
+from vaebook.densities import kl_standard_normal, log_bernoulli
+from vaebook.likelihood import bound_from_log_weights, sample_log_weights
+from vaebook.losses import vae_loss
 from vaebook.models import VAE
-from vaebook.objectives import bound_from_log_weights, kl_standard_normal, log_bernoulli, vae_loss
-from vaebook.training import evaluate, pick_device, sample_log_weights, seed_everything, train
+from vaebook.randomness import seed_everything
+from vaebook.training import evaluate, pick_device, train
 
 SEED = 0
 seed_everything(SEED)
@@ -355,10 +358,9 @@ assert empty_vae <= empty_ae / 3
 
 # %%
 def beta_loss(beta, reconstruction=True):
-    def loss(model, x):
-        mu, logvar = model.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        fit = -log_bernoulli(x, model.decode_logits(z)) if reconstruction else 0
+    def loss(model, x, generator):
+        logits, mu, logvar = model(x, generator)  # one z = μ + σ ⊙ ε per image
+        fit = -log_bernoulli(x, logits) if reconstruction else 0
         return (fit + beta * kl_standard_normal(mu, logvar)).mean()
     return loss
 

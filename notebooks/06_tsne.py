@@ -38,7 +38,8 @@ import torch
 
 from vaebook import analysis, plots, pretrained
 from vaebook.data import binarize_static, load_mnist
-from vaebook.training import pick_device, seed_everything
+from vaebook.randomness import seed_everything
+from vaebook.training import pick_device
 
 SEED = 0
 seed_everything(SEED)
@@ -141,7 +142,6 @@ assert displacement(pca_start, other_seed) < 0.25
 # missing (a fresh Colab session), `pretrained.load_or_train` trains it with the same recipe.
 
 # %%
-# NBVAL_IGNORE_OUTPUT: progress bars appear only for models missing from the cache.
 x_train, _ = load_mnist("train")
 models = {name: pretrained.load_or_train(name, device=device)
           for name in ("chapter1_ae", "chapter2_dae", "chapter5_vae")}

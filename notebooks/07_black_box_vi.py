@@ -42,7 +42,10 @@ from torch.distributions import Beta
 from vaebook import plots, pretrained, vi
 from vaebook.data import binarize_static, load_mnist
 from vaebook.exact import BayesianLinearRegression, SigmoidBeliefNet
-from vaebook.training import estimate_log_likelihood, pick_device, seed_everything
+from vaebook.likelihood import estimate_log_likelihood
+from vaebook.losses import elbo
+from vaebook.randomness import seed_everything
+from vaebook.training import pick_device
 
 SEED = 0
 seed_everything(SEED)
@@ -83,7 +86,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # - **Adaptive step sizes.** AdaGrad in the paper; Adam here (`vi.fit` offers both). Both scale
 #   each coordinate's step by its gradient's recent size.
 #
-# `vi.score_gradient` returns one gradient estimate per sample, so their spread can be measured;
+# `vi.elbo_gradient` returns one gradient estimate per sample, so their spread can be measured;
 # `vi.fit` runs the optimization with a seeded generator.
 
 # %% [markdown]
@@ -153,7 +156,7 @@ assert steps_plain is None or steps_plain > 3 * steps_cv
 def coin_variance(alpha, beta, control):
     torch.manual_seed(SEED)
     family = vi.BetaMeanField(torch.tensor([alpha], dtype=F64), torch.tensor([beta], dtype=F64))
-    grads, _ = vi.score_gradient(family, coin_log_joint, 10_000, control_variate=control)
+    grads, _ = vi.elbo_gradient(family, coin_log_joint, 10_000, control_variate=control)
     return vi.gradient_variance(grads).item()
 
 
@@ -191,7 +194,7 @@ print(f"best mean-field: mean {best_mean.numpy().round(3)}, std {best_std.numpy(
 
 routes = {"BBVI (score function)": dict(method="score", n_samples=20,
                                         local_log_joint=regression.local_log_joint),
-          "reparameterized": dict(method="reparam", n_samples=5)}
+          "reparameterized": dict(method="pathwise", n_samples=5)}
 fitted, regression_steps = {}, {}
 for label, options in routes.items():
     family = vi.GaussianMeanField(torch.zeros(2, dtype=F64), torch.zeros(2, dtype=F64))
@@ -225,21 +228,21 @@ for q in fitted.values():
 
 # %%
 estimators = {
-    "score, plain": lambda f: vi.score_gradient(f, regression.log_joint, 10_000, control_variate=False),
-    "score + control variate": lambda f: vi.score_gradient(f, regression.log_joint, 10_000),
-    "score + Rao-Blackwell + c.v.": lambda f: vi.score_gradient(
+    "score, plain": lambda f: vi.elbo_gradient(f, regression.log_joint, 10_000, control_variate=False),
+    "score + control variate": lambda f: vi.elbo_gradient(f, regression.log_joint, 10_000),
+    "score + Rao-Blackwell + c.v.": lambda f: vi.elbo_gradient(
         f, regression.log_joint, 10_000, local_log_joint=regression.local_log_joint),
-    "reparameterized": lambda f: vi.reparam_gradient(f, regression.log_joint, 10_000),
+    "reparameterized": lambda f: vi.elbo_gradient(f, regression.log_joint, 10_000, method="pathwise"),
 }
 points = {"start": (torch.zeros(2, dtype=F64), torch.zeros(2, dtype=F64)),
-          "optimum": (best_mean, best_std.log())}
+          "optimum": (best_mean, 2 * best_std.log())}
 variances = {}
 print(f"{'estimator':30s}" + "".join(f"{name:>12s}" for name in points))
 for label, estimate in estimators.items():
     row = []
-    for mean, log_std in points.values():
+    for mean, logvar in points.values():
         torch.manual_seed(SEED)
-        grads, _ = estimate(vi.GaussianMeanField(mean, log_std))
+        grads, _ = estimate(vi.GaussianMeanField(mean, logvar))
         row.append(vi.gradient_variance(grads).item())
     variances[label] = row
     print(f"{label:30s}" + "".join(f"{v:12.4g}" for v in row))
@@ -302,7 +305,7 @@ best_logits = torch.stack([torch.zeros(8, dtype=F64), torch.logit(best_probs)], 
 sbn_variance = {}
 for label, options in SBN_VARIANTS.items():
     torch.manual_seed(SEED)
-    grads, _ = vi.score_gradient(vi.CategoricalMeanField(best_logits), sbn.log_joint, 10_000, **options)
+    grads, _ = vi.elbo_gradient(vi.CategoricalMeanField(best_logits), sbn.log_joint, 10_000, **options)
     sbn_variance[label] = vi.gradient_variance(grads).item()
 print("gradient variance at the optimum: " +
       ", ".join(f"{label} {value:.4g}" for label, value in sbn_variance.items()))
@@ -369,7 +372,6 @@ assert best_elbo < log_px
 # $\log p(x)$ the importance-sampled $\mathcal L_{1000}$ of chapter 5.
 
 # %%
-# NBVAL_IGNORE_OUTPUT: a progress bar appears only when the cache lacks the model.
 vae = pretrained.load_or_train("chapter5_vae", device=device)
 print(f"chapter 5's VAE: {vae.config}")
 
@@ -382,7 +384,7 @@ images = images.to(device)
 mu, logvar = vi.refine_posterior(vae, images, steps=300, n_samples=10, lr=0.02, seed=SEED)
 with torch.no_grad():
     def elbo_of(mu, logvar):
-        return vi.vae_elbo(vae, images, mu, logvar, 1000, torch.Generator(device).manual_seed(SEED)).cpu()
+        return elbo(vae, images, 1000, torch.Generator(device).manual_seed(SEED), posterior=(mu, logvar)).cpu()
 
     encoder_elbo = elbo_of(*vae.encode(images))
     refined_elbo = elbo_of(mu, logvar)

@@ -85,3 +85,26 @@ def test_every_reference_of_a_chapter_cites_the_bibliography(notebook):
         keys = re.findall(r"\{cite\}`([\w-]+)`", item)
         assert len(keys) == 1 and keys[0] in entries, \
             f"{notebook.name}: {item[:60]!r} needs one {{cite}} key from book/references.bib"
+
+
+IGNORE_MARKERS = ("nbval-ignore-output", "nbval-skip", "NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_only_the_install_cell_is_exempt_from_output_comparison(notebook):
+    code = [cell for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"]
+    exempt = [i for i, cell in enumerate(code)
+              if set(cell.metadata.get("tags", [])) & set(IGNORE_MARKERS)
+              or any(marker in cell.source for marker in IGNORE_MARKERS)]
+    assert exempt == [0], f"cells {exempt} skip the output comparison; only the install cell may"
+    statements = [line for line in code[0].source.splitlines() if not line.lstrip().startswith("#")]
+    assert "%pip install" in code[0].source and len(statements) == 5, "the install cell only installs"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_every_declared_tolerance_parses(notebook):
+    from tools.nbval_tolerance import declared_tolerance
+
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code":
+            declared_tolerance(cell.source)  # raises on a malformed or repeated declaration
