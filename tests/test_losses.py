@@ -91,3 +91,42 @@ def test_losses_refuse_bad_data_with_the_argument_named():
         vae_loss(model, x)
     with pytest.raises(ValueError, match="x is on meta but the model is on cpu.*to\\("):
         vae_loss(model, torch.rand(3, 784, device="meta"))
+
+
+def _classification_data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_cross_entropy_is_minus_the_log_probability_of_the_true_class():
+    from vaebook.losses import cross_entropy_loss
+    from vaebook.models import Classifier
+
+    model = Classifier(hidden=(16,))
+    x, y = _classification_data()
+    log_p = torch.log_softmax(model(x), -1)
+    expected = -log_p[torch.arange(len(y)), y].mean()
+    torch.testing.assert_close(cross_entropy_loss(model, x, labels=y), expected)
+
+
+@pytest.mark.parametrize("labels, error", [
+    (torch.zeros(64), TypeError),                     # floats, not class indices
+    (torch.full((64,), 10), ValueError),              # class 10 of 0..9
+    (torch.zeros(63, dtype=torch.long), ValueError),  # one label short
+    ([0] * 64, TypeError),                            # not a tensor
+])
+def test_cross_entropy_refuses_bad_labels(labels, error):
+    from vaebook.losses import cross_entropy_loss
+    from vaebook.models import Classifier
+
+    x, _ = _classification_data()
+    with pytest.raises(error, match="labels"):
+        cross_entropy_loss(Classifier(hidden=(16,)), x, labels=labels)
+
+
+def test_cross_entropy_refuses_a_model_that_is_no_classifier():
+    from vaebook.losses import cross_entropy_loss
+
+    x, y = _classification_data()
+    with pytest.raises(TypeError, match="Classifier"):
+        cross_entropy_loss(VAE(hidden=(8,), latent_dim=2), x, labels=y)

@@ -9,6 +9,7 @@ from vaebook.models import (
     MODELS,
     VAE,
     Autoencoder,
+    Classifier,
     check_input,
     eval_mode,
     init_output_bias,
@@ -124,7 +125,7 @@ def test_init_output_bias_makes_the_untrained_decoder_output_the_mean_image():
 
 
 def test_registry_device_dtype_input_check_and_eval_mode():
-    assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE}
+    assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE, "Classifier": Classifier}
     model = VAE(hidden=(8,), latent_dim=2).train()
     assert model_device(model) == torch.device("cpu") and model_dtype(model) == torch.float32
     assert model_dtype(model.double()) == torch.float64
@@ -139,3 +140,19 @@ def test_registry_device_dtype_input_check_and_eval_mode():
         assert not model.training
         raise RuntimeError
     assert model.training
+
+
+def test_classifier_gives_class_probabilities_and_survives_a_checkpoint(tmp_path):
+    from vaebook.checkpoints import load_model, save_model
+
+
+    model = Classifier(hidden=(32,), classes=10)
+    x = torch.rand(5, 784, generator=torch.Generator().manual_seed(0))
+    p = model.probabilities(x)
+    assert p.shape == (5, 10)
+    torch.testing.assert_close(p.sum(1), torch.ones(5))
+    torch.testing.assert_close(p, torch.softmax(model(x), -1))
+    again = load_model(save_model(model, tmp_path / "c.pt"), expected_class=Classifier)
+    torch.testing.assert_close(again.probabilities(x), p)
+    with pytest.raises(ValueError, match="classes"):
+        Classifier(classes=0)

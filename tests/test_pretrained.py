@@ -126,3 +126,16 @@ def test_a_recipe_can_give_a_vae_a_smaller_encoder(tiny_recipe, monkeypatch):
     with pytest.raises(ValueError, match="encoder_hidden is for a VAE only"):
         pretrained.build_model(pretrained.Recipe(model="Autoencoder", hidden=(8,), encoder_hidden=(4,),
                                                  latent_dim=2, loss="bce", epochs=1))
+
+
+def test_a_classifier_recipe_trains_on_labels_and_reloads(tiny_recipe, monkeypatch):
+    recipe = pretrained.Recipe(model="Classifier", hidden=(8,), latent_dim=10, loss="cross_entropy",
+                               epochs=1, batch_size=16)
+    monkeypatch.setitem(pretrained.RECIPES, "tiny", recipe)
+    x = torch.rand(64, 784, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="needs labels"):
+        pretrained.train_recipe("tiny", x)
+    model = pretrained.load_or_train("tiny", progress=False)  # labels from load_mnist
+    assert type(model).__name__ == "Classifier" and model.classes == 10
+    again = pretrained.load_or_train("tiny")
+    torch.testing.assert_close(again.probabilities(x), model.probabilities(x))

@@ -116,3 +116,32 @@ def test_evaluation_runs_where_the_model_is(monkeypatch):
     x = torch.rand(20, 784)
     assert isinstance(evaluate(model, vae_loss, x), float)
     assert estimate_log_likelihood(model, torch.bernoulli(x), k=4, progress=False).shape == (20,)
+
+
+def test_train_with_labels_learns_a_classifier_and_evaluate_scores_it():
+    from vaebook.losses import cross_entropy_loss
+    from vaebook.models import Classifier
+
+    # Two classes told apart by 50 brighter pixels in noise: a classifier must learn which.
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (512,), generator=g)
+    x = 0.5 * torch.rand(512, 784, generator=g)
+    x[:, :50] += 0.5 * y[:, None]
+    model = Classifier(hidden=(16,), classes=2)
+    before = evaluate(model, cross_entropy_loss, x, labels=y)
+    history = train(model, cross_entropy_loss, x, labels=y, x_test=x[:64], test_labels=y[:64],
+                    epochs=5, batch_size=64, lr=1e-2, progress=False)
+    assert history.train[-1] < 0.1 < before and len(history.test) == 5
+    assert (model.probabilities(x).argmax(1) == y).float().mean() > 0.99
+
+
+def test_labels_must_match_the_data():
+    from vaebook.losses import cross_entropy_loss
+    from vaebook.models import Classifier
+
+    x = torch.rand(10, 784)
+    with pytest.raises(ValueError, match="labels"):
+        train(Classifier(hidden=(4,)), cross_entropy_loss, x, labels=torch.zeros(9, dtype=torch.long),
+              epochs=1, progress=False)
+    with pytest.raises(TypeError, match="labels"):  # a labelled loss without labels
+        evaluate(Classifier(hidden=(4,)), cross_entropy_loss, x)

@@ -36,7 +36,8 @@ COLAB_PACKAGES = ["torch", "torchvision", "numpy", "matplotlib", "scikit-learn",
 def wheel() -> Path:
     wheels = sorted((BUILD / "dist").glob("vaebook-*.whl"))
     if len(wheels) != 1:
-        raise SystemExit(f"expected one vaebook wheel in {BUILD / 'dist'}, found {len(wheels)}: run `make wheel`")
+        raise SystemExit(f"expected one vaebook wheel in {BUILD / 'dist'}, found {len(wheels)}: "
+                         f"run `make wheel`")
     return wheels[0]
 
 
@@ -66,7 +67,8 @@ def point_install_cell_at_wheel(source: Path, target: Path) -> None:
     nb = nbformat.read(source, as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code")
     if '%pip install -q "vaebook @ ' not in cell.source:
-        raise SystemExit(f"{source.name}: the first code cell has no '%pip install -q \"vaebook @ ...\"' line")
+        raise SystemExit(f"{source.name}: the first code cell has no "
+                         f"'%pip install -q \"vaebook @ ...\"' line")
     release = cell.source.split('"vaebook @ ', 1)[1].split('"', 1)[0]
     cell.source = cell.source.replace(release, wheel().as_uri()).replace(
         "%pip install -q", f"%pip install -q -c {CONSTRAINTS}")

@@ -162,6 +162,23 @@ def check_values(values: object, shape: tuple[int, ...], name: str) -> Tensor:
     return values
 
 
+def check_labels(labels: object, n: int, classes: int, name: str = "labels") -> Tensor:
+    """Return ``labels`` if it is an int64 tensor of n class indices in [0, classes), else raise."""
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(labels).__name__}; "
+                        f"convert it with torch.as_tensor({name}, dtype=torch.long).")
+    if labels.dtype != torch.long:
+        raise TypeError(f"{name} must hold class indices as torch.long, got dtype {labels.dtype}; "
+                        f"use {name}.long().")
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have one class index per row, shape ({n},), got "
+                         f"{tuple(labels.shape)}.")
+    if n and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"{name} must lie in [0, {classes}), got values from {labels.min().item()} "
+                         f"to {labels.max().item()}.")
+    return labels
+
+
 def check_model(model: object, cls: type[nn.Module], name: str, why: str) -> None:
     """Raise a ``TypeError`` unless ``model`` is a ``cls``; ``why`` says what needs it."""
     if not isinstance(model, cls):

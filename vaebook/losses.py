@@ -1,11 +1,12 @@
-"""The models' objectives: the VAE's ELBO and the training losses built from it and from the
-reconstruction likelihoods.
+"""The models' objectives: the VAE's ELBO and the training losses built from it, from the
+reconstruction likelihoods, and from class labels.
 
 A *loss* is a scalar mean over the batch, ready for ``.backward()``, with the signature
-``loss(model, x, generator=None)``: ``generator`` feeds whatever the loss draws (z, noise), see
-``vaebook.randomness``. Each loss is ``Checked``: a direct call checks the model's class and the
-data (shape, dtype, device, finite, in [0, 1]); ``training.train`` checks all the data once and
-then calls ``loss.unchecked`` on every batch.
+``loss(model, x, generator=None)``; a loss of labelled data also takes ``labels=`` (B,) class
+indices. ``generator`` feeds whatever the loss draws (z, noise), see ``vaebook.randomness``. Each
+loss is ``Checked``: a direct call checks the model's class and the data (shape, dtype, device,
+finite, in [0, 1]); ``training.train`` checks all the data once and then calls
+``loss.unchecked`` on every batch.
 """
 
 from __future__ import annotations
@@ -13,16 +14,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vaebook.checks import Checked, check_finite, check_model, check_positive_int, check_real, checked
+from vaebook.checks import (
+    Checked,
+    check_finite,
+    check_labels,
+    check_model,
+    check_positive_int,
+    check_real,
+    checked,
+)
 from vaebook.corruption import gaussian_noise
 from vaebook.densities import kl_standard_normal, log_bernoulli
-from vaebook.models import VAE, Autoencoder, check_input, reparameterize
+from vaebook.models import VAE, Autoencoder, Classifier, check_input, reparameterize
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
 WHY = {VAE: "the ELBO needs an encoder that outputs μ and log σ²",
-       Autoencoder: "this loss reconstructs x from a deterministic code"}
+       Autoencoder: "this loss reconstructs x from a deterministic code",
+       Classifier: "this loss scores class logits against labels"}
 
 
 def check_model_and_data(model: object, x: object, cls: type[nn.Module], name: str = "x") -> None:
@@ -102,3 +113,16 @@ def denoising_bce_loss(noise_std: float) -> Checked:
         return -log_bernoulli.unchecked(x, model(noisy)).mean()
 
     return denoising_loss
+
+
+def _check_classification(model: object, x: object, labels: object, **_) -> None:
+    check_model_and_data(model, x, Classifier)
+    check_labels(labels, len(x), model.classes)
+
+
+@checked(_check_classification)
+def cross_entropy_loss(model: Classifier, x: Tensor, generator: torch.Generator | None = None, *,
+                       labels: Tensor) -> Tensor:
+    """−log p(y | x) of the true class, averaged over the batch: the classifier's loss.
+    x: (B, D) in [0, 1]; labels: (B,) class indices; ``generator`` is not used."""
+    return F.cross_entropy(model(x), labels)

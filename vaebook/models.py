@@ -194,7 +194,29 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
 
-MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE)}
+class Classifier(nn.Module):
+    """An MLP that reads an image: x: (B, D) -> logits of the ``classes`` classes, (B, C), with
+    p(y | x) = softmax(logits). The book's digit classifier judges generated images."""
+
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (256,), classes: int = 10):
+        super().__init__()
+        hidden = _widths(hidden, "hidden")
+        self.data_dim = check_positive_int(data_dim, "data_dim")
+        self.classes = check_positive_int(classes, "classes")
+        self.config = {"data_dim": self.data_dim, "hidden": hidden, "classes": self.classes}
+        self.net = mlp([self.data_dim, *hidden, self.classes])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> class logits (B, C)."""
+        return self.net(check_input(self, x))
+
+    @torch.no_grad()
+    def probabilities(self, x: Tensor) -> Tensor:
+        """p(y | x) for every class: (B, D) -> (B, C), rows summing to 1."""
+        return torch.softmax(self(x), dim=-1)
+
+
+MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, Classifier)}
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """Trained models that several chapters use, cached on disk and retrained when missing.
 
-Chapters 1, 2 and 5 train the book's main autoencoder, denoising autoencoder and VAE; chapters 6
-and 7 need the same models. A *recipe* says how
-to train it; ``train_recipe`` follows it and saves the result in the cache folder, and
+Chapters 1, 2 and 5 train the book's main autoencoder, denoising autoencoder and VAE, and the
+digit classifier that judges generated images; later chapters need the same models. A *recipe*
+says how to train one; ``train_recipe`` follows it and saves the result in the cache folder, and
 ``load_or_train`` loads it from there, or follows the recipe when the file is missing (a fresh
 Colab session, a later chapter run first). The file name carries a hash of the recipe, so a
 changed recipe never loads a stale model.
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from vaebook.checkpoints import load_model, save_model
 from vaebook.data import binarize_dynamic, binarize_static, data_dir, folder, load_mnist
-from vaebook.losses import bce_loss, denoising_bce_loss, vae_loss
+from vaebook.losses import bce_loss, cross_entropy_loss, denoising_bce_loss, vae_loss
 from vaebook.models import MODELS, init_output_bias
 from vaebook.training import History, train
 
@@ -39,13 +39,14 @@ ENV_VAR = "VAEBOOK_CACHE"
 class Recipe:
     """How to train one model on MNIST with ``vaebook.training.train``.
 
-    ``model`` is "VAE" or "Autoencoder"; ``hidden`` are the hidden widths, those of the decoder in
-    mirror order, and of the encoder too unless ``encoder_hidden`` (a VAE only) says otherwise;
-    ``loss`` is "vae" (−ELBO on dynamically binarized
-    images), "bce" (the reconstruction's cross-entropy) or "denoising_bce" (the same for an input
-    corrupted with Gaussian noise of std ``noise_std``). ``output_bias_init`` starts the decoder at
-    the mean training image (``models.init_output_bias``). ``seed`` fixes the initial weights and
-    every random draw of training.
+    ``model`` is "VAE", "Autoencoder" or "Classifier"; ``hidden`` are the hidden widths, those of
+    the decoder in mirror order, and of the encoder too unless ``encoder_hidden`` (a VAE only) says
+    otherwise; ``latent_dim`` is the code size K (for a classifier: the number of classes).
+    ``loss`` is "vae" (−ELBO on dynamically binarized images), "bce" (the reconstruction's
+    cross-entropy), "denoising_bce" (the same for an input corrupted with Gaussian noise of std
+    ``noise_std``) or "cross_entropy" (a classifier's, on the labels). ``output_bias_init``
+    starts the decoder at the mean training image (``models.init_output_bias``). ``seed`` fixes
+    the initial weights and every random draw of training.
     """
 
     model: str
@@ -71,9 +72,12 @@ RECIPES = {
                            noise_std=0.5, epochs=6),
     "chapter5_vae": Recipe(model="VAE", hidden=(400, 400), encoder_hidden=(400,), latent_dim=32,
                            loss="vae", epochs=60, lr=5e-4, cosine_schedule=True, output_bias_init=True),
+    "digit_classifier": Recipe(model="Classifier", hidden=(256,), latent_dim=10, loss="cross_entropy",
+                               epochs=5),
 }
 LOSSES = {"vae": lambda recipe: vae_loss, "bce": lambda recipe: bce_loss,
-          "denoising_bce": lambda recipe: denoising_bce_loss(recipe.noise_std)}
+          "denoising_bce": lambda recipe: denoising_bce_loss(recipe.noise_std),
+          "cross_entropy": lambda recipe: cross_entropy_loss}
 
 
 def _recipe(name: str) -> Recipe:
@@ -103,10 +107,15 @@ def build_model(recipe: Recipe) -> nn.Module:
                          f"{sorted(LOSSES)}, got {recipe.model!r} and {recipe.loss!r}.")
     if recipe.encoder_hidden is not None and recipe.model != "VAE":
         raise ValueError(f"encoder_hidden is for a VAE only, not a {recipe.model}.")
-    options = {} if recipe.encoder_hidden is None else {"encoder_hidden": recipe.encoder_hidden}
+    if recipe.model == "Classifier":
+        options = {"hidden": recipe.hidden, "classes": recipe.latent_dim}
+    else:
+        options = {"hidden": recipe.hidden, "latent_dim": recipe.latent_dim}
+        if recipe.encoder_hidden is not None:
+            options["encoder_hidden"] = recipe.encoder_hidden
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
-        return MODELS[recipe.model](hidden=recipe.hidden, latent_dim=recipe.latent_dim, **options)
+        return MODELS[recipe.model](**options)
 
 
 def check_writable(directory: Path) -> None:
@@ -133,28 +142,33 @@ def _save_or_warn(model: nn.Module, path: Path) -> None:
 
 
 def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
+                 labels: Tensor | None = None, test_labels: Tensor | None = None,
                  directory: str | os.PathLike | None = None, device: torch.device | str | None = None,
                  progress: bool = True) -> tuple[nn.Module, History]:
     """Train the model of recipe ``name`` on ``x_train`` (grey MNIST, (N, 784)), report the loss on
     ``x_test`` after each epoch (binarized, for a VAE), save it in the cache; returns it (on the
-    CPU, in eval mode) with its History. The cache folder is checked to be writable before
+    CPU, in eval mode) with its History. A classifier's recipe needs the ``labels`` of x_train
+    (and ``test_labels`` with x_test). The cache folder is checked to be writable before
     training (``OSError`` otherwise); if saving fails all the same, a ``RuntimeWarning`` says so
     and the model is still returned."""
     recipe, path = _recipe(name), checkpoint_path(name, directory)
+    if (labels is None) != (recipe.loss != "cross_entropy"):
+        raise ValueError(f"recipe {name!r} {'needs' if labels is None else 'takes no'} labels.")
     check_writable(path.parent)
-    model, history = _train(recipe, x_train, x_test, device, progress)
+    model, history = _train(recipe, x_train, x_test, labels, test_labels, device, progress)
     _save_or_warn(model, path)
     return model, history
 
 
-def _train(recipe: Recipe, x_train: Tensor, x_test: Tensor | None, device: torch.device | str | None,
+def _train(recipe: Recipe, x_train: Tensor, x_test: Tensor | None, labels: Tensor | None,
+           test_labels: Tensor | None, device: torch.device | str | None,
            progress: bool) -> tuple[nn.Module, History]:
     model = build_model(recipe)
     if recipe.output_bias_init:
         init_output_bias(model, x_train)
-    history = train(model, LOSSES[recipe.loss](recipe), x_train, x_test=x_test, epochs=recipe.epochs,
-                    batch_size=recipe.batch_size, lr=recipe.lr,
-                    transform=binarize_dynamic if recipe.loss == "vae" else None,
+    history = train(model, LOSSES[recipe.loss](recipe), x_train, x_test=x_test, labels=labels,
+                    test_labels=test_labels, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                    lr=recipe.lr, transform=binarize_dynamic if recipe.loss == "vae" else None,
                     cosine_schedule=recipe.cosine_schedule, seed=recipe.seed, device=device,
                     progress=progress)
     return model.cpu().eval(), history
@@ -170,10 +184,12 @@ def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
     recipe, path = _recipe(name), checkpoint_path(name, directory)
     if path.is_file():
         return load_model(path, expected_class=MODELS[recipe.model])
-    x_train, _ = load_mnist("train")
-    x_test, _ = load_mnist("test")
+    x_train, y_train = load_mnist("train")
+    x_test, y_test = load_mnist("test")
     if recipe.loss == "vae":
         x_test = binarize_static(x_test, seed=recipe.seed)
-    model, _ = _train(recipe, x_train, x_test, device, progress)
+    labelled = recipe.loss == "cross_entropy"
+    model, _ = _train(recipe, x_train, x_test, y_train if labelled else None,
+                      y_test if labelled else None, device, progress)
     _save_or_warn(model, path)
     return model

@@ -2,7 +2,8 @@
 seeded, device-aware, with a progress bar.
 
 A *loss* is ``loss(model, x_batch, generator) -> scalar mean loss`` (``vaebook.losses`` has the
-book's); a *transform* is ``transform(x_batch, generator) -> new batch``, e.g.
+book's); when ``labels`` are given, the loss also gets the batch's labels as ``labels=``. A
+*transform* is ``transform(x_batch, generator) -> new batch``, e.g.
 ``vaebook.data.binarize_dynamic`` or a corruption process. When they are ``Checked`` (the book's
 are), ``train`` and ``evaluate`` check the model and all the data once, before the first step, and
 call their unchecked computation on every batch; any other callable is called as it is, after a
@@ -19,7 +20,14 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from vaebook.checks import Checked, check_batch, check_finite, check_positive_int, check_real
+from vaebook.checks import (
+    Checked,
+    check_batch,
+    check_finite,
+    check_positive_int,
+    check_real,
+    check_same_length,
+)
 from vaebook.data import batches
 from vaebook.models import eval_mode, model_device
 from vaebook.randomness import seeded_generator
@@ -48,23 +56,36 @@ class History:
 
 
 def _prepare(model: nn.Module, loss_fn: LossFn, transform: Transform | None, x: object, name: str,
-             device: torch.device) -> tuple[Tensor, LossFn, Transform | None]:
-    """Move ``x`` to ``device`` and check it once for the loss and the transform; return it with
-    the per-batch (unchecked) loss and transform."""
+             device: torch.device, labels: object = None
+             ) -> tuple[tuple[Tensor, ...], LossFn, Transform | None]:
+    """Move ``x`` (and ``labels``, when given) to ``device`` and check them once for the loss and
+    the transform; return them with the per-batch (unchecked) loss and transform."""
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function (model, x, generator) -> loss, got {loss_fn!r}.")
     x = check_batch(x, name).to(device)
-    for fn, args in ((loss_fn, (model, x)), (transform, (x,))):
+    data, extra = (x,), {}
+    if labels is not None:
+        if not isinstance(labels, Tensor):
+            raise TypeError(f"the labels of {name} must be a torch.Tensor, got {type(labels).__name__}.")
+        check_same_length((x, labels), f"{name} and its labels")
+        data = (x, labels.to(device))
+        extra = {"labels": data[1]}
+    for fn, args, kwargs in ((loss_fn, (model, x), extra), (transform, (x,), {})):
         if isinstance(fn, Checked):
             try:
-                fn.check(*args)
+                fn.check(*args, **kwargs)
             except (TypeError, ValueError) as err:  # the check calls the data x: say which data
                 message = str(err)
                 raise type(err)(name + message[1:] if message.startswith("x ") else message) from None
     if not isinstance(loss_fn, Checked):
         check_finite(x, name)
     unchecked = [fn.unchecked if isinstance(fn, Checked) else fn for fn in (loss_fn, transform)]
-    return x, unchecked[0], unchecked[1]
+    return data, unchecked[0], unchecked[1]
+
+
+def _split(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
+    """A batch of (x,) or (x, labels) as x and the loss's keyword arguments."""
+    return batch[0], ({"labels": batch[1]} if len(batch) == 2 else {})
 
 
 def train(
@@ -76,6 +97,8 @@ def train(
     batch_size: int = 128,
     lr: float = 1e-3,
     x_test: Tensor | None = None,
+    labels: Tensor | None = None,
+    test_labels: Tensor | None = None,
     transform: Transform | None = None,
     cosine_schedule: bool = False,
     seed: int = 0,
@@ -89,8 +112,10 @@ def train(
     (``vaebook.randomness``), so two runs with the same arguments and the same initial model give
     the same model on the same machine. With ``cosine_schedule`` the learning rate decays from
     ``lr`` to 0 along a half cosine over all steps. ``x_test`` is scored by ``evaluate`` after each
-    epoch. Raises ``FloatingPointError`` at the first non-finite loss, naming the epoch and step,
-    before that step changes the model.
+    epoch. ``labels`` (N,) and ``test_labels`` (class indices, for a classifier or a model
+    conditioned on the class) travel with their rows and reach the loss as ``labels=``. Raises
+    ``FloatingPointError`` at the first non-finite loss, naming the epoch and step, before that
+    step changes the model.
     """
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
@@ -99,13 +124,15 @@ def train(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     device = pick_device(device)
     model.to(device)
-    x_train, step_loss, step_transform = _prepare(model, loss_fn, transform, x_train, "x_train", device)
+    data, step_loss, step_transform = _prepare(model, loss_fn, transform, x_train, "x_train", device,
+                                               labels)
     if x_test is not None:
-        _prepare(model, loss_fn, transform, check_batch(x_test, "x_test", x_train.shape[1]), "x_test", device)
+        _prepare(model, loss_fn, transform, check_batch(x_test, "x_test", data[0].shape[1]), "x_test",
+                 device, test_labels)
     data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
     # The fused kernel updates all parameters in one pass: a third faster per step on a CPU.
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
-    steps = epochs * math.ceil(len(x_train) / batch_size)
+    steps = epochs * math.ceil(len(data[0]) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cosine_schedule else None
 
     history = History()
@@ -113,10 +140,11 @@ def train(
     for epoch in bar:
         model.train()
         total = 0.0
-        for step, (x,) in enumerate(batches(x_train, batch_size=batch_size, generator=data_generator)):
+        for step, batch in enumerate(batches(*data, batch_size=batch_size, generator=data_generator)):
+            x, extra = _split(batch)
             if step_transform is not None:
                 x = step_transform(x, data_generator)
-            loss = step_loss(model, x, loss_generator)
+            loss = step_loss(model, x, loss_generator, **extra)
             value = loss.item()  # the step's one synchronization, for the running mean
             if not math.isfinite(value):
                 raise FloatingPointError(_divergence_message(value, epoch, step, lr))
@@ -126,10 +154,10 @@ def train(
             if scheduler is not None:
                 scheduler.step()
             total += value * len(x)
-        history.train.append(total / len(x_train))
+        history.train.append(total / len(data[0]))
         if x_test is not None:
-            history.test.append(evaluate(model, loss_fn, x_test, transform=transform, seed=seed,
-                                         device=device))
+            history.test.append(evaluate(model, loss_fn, x_test, labels=test_labels, transform=transform,
+                                         seed=seed, device=device))
         bar.set_postfix(_postfix(history), refresh=True)
     return history
 
@@ -153,6 +181,7 @@ def evaluate(
     loss_fn: LossFn,
     x: Tensor,
     *,
+    labels: Tensor | None = None,
     batch_size: int = 1000,
     transform: Transform | None = None,
     seed: int = 0,
@@ -163,19 +192,21 @@ def evaluate(
     Randomness (the transform's, from one generator, and the loss's, from another) is seeded with
     ``seed``, so the same model gets the same score every time. Runs where the model is unless
     ``device`` is given (the model is moved there; x is moved to it). The model's train/eval mode
-    is restored afterwards, even when the loss raises.
+    is restored afterwards, even when the loss raises. ``labels`` (N,) reach the loss as
+    ``labels=``, as in ``train``.
     """
     check_positive_int(batch_size, "batch_size")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     device = model_device(model) if device is None else torch.device(device)
     model.to(device)
-    x, step_loss, step_transform = _prepare(model, loss_fn, transform, x, "x", device)
+    data, step_loss, step_transform = _prepare(model, loss_fn, transform, x, "x", device, labels)
     data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
     total = 0.0
     with eval_mode(model):
-        for (batch,) in batches(x, batch_size=batch_size, shuffle=False):
+        for batch in batches(*data, batch_size=batch_size, shuffle=False):
+            x, extra = _split(batch)
             if step_transform is not None:
-                batch = step_transform(batch, data_generator)
-            total += step_loss(model, batch, loss_generator).item() * len(batch)
-    return total / len(x)
+                x = step_transform(x, data_generator)
+            total += step_loss(model, x, loss_generator, **extra).item() * len(x)
+    return total / len(data[0])
