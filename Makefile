@@ -22,6 +22,7 @@ export MKL_NUM_THREADS := $(THREADS)
 # model is never trained twice at once.
 NEEDS_06_tsne := 01_autoencoder 02_denoising_autoencoder 05_vae
 NEEDS_07_black_box_vi := 05_vae
+NEEDS_08_beyond_vae := 05_vae
 
 .PHONY: book execute html test lint unit notebooks wheel browser bench venv clean FORCE
 .SECONDEXPANSION:
