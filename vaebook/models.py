@@ -48,6 +48,13 @@ def _widths(hidden: object, name: str) -> list[int]:
     return [check_positive_int(width, f"every width in {name}") for width in hidden]
 
 
+def _config(data_dim: object, hidden: object, **sizes: object) -> dict:
+    """A model's constructor arguments, validated, as the plain values a checkpoint stores:
+    ``data_dim`` and every size in ``sizes`` an integer >= 1, ``hidden`` a list of widths."""
+    return {"data_dim": check_positive_int(data_dim, "data_dim"), "hidden": _widths(hidden, "hidden"),
+            **{name: check_positive_int(size, name) for name, size in sizes.items()}}
+
+
 def model_device(model: nn.Module) -> torch.device:
     """The device that holds the model's parameters (the CPU for a model without any)."""
     first = next(model.parameters(), None)
@@ -94,10 +101,8 @@ class Autoencoder(nn.Module):
 
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (512, 128), latent_dim: int = 2):
         super().__init__()
-        hidden = _widths(hidden, "hidden")
-        self.data_dim = check_positive_int(data_dim, "data_dim")
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.config = {"data_dim": self.data_dim, "hidden": hidden, "latent_dim": self.latent_dim}
+        self.config = _config(data_dim, hidden, latent_dim=latent_dim)
+        self.data_dim, hidden, self.latent_dim = self.config.values()
         self.encoder = mlp([self.data_dim, *hidden, self.latent_dim])
         self.decoder = mlp([self.latent_dim, *reversed(hidden), self.data_dim])
 
@@ -200,10 +205,8 @@ class Classifier(nn.Module):
 
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (256,), classes: int = 10):
         super().__init__()
-        hidden = _widths(hidden, "hidden")
-        self.data_dim = check_positive_int(data_dim, "data_dim")
-        self.classes = check_positive_int(classes, "classes")
-        self.config = {"data_dim": self.data_dim, "hidden": hidden, "classes": self.classes}
+        self.config = _config(data_dim, hidden, classes=classes)
+        self.data_dim, hidden, self.classes = self.config.values()
         self.net = mlp([self.data_dim, *hidden, self.classes])
 
     def forward(self, x: Tensor) -> Tensor:
