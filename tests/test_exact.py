@@ -40,6 +40,14 @@ def test_gap_between_evidence_and_elbo_is_the_kl_to_the_posterior():
     assert MODEL.elbo(X, MODEL.posterior(X)).item() == pytest.approx(MODEL.evidence().log_prob(X).item())
 
 
+def test_offset_c_is_the_mean_of_x_and_enters_the_posterior_through_x_minus_c():
+    # x | z ~ N(W z + c, τ² I): p(x) has mean c, and shifting x and c together moves nothing
+    c = torch.tensor([1.0, -2.0, 0.5, 3.0, 0.0], dtype=torch.float64)
+    model = LinearGaussian(MODEL.W, c=c, noise_var=MODEL.noise_var)
+    torch.testing.assert_close(model.evidence().mean, c)
+    torch.testing.assert_close(model.posterior(X - MODEL.c + c).mean, MODEL.posterior(X).mean)
+
+
 def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match=r"noise_var must be a finite real number in \(0, inf\)"):
         LinearGaussian(torch.zeros(3, 2), torch.zeros(3), 0.0)

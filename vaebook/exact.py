@@ -2,13 +2,14 @@
 
 Probabilistic PCA (``LinearGaussian``):
 
-    z ~ N(0, I_K),    x | z ~ N(W z + b, σ² I_D)
+    z ~ N(0, I_K),    x | z ~ N(W z + c, τ² I_D)
 
-Then p(x) = N(b, W Wᵀ + σ² I) and p(z | x) = N(Σ Wᵀ (x − b) / σ², Σ) with
-Σ = (I + Wᵀ W / σ²)⁻¹, so every quantity of variational inference can be checked against the
-truth. ``BayesianLinearRegression`` has a Gaussian posterior and a closed-form best mean-field
-Gaussian; ``SigmoidBeliefNet`` has binary latents few enough to enumerate. Distributions are
-``torch.distributions`` objects; work in float64 for tight checks.
+Then p(x) = N(c, W Wᵀ + τ² I) and p(z | x) = N(Σ Wᵀ (x − c) / τ², Σ) with
+Σ = (I + Wᵀ W / τ²)⁻¹, so every quantity of variational inference can be checked against the
+truth (chapter 3 derives each formula). ``BayesianLinearRegression`` has a Gaussian posterior
+and a closed-form best mean-field Gaussian; ``SigmoidBeliefNet`` has binary latents few enough
+to enumerate. Distributions are ``torch.distributions`` objects; work in float64 for tight
+checks.
 """
 
 from __future__ import annotations
@@ -33,20 +34,21 @@ def _seeded_weights(data_dim: int, latent_dim: int, std: float, seed: int,
 
 
 class LinearGaussian:
-    """Probabilistic PCA with loadings W: (D, K), offset b: (D,) and noise variance σ² > 0."""
+    """Probabilistic PCA with loadings W: (D, K), offset c: (D,) and noise variance τ² > 0
+    (``noise_var``)."""
 
-    def __init__(self, W: Tensor, b: Tensor, noise_var: float):
-        W, b = check_finite(check_tensor(W, "W"), "W"), check_finite(check_tensor(b, "b"), "b")
-        if W.ndim != 2 or b.shape != (W.shape[0],):
-            raise ValueError(f"W must be (D, K) and b must be (D,), got {tuple(W.shape)} and "
-                             f"{tuple(b.shape)}.")
-        self.W, self.b, self.noise_var = W, b, check_real(noise_var, "noise_var")
+    def __init__(self, W: Tensor, c: Tensor, noise_var: float):
+        W, c = check_finite(check_tensor(W, "W"), "W"), check_finite(check_tensor(c, "c"), "c")
+        if W.ndim != 2 or c.shape != (W.shape[0],):
+            raise ValueError(f"W must be (D, K) and c must be (D,), got {tuple(W.shape)} and "
+                             f"{tuple(c.shape)}.")
+        self.W, self.c, self.noise_var = W, c, check_real(noise_var, "noise_var")
         self.data_dim, self.latent_dim = W.shape
 
     @classmethod
     def random(cls, data_dim: int, latent_dim: int, noise_var: float = 0.5, seed: int = 0,
                dtype: torch.dtype = torch.float64) -> LinearGaussian:
-        """A model with standard-normal W and b drawn from a seeded generator."""
+        """A model with standard-normal W and c drawn from a seeded generator."""
         g, W = _seeded_weights(data_dim, latent_dim, 1.0, seed, dtype)
         return cls(W, torch.randn(data_dim, generator=g, dtype=dtype), noise_var)
 
@@ -56,11 +58,11 @@ class LinearGaussian:
         g = seeded_generator(seed)
         z = torch.randn(n, self.latent_dim, generator=g, dtype=self.W.dtype)
         noise = torch.randn(n, self.data_dim, generator=g, dtype=self.W.dtype)
-        return z @ self.W.T + self.b + math.sqrt(self.noise_var) * noise
+        return z @ self.W.T + self.c + math.sqrt(self.noise_var) * noise
 
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x | z) for x: (D,) and z: (..., K). Returns (...,)."""
-        mean = z @ self.W.T + self.b
+        mean = z @ self.W.T + self.c
         return Normal(mean, math.sqrt(self.noise_var)).log_prob(x).sum(-1)
 
     def log_prior(self, z: Tensor) -> Tensor:
@@ -77,23 +79,25 @@ class LinearGaussian:
         return MultivariateNormal(torch.zeros(self.latent_dim, dtype=self.W.dtype), eye)
 
     def evidence(self) -> MultivariateNormal:
-        """p(x) = N(b, W Wᵀ + σ² I): the exact marginal likelihood."""
+        """p(x) = N(c, W Wᵀ + τ² I): the exact marginal likelihood."""
         cov = self.W @ self.W.T + self.noise_var * torch.eye(self.data_dim, dtype=self.W.dtype)
-        return MultivariateNormal(self.b, cov)
+        return MultivariateNormal(self.c, cov)
 
     def posterior(self, x: Tensor) -> MultivariateNormal:
-        """p(z | x) = N(Σ Wᵀ (x − b) / σ², Σ), Σ = (I + Wᵀ W / σ²)⁻¹, for one x: (D,)."""
+        """p(z | x) = N(Σ Wᵀ (x − c) / τ², Σ), Σ = (I + Wᵀ W / τ²)⁻¹, for one x: (D,)."""
         precision = torch.eye(self.latent_dim, dtype=self.W.dtype) + self.W.T @ self.W / self.noise_var
         cov = torch.linalg.inv(precision)
-        return MultivariateNormal(cov @ self.W.T @ (x - self.b) / self.noise_var, cov)
+        return MultivariateNormal(cov @ self.W.T @ (x - self.c) / self.noise_var, cov)
 
     def elbo(self, x: Tensor, q: MultivariateNormal) -> Tensor:
         """The ELBO L(q) = E_q[log p(x | z)] − KL(q || p(z)) in closed form, for Gaussian q.
 
-        E_q[log p(x | z)] = log N(x; W m + b, σ² I) − tr(Wᵀ W S) / (2σ²) for q = N(m, S).
+        E_q[log p(x | z)] = log N(x; W μ_q + c, τ² I) − tr(Wᵀ W Σ_q) / (2τ²) for
+        q = N(μ_q, Σ_q).
         """
-        m, S = q.mean, q.covariance_matrix
-        expected_fit = self.log_likelihood(x, m) - torch.trace(self.W.T @ self.W @ S) / (2 * self.noise_var)
+        mean, cov = q.mean, q.covariance_matrix
+        trace = torch.trace(self.W.T @ self.W @ cov)
+        expected_fit = self.log_likelihood(x, mean) - trace / (2 * self.noise_var)
         return expected_fit - torch.distributions.kl_divergence(q, self.prior())
 
 
