@@ -18,8 +18,8 @@
 #
 # **What you will learn.** Why the likelihood of a latent-variable model is out of reach, how
 # the evidence lower bound (ELBO) replaces it, two derivations and two forms of the bound, and
-# the closed-form KL term of the VAE. Every step is checked numerically on a model whose exact
-# answers are known.
+# the closed-form KL term of the VAE. Every step is derived in full and checked numerically on a
+# model whose exact answers are known.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
 # On Colab, install the book's package (once per session). The cell shows only pip's messages,
@@ -33,10 +33,18 @@ except ImportError:
 # %% tags=["hide-input"]
 # Setup: fix the seed and pick the device (a GPU when there is one).
 # %matplotlib inline
+import math
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from torch.distributions import MultivariateNormal, Normal, kl_divergence
+from torch.distributions import (
+    Independent,
+    MultivariateNormal,
+    Normal,
+    StudentT,
+    kl_divergence,
+)
 
 from vaebook import plots
 from vaebook.densities import kl_standard_normal
@@ -48,7 +56,8 @@ from vaebook.training import pick_device
 SEED = 0
 seed_everything(SEED)
 device = pick_device()
-torch.set_default_dtype(torch.float64)  # exact checks to 1e-5 and beyond need double precision
+# the exact checks below hold to 1e-10, which needs double precision
+torch.set_default_dtype(torch.float64)
 print(f"vaebook {vaebook.__version__}, running on {device.type}")
 
 # %% [markdown]
@@ -65,14 +74,30 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # dimensions a grid needs exponentially many points; without $p_\theta(x)$ there is no posterior
 # either.
 #
+# We work with logarithms of densities throughout. They are natural logarithms, and their unit
+# is the **nat** (one nat is $1/\ln 2 \approx 1.44$ bits): two log-densities one nat apart
+# belong to densities that differ by a factor $e \approx 2.72$.
+#
 # **Variational inference** turns the problem into optimization: pick a family of simple
 # distributions $q_\phi(z \mid x)$, e.g. Gaussians, and make $q$ as close to the posterior as the
 # family allows.
 #
 # ## Two derivations of the bound
 #
-# **By Jensen's inequality.** Multiply and divide by $q$ inside the integral, and use that the
-# logarithm is concave, $\log \mathbb E[Y] \ge \mathbb E[\log Y]$:
+# **By Jensen's inequality.** Multiply and divide by $q$ inside the integral:
+#
+# $$
+# p_\theta(x) = \int q_\phi(z \mid x)\, \frac{p_\theta(x, z)}{q_\phi(z \mid x)}\, dz
+# = \mathbb E_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right].
+# $$
+#
+# This is **importance sampling**: an expectation under one distribution (here
+# $p_\theta(x) = \mathbb E_{p(z)}[p_\theta(x \mid z)]$, an expectation under the prior) rewritten as an
+# expectation under another, the **proposal** $q$, from which we can draw. Each draw $z_s \sim q$ carries the **importance weight**
+# $w_s = p_\theta(x, z_s) / q_\phi(z_s \mid x)$, and the average of the weights is an unbiased
+# estimate of $p_\theta(x)$, for any proposal that is positive wherever $p_\theta(x, z)$ is.
+# Now take logarithms. The logarithm is concave, so $\log \mathbb E[Y] \ge \mathbb E[\log Y]$
+# for any positive random variable $Y$ (Jensen's inequality):
 #
 # $$
 # \log p_\theta(x) = \log \mathbb E_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right]
@@ -80,8 +105,15 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # =: \mathcal L(\theta, \phi; x).
 # $$
 #
-# **By an exact decomposition.** Jensen says *that* there is a gap, not *what* it is. Write
-# the KL divergence from $q$ to the posterior and substitute
+# $\mathcal L$ is the ELBO: the expected log importance weight. (Chapter 5 averages $k$ weights
+# *inside* the logarithm, which tightens the bound; exercise 4 previews it.)
+#
+# **By an exact decomposition.** Jensen says *that* there is a gap, not *what* it is. The
+# **Kullback–Leibler (KL) divergence** from a distribution $q$ to another, $p$, is
+# $\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log q(z) - \log p(z)]$. It is never negative, by Jensen
+# again: $-\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log (p/q)] \le \log \mathbb E_q[p/q] = \log \int p = 0$,
+# and it is zero only when $q = p$. It is not symmetric: $\mathrm{KL}(q \,\|\, p)$ averages under $q$.
+# Write the KL divergence from $q$ to the posterior and substitute
 # $\log p_\theta(z \mid x) = \log p_\theta(x, z) - \log p_\theta(x)$:
 #
 # $$
@@ -95,7 +127,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # on $\phi$, maximizing $\mathcal L$ over $\phi$ is the same as minimizing that KL, and the bound
 # is tight exactly when $q$ equals the posterior.
 #
-# ## Two forms of the bound
+# ## Two forms of the bound, and their estimators
 #
 # Split $\log p_\theta(x, z) = \log p_\theta(x \mid z) + \log p(z)$:
 #
@@ -108,21 +140,35 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # The first form needs only the joint density and samples from $q$ (chapter 7 builds black-box
 # inference on it); the second isolates a KL term that is often available in closed form.
 #
+# $\mathcal L$ is an expectation: one number for each $q$, the **objective**. A computer
+# usually cannot evaluate it and instead averages over $S$ samples $z_1, \dots, z_S \sim q$,
+# which gives the Monte Carlo **estimator**
+#
+# $$
+# \hat{\mathcal L} = \frac1S \sum_{s=1}^{S} \big[\log p_\theta(x, z_s) - \log q_\phi(z_s \mid x)\big]
+# \quad\text{or}\quad
+# \hat{\mathcal L} = \frac1S \sum_{s=1}^{S} \log p_\theta(x \mid z_s) - \mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big),
+# $$
+#
+# a random variable whose mean is $\mathcal L$ (it is *unbiased*). The book keeps the two apart:
+# $\mathcal L$ for the objective, $\hat{\mathcal L}$ for what a sample gives.
+#
 # ## The closed-form KL of the VAE
 #
 # For $q = \mathcal N(\mu, \operatorname{diag} \sigma^2)$ and $p(z) = \mathcal N(0, I)$ both
-# factorize over the $K$ coordinates, and for one coordinate
-# $\log q - \log p = -\tfrac12 \log \sigma^2 - \tfrac{(z - \mu)^2}{2\sigma^2} + \tfrac{z^2}{2}$.
-# Taking the expectation under $q$, with $\mathbb E[(z-\mu)^2] = \sigma^2$ and
-# $\mathbb E[z^2] = \mu^2 + \sigma^2$:
+# factorize over the $K$ coordinates, and for coordinate $j$
+# $\log q - \log p = -\tfrac12 \log \sigma_j^2 - \tfrac{(z_j - \mu_j)^2}{2\sigma_j^2} + \tfrac{z_j^2}{2}$
+# (the $\log 2\pi$ terms cancel). Taking the expectation under $q$, with
+# $\mathbb E[(z_j-\mu_j)^2] = \sigma_j^2$ and $\mathbb E[z_j^2] = \mu_j^2 + \sigma_j^2$:
 #
 # $$
 # \mathrm{KL}\big(\mathcal N(\mu, \operatorname{diag}\sigma^2) \,\|\, \mathcal N(0, I)\big)
-# = \frac12 \sum_{k=1}^{K} \big(\mu_k^2 + \sigma_k^2 - 1 - \log \sigma_k^2\big).
+# = \frac12 \sum_{j=1}^{K} \big(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\big).
 # $$
 #
-# `vaebook.densities.kl_standard_normal` implements it from $\mu$ and $\log \sigma^2$. Check it
-# against `torch.distributions` and against a Monte Carlo average of $\log q - \log p$.
+# `vaebook.densities.kl_standard_normal` implements it from $\mu$ and $\log \sigma^2$ (what a
+# VAE's encoder outputs, chapter 4). Check it against `torch.distributions` and against a Monte
+# Carlo average of $\log q - \log p$ over $S = 10^6$ samples.
 
 # %%
 mu = torch.tensor([[0.5, -1.0, 2.0]])
@@ -132,9 +178,10 @@ closed_form = kl_standard_normal(mu, logvar).item()
 library = kl_divergence(q_diag, Normal(0.0, 1.0)).sum().item()
 z = q_diag.sample((1_000_000,))
 log_ratio = (q_diag.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(-1)
-monte_carlo, standard_error = log_ratio.mean().item(), log_ratio.std().item() / 1000
-print(f"closed form {closed_form:.6f} | torch.distributions {library:.6f} | "
-      f"Monte Carlo {monte_carlo:.3f} ± {standard_error:.3f}")
+monte_carlo = log_ratio.mean().item()
+standard_error = log_ratio.std().item() / math.sqrt(len(log_ratio))
+print(f"closed form {closed_form:.6f} | torch.distributions {library:.6f}"
+      f" | Monte Carlo {monte_carlo:.3f} ± {standard_error:.3f}")
 
 # %% [markdown]
 # **Check.** The closed form equals the library's to 1e-10 and lies within four standard errors
@@ -149,94 +196,321 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 #
 # Probabilistic PCA (Tipping & Bishop, 1999) is the linear-Gaussian latent-variable model
 #
-# $$ z \sim \mathcal N(0, I_K), \qquad x \mid z \sim \mathcal N(W z + b, \sigma^2 I_D). $$
+# $$ z \sim \mathcal N(0, I_K), \qquad x \mid z \sim \mathcal N(W z + c, \tau^2 I_D), $$
 #
-# Everything is Gaussian, so $p(x) = \mathcal N(b, W W^\top + \sigma^2 I)$ and
-# $p(z \mid x) = \mathcal N\big(\Sigma W^\top (x - b)/\sigma^2, \Sigma\big)$ with
-# $\Sigma = (I + W^\top W / \sigma^2)^{-1}$. For a Gaussian $q = \mathcal N(m, S)$ the ELBO is
-# also exact:
-# $\mathbb E_q[\log p(x \mid z)] = \log \mathcal N(x; W m + b, \sigma^2 I) - \operatorname{tr}(W^\top W S)/(2\sigma^2)$.
-# We take $D = 5$ and $K = 2$, so that $q$ and the posterior can be drawn in the plane, and one
-# observation $x$ drawn from the model. The two columns of $W$ are similar on purpose: two causes
-# with similar effects *explain each other away* (if one is large, the other need not be), so the
-# posterior of $z_1$ and $z_2$ is strongly negatively correlated.
+# with a $D \times K$ matrix of loadings $W$, an offset $c \in \mathbb R^D$ and a noise variance
+# $\tau^2$. Everything in it is Gaussian, so every quantity of this chapter has a closed form. We
+# derive each one, then check it.
+#
+# **The evidence.** Write the model as $x = W z + c + \tau \xi$ with $\xi \sim \mathcal N(0, I_D)$
+# independent of $z$. A linear function of independent Gaussians is Gaussian, with mean
+# $\mathbb E[x] = W \cdot 0 + c = c$ and covariance
+# $W \operatorname{Cov}(z) W^\top + \tau^2 \operatorname{Cov}(\xi) = W W^\top + \tau^2 I$:
+#
+# $$ p(x) = \mathcal N(x;\ c,\ W W^\top + \tau^2 I). $$
+#
+# **The posterior, by completing the square.** As a function of $z$,
+# $\log p(z \mid x) = \log p(x \mid z) + \log p(z) - \log p(x)$, and the last term is a constant.
+# Dropping every term without $z$ (written "$+\,\text{const}$"):
+#
+# $$
+# \log p(z \mid x) = -\frac{1}{2\tau^2}(x - c - W z)^\top (x - c - W z) - \frac12 z^\top z + \text{const}.
+# $$
+#
+# Expand the square, $(x - c - Wz)^\top (x - c - Wz) = (x - c)^\top (x - c) - 2 z^\top W^\top (x - c) + z^\top W^\top W z$
+# (the two cross terms $(x - c)^\top W z$ and $z^\top W^\top (x - c)$ are the same number, since a
+# number is its own transpose), and drop its first term, which has no $z$:
+#
+# $$
+# \log p(z \mid x) = -\frac12\, z^\top \Big(I + \frac{W^\top W}{\tau^2}\Big) z + z^\top \frac{W^\top (x - c)}{\tau^2} + \text{const}.
+# $$
+#
+# Compare with a Gaussian. Expanding its exponent the same way,
+#
+# $$
+# \log \mathcal N(z; \mu, \Sigma) = -\frac12 (z - \mu)^\top \Sigma^{-1} (z - \mu) + \text{const}
+# = -\frac12\, z^\top \Sigma^{-1} z + z^\top \Sigma^{-1} \mu + \text{const}.
+# $$
+#
+# The inverse covariance $\Sigma^{-1}$ is called the **precision**: a large precision is a small
+# spread. A log-density that is a quadratic in $z$ (with a negative-definite quadratic part) is
+# therefore a Gaussian, and matching the quadratic and the linear terms ("completing the square")
+# gives its precision and mean:
+#
+# $$
+# \Sigma_{\text{post}}^{-1} = I + \frac{W^\top W}{\tau^2}, \qquad
+# \Sigma_{\text{post}}^{-1} \mu_{\text{post}} = \frac{W^\top (x - c)}{\tau^2}
+# \quad\Longrightarrow\quad
+# p(z \mid x) = \mathcal N\Big(z;\ \Sigma_{\text{post}} \frac{W^\top (x - c)}{\tau^2},\ \Sigma_{\text{post}}\Big).
+# $$
+#
+# Precisions add: the prior contributes $I$, the observation $W^\top W / \tau^2$. The posterior
+# covariance does not depend on $x$ at all; only its mean does.
+#
+# We take $D = 5$, $K = 2$ and $\tau^2 = 0.5$, so that $q$ and the posterior can be drawn in the
+# plane, and one observation $x$ drawn from the model. The two columns of $W$ are similar on
+# purpose: two causes with similar effects *explain each other away* (if one is large, the other
+# need not be), so the posterior of $z_1$ and $z_2$ is strongly negatively correlated. The cell
+# computes the posterior by the formula above and compares it with `vaebook`'s.
 
 # %%
-W = torch.tensor([[1.0, 0.9], [0.8, 1.0], [0.5, 0.4], [0.0, 0.3], [1.0, 0.8]])
-model = LinearGaussian(W, b=torch.zeros(5), noise_var=0.5)
+W = torch.tensor([[1.0, 0.9], [0.8, 1.0], [0.5, 0.4], [0.0, 0.3],
+                  [1.0, 0.8]])
+c, tau2 = torch.zeros(5), 0.5
+model = LinearGaussian(W, c=c, noise_var=tau2)
 x = model.sample(1, seed=SEED + 1)[0]
 log_evidence = model.evidence().log_prob(x)
+
+precision_post = torch.eye(2) + W.T @ W / tau2  # completing the square
+cov_post = torch.linalg.inv(precision_post)
+mean_post = cov_post @ W.T @ (x - c) / tau2
 posterior = model.posterior(x)
-cov = posterior.covariance_matrix
-correlation = (cov[0, 1] / cov.diagonal().prod().sqrt()).item()
-print(f"log p(x) = {log_evidence:.4f}; posterior mean {posterior.mean.numpy().round(3)}, "
-      f"correlation {correlation:.2f}")
+correlation = (cov_post[0, 1] / cov_post.diagonal().prod().sqrt()).item()
+print(f"log p(x) = {log_evidence:.4f} nats; posterior mean "
+      f"{mean_post.numpy().round(3)}, correlation {correlation:.2f}")
+
+# Bayes' rule at 5 random points: log p(x, z) - log p(x) = log p(z | x)
+z = torch.randn(5, 2, generator=torch.Generator().manual_seed(SEED))
+bayes = model.log_joint(x, z) - log_evidence
+completed = MultivariateNormal(mean_post, cov_post).log_prob(z)
+
+# %% [markdown]
+# **Check.** The completed square gives `vaebook`'s posterior mean and covariance to 1e-10, and at
+# five random $z$ its log-density equals $\log p(x, z) - \log p(x)$ (Bayes' rule) to 1e-10. The
+# posterior correlation is below $-0.8$.
+
+# %%
+assert torch.allclose(mean_post, posterior.mean, rtol=0, atol=1e-10)
+assert torch.allclose(cov_post, posterior.covariance_matrix,
+                      rtol=0, atol=1e-10)
+assert torch.allclose(bayes, completed, rtol=0, atol=1e-10)
+assert correlation < -0.8
+
+# %% [markdown]
+# ## The ELBO of a Gaussian $q$, in closed form
+#
+# Take $q_\lambda(z) = \mathcal N(\mu_q, \Sigma_q)$, with parameters $\lambda = (\mu_q, \Sigma_q)$,
+# and write $\mathcal L(\lambda)$ for its ELBO. Every term of the ELBO is then an expected quadratic
+# form, and one lemma computes them all.
+#
+# **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$, then for any fixed
+# vector $a$ and symmetric matrix $A$,
+#
+# $$ \mathbb E\big[(z - a)^\top A (z - a)\big] = (\mu - a)^\top A (\mu - a) + \operatorname{tr}(A \Sigma). $$
+#
+# *Proof.* Write $z - a = (z - \mu) + (\mu - a)$ and expand:
+#
+# $$
+# (z - a)^\top A (z - a) = (\mu - a)^\top A (\mu - a) + 2 (\mu - a)^\top A (z - \mu) + (z - \mu)^\top A (z - \mu).
+# $$
+#
+# (the two cross terms are equal because $A$ is symmetric). The first term is a constant. The
+# second has mean zero, because $\mathbb E[z - \mu] = 0$. The
+# third is a number, so it equals its own trace, and the trace is unchanged by cycling the
+# factors of a product: $(z - \mu)^\top A (z - \mu) = \operatorname{tr}\big(A (z - \mu)(z - \mu)^\top\big)$.
+# The trace and the expectation are both linear, so they can be swapped, and
+# $\mathbb E[(z - \mu)(z - \mu)^\top] = \Sigma$ by the definition of the covariance: the third
+# term has mean $\operatorname{tr}(A \Sigma)$. $\square$
+#
+# **The expected log-likelihood.** The log-density of $x \mid z \sim \mathcal N(W z + c, \tau^2 I_D)$ is
+#
+# $$ \log p(x \mid z) = -\frac D2 \log(2\pi\tau^2) - \frac{1}{2\tau^2} (x - W z - c)^\top (x - W z - c). $$
+#
+# Its only random part is the squared residual. Centre $z$ at $q$'s mean:
+# $x - W z - c = (x - W \mu_q - c) - W (z - \mu_q)$. Then
+#
+# $$
+# (x - Wz - c)^\top (x - Wz - c) = (x - W\mu_q - c)^\top (x - W\mu_q - c)
+# - 2 (x - W\mu_q - c)^\top W (z - \mu_q) + (z - \mu_q)^\top W^\top W (z - \mu_q).
+# $$
+#
+# Under $q$ the middle term has mean zero, and the lemma (with $a = \mu_q$, $A = W^\top W$) gives
+# the last one mean $\operatorname{tr}(W^\top W \Sigma_q)$:
+#
+# $$
+# \mathbb E_q\big[(x - Wz - c)^\top (x - Wz - c)\big] = (x - W\mu_q - c)^\top (x - W\mu_q - c) + \operatorname{tr}(W^\top W \Sigma_q).
+# $$
+#
+# Put back into the log-density:
+#
+# $$
+# \mathbb E_q[\log p(x \mid z)] = \log \mathcal N(x;\ W \mu_q + c,\ \tau^2 I) - \frac{\operatorname{tr}(W^\top W \Sigma_q)}{2\tau^2}.
+# $$
+#
+# Decode the mean of $q$, then pay for the spread of $q$ in the directions that $W$ can see: a
+# wide $q$ reconstructs worse on average.
+#
+# **The KL between two Gaussians.** In $K$ dimensions
+# $\log \mathcal N(z; \mu, \Sigma) = -\tfrac12 \big[K \log 2\pi + \log\det\Sigma + (z - \mu)^\top \Sigma^{-1} (z - \mu)\big]$.
+# For $q_0 = \mathcal N(\mu_0, \Sigma_0)$ and $q_1 = \mathcal N(\mu_1, \Sigma_1)$,
+# $\mathrm{KL}(q_0 \,\|\, q_1) = \mathbb E_{q_0}[\log q_0(z) - \log q_1(z)]$; the $K \log 2\pi$ terms
+# cancel, and
+#
+# $$
+# \mathrm{KL}(q_0 \,\|\, q_1) = \frac12 \Big[\log\frac{\det\Sigma_1}{\det\Sigma_0}
+# + \mathbb E_{q_0}\big[(z - \mu_1)^\top \Sigma_1^{-1} (z - \mu_1)\big] - \mathbb E_{q_0}\big[(z - \mu_0)^\top \Sigma_0^{-1} (z - \mu_0)\big]\Big].
+# $$
+#
+# Both expectations are expected quadratic forms under $q_0$. By the lemma,
+# $\mathbb E_{q_0}[(z - \mu_1)^\top \Sigma_1^{-1} (z - \mu_1)] = (\mu_0 - \mu_1)^\top \Sigma_1^{-1} (\mu_0 - \mu_1) + \operatorname{tr}(\Sigma_1^{-1} \Sigma_0)$
+# and $\mathbb E_{q_0}[(z - \mu_0)^\top \Sigma_0^{-1} (z - \mu_0)] = \operatorname{tr}(\Sigma_0^{-1}\Sigma_0) = K$, so
+#
+# $$
+# \mathrm{KL}\big(\mathcal N(\mu_0, \Sigma_0) \,\|\, \mathcal N(\mu_1, \Sigma_1)\big)
+# = \frac12 \Big[\operatorname{tr}(\Sigma_1^{-1} \Sigma_0) + (\mu_1 - \mu_0)^\top \Sigma_1^{-1} (\mu_1 - \mu_0) - K + \log \frac{\det \Sigma_1}{\det \Sigma_0}\Big].
+# $$
+#
+# With $\mu_1 = 0$, $\Sigma_1 = I$ and a diagonal $\Sigma_0 = \operatorname{diag}\sigma^2$ it is the
+# VAE's formula of the previous section. The ELBO of a Gaussian $q$ is therefore exact:
+# $\mathcal L(\lambda) = \mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q_\lambda \,\|\, p(z))$, with
+# $\mu_1 = 0$ and $\Sigma_1 = I$ in the KL. `LinearGaussian.elbo` computes it.
+#
+# The two functions below are the two formulas, written as they read. The check compares the
+# trace formula with a Monte Carlo average of the squared residual over $10^6$ draws from a
+# random $q$, and the KL formula with `torch.distributions`.
+
+# %%
+def expected_log_likelihood(q):
+    """E_q[log p(x | z)] = log N(x; W mu_q + c, tau^2 I)
+    - tr(W^T W Sigma_q) / (2 tau^2)."""
+    trace = torch.trace(W.T @ W @ q.covariance_matrix)
+    return model.log_likelihood(x, q.mean) - trace / (2 * tau2)
+
+
+def gaussian_kl(q0, q1):
+    """KL(N(mu_0, Sigma_0) || N(mu_1, Sigma_1)) by the formula above."""
+    precision1 = torch.linalg.inv(q1.covariance_matrix)
+    diff = q1.mean - q0.mean
+    log_det_ratio = (torch.logdet(q1.covariance_matrix)
+                     - torch.logdet(q0.covariance_matrix))
+    return 0.5 * (torch.trace(precision1 @ q0.covariance_matrix)
+                  + diff @ precision1 @ diff - len(diff) + log_det_ratio)
 
 
 def random_gaussian(generator):
-    """A Gaussian q = N(m, S) on R^2 with a random mean and a random covariance."""
-    A = torch.randn(2, 2, generator=generator)
-    return MultivariateNormal(torch.randn(2, generator=generator), A @ A.T + 0.05 * torch.eye(2))
+    """q = N(mu_q, Sigma_q) on R^2, random mean and random covariance."""
+    root = torch.randn(2, 2, generator=generator)
+    mean = torch.randn(2, generator=generator)
+    return MultivariateNormal(mean, root @ root.T + 0.05 * torch.eye(2))
 
 
 generator = torch.Generator().manual_seed(SEED)
 qs = [random_gaussian(generator) for _ in range(6)]
+q = qs[1]
+residual = x - q.mean @ W.T - c
+trace = torch.trace(W.T @ W @ q.covariance_matrix)
+closed_residual = residual @ residual + trace
+z = q.sample((1_000_000,))
+squares = ((x - z @ W.T - c) ** 2).sum(-1)
+mc_residual = squares.mean().item()
+residual_error = squares.std().item() / math.sqrt(len(squares))
+print(f"E_q[|x - Wz - c|^2]: closed form {closed_residual:.4f}, "
+      f"Monte Carlo {mc_residual:.4f} ± {residual_error:.4f}")
+
+# %% [markdown]
+# **Check.** The trace formula lies within four standard errors of the Monte Carlo average. On all
+# six random $q$, the KL formula equals `torch.distributions.kl_divergence` to 1e-10, both to the
+# prior and to the posterior, and $\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, p(z))$ by
+# our two functions equals `model.elbo` to 1e-10.
+
+# %%
+assert abs(closed_residual - mc_residual) < 4 * residual_error
+for q in qs:
+    for target in (model.prior(), posterior):
+        assert abs(gaussian_kl(q, target) - kl_divergence(q, target)) < 1e-10
+    ours = expected_log_likelihood(q) - gaussian_kl(q, model.prior())
+    assert abs(ours - model.elbo(x, q)) < 1e-10
+
+# %% [markdown]
+# ## The gap is the KL to the posterior
+#
+# Now test the decomposition $\log p(x) = \mathcal L(\lambda) + \mathrm{KL}(q_\lambda \,\|\, p(z \mid x))$
+# on the six random Gaussians: the left column is the gap of the ELBO, the right one the KL
+# divergence to the posterior, computed independently.
+
+# %%
 print(" log p(x) - L(q)    KL(q || p(z|x))   equal to 1e-10")
 differences = []
 for q in qs:
-    gap, kl = (log_evidence - model.elbo(x, q)).item(), kl_divergence(q, posterior).item()
+    gap = (log_evidence - model.elbo(x, q)).item()
+    kl = kl_divergence(q, posterior).item()
     differences.append(abs(gap - kl))
     print(f"{gap:16.6f} {kl:18.6f} {abs(gap - kl) < 1e-10!s:>16}")
 
 # %% [markdown]
-# **Check.** For six arbitrary Gaussians the gap $\log p(x) - \mathcal L(q)$ equals
-# $\mathrm{KL}(q \,\|\, p(z \mid x))$ to better than 1e-5, as the decomposition says; and every gap
-# is positive, as Jensen says.
+# **Check.** For six arbitrary Gaussians the gap $\log p(x) - \mathcal L(\lambda)$ equals
+# $\mathrm{KL}(q_\lambda \,\|\, p(z \mid x))$ to 1e-10, as the decomposition says; and every gap is
+# positive, as Jensen says.
 
 # %%
-assert max(differences) < 1e-5
+assert max(differences) < 1e-10
 assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 
 # %% [markdown]
 # **The two forms agree.** `model.elbo` computes the second form. The first needs
-# $\mathbb E_q[\log p(x, z)] - \mathbb E_q[\log q(z)]$; with
-# $\mathbb E_q[\log p(z)] = -\tfrac12\big(K \log 2\pi + m^\top m + \operatorname{tr} S\big)$ and
-# $-\mathbb E_q[\log q] = H[q]$, the Gaussian entropy, it is also exact.
+# $\mathbb E_q[\log p(x, z)] - \mathbb E_q[\log q(z)]$, and the lemma gives both pieces. With
+# $a = 0$ and $A = I$ it gives the expected log-prior,
+# $\mathbb E_q[\log p(z)] = -\tfrac12\big(K \log 2\pi + \mu_q^\top \mu_q + \operatorname{tr} \Sigma_q\big)$.
+# The other piece is the **entropy** of $q$, $\mathbb H[q] = -\mathbb E_q[\log q(z)]$, the
+# average surprise of a draw from $q$; for a Gaussian the lemma with $A = \Sigma_q^{-1}$ gives
+# $\mathbb E_q[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)] = K$, so
+#
+# $$
+# \mathbb H\big[\mathcal N(\mu_q, \Sigma_q)\big] = \frac12 \big[K (1 + \log 2\pi) + \log\det\Sigma_q\big],
+# $$
+#
+# which grows with the spread of $q$ and does not depend on its mean. The first form is then
+# $\mathcal L(\lambda) = \mathbb E_q[\log p(x \mid z)] + \mathbb E_q[\log p(z)] + \mathbb H[q]$.
 
 # %%
 def elbo_first_form(q):
-    m, S = q.mean, q.covariance_matrix
-    trace_term = torch.trace(model.W.T @ model.W @ S) / (2 * model.noise_var)
-    expected_likelihood = model.log_likelihood(x, m) - trace_term
-    expected_prior = -0.5 * (2 * np.log(2 * np.pi) + m @ m + torch.trace(S))
-    return expected_likelihood + expected_prior + q.entropy()
+    mean, cov = q.mean, q.covariance_matrix
+    K = len(mean)
+    expected_prior = -0.5 * (K * math.log(2 * math.pi) + mean @ mean
+                             + torch.trace(cov))
+    entropy = 0.5 * (K * (1 + math.log(2 * math.pi)) + torch.logdet(cov))
+    assert abs(entropy - q.entropy()) < 1e-10  # torch agrees with H[q]
+    return expected_log_likelihood(q) + expected_prior + entropy
 
 
-form_differences = [abs(elbo_first_form(q) - model.elbo(x, q)).item() for q in qs]
-print(f"the two forms agree to 1e-10 on all six q: {max(form_differences) < 1e-10}")
+form_differences = [abs(elbo_first_form(q) - model.elbo(x, q)).item()
+                    for q in qs]
+print("the two forms agree to 1e-10 on all six q:",
+      max(form_differences) < 1e-10)
 assert max(form_differences) < 1e-10
 
 # %% [markdown]
 # ## Monte Carlo estimates converge at the $1/\sqrt S$ rate
 #
-# A neural decoder has no closed-form expectation, so in practice the ELBO is estimated from
-# $S$ samples $z_s \sim q$. Each sample gives an unbiased estimate; their average has standard
-# deviation proportional to $1/\sqrt S$. We measure the root mean squared error of 500
-# independent estimates at each $S$, for both forms, and fit the slope on a log-log scale.
+# A neural decoder has no closed-form expectation, so in practice the ELBO $\mathcal L$ is
+# replaced by its estimator $\hat{\mathcal L}$ from $S$ samples $z_s \sim q$. Each term of the
+# average is an unbiased estimate of $\mathcal L$, and the $S$ terms are independent, so the
+# variance of $\hat{\mathcal L}$ is that of one term divided by $S$: its standard deviation
+# falls like $1/\sqrt S$. We draw 500 independent estimates $\hat{\mathcal L}$ at each $S$, for
+# both forms, measure their root mean squared error around the exact $\mathcal L$, and fit the
+# slope on a log-log scale.
 
 # %%
 q = qs[0]
 exact_elbo = model.elbo(x, q).item()
 sample_sizes = [1, 4, 16, 64, 256, 1024, 4096]
-rmse = {"first form: E[log p(x,z) - log q]": [], "second form: E[log p(x|z)] - KL": []}
-bias = []
+FIRST = "first form: E[log p(x,z) - log q]"
+SECOND = "second form: E[log p(x|z)] - KL"
+rmse = {FIRST: [], SECOND: []}
+bias_in_se = []
+g = torch.Generator().manual_seed(SEED)
 for S in sample_sizes:
-    joint = elbo_estimate(lambda z: model.log_joint(x, z), q, S, n_estimates=500)
-    second = elbo_estimate_kl(lambda z: model.log_likelihood(x, z), q, model.prior(), S, n_estimates=500)
-    for name, estimates in zip(rmse, (joint, second), strict=True):
-        rmse[name].append(((estimates - exact_elbo) ** 2).mean().sqrt().item())
-    bias.append(((joint.mean() - exact_elbo) / (joint.std() / np.sqrt(500))).item())
-slopes = {name: np.polyfit(np.log(sample_sizes), np.log(errors), 1)[0] for name, errors in rmse.items()}
+    first = elbo_estimate(lambda z: model.log_joint(x, z), q, S,
+                          n_estimates=500, generator=g)
+    second = elbo_estimate_kl(lambda z: model.log_likelihood(x, z), q,
+                              model.prior(), S, n_estimates=500, generator=g)
+    for name, estimates in ((FIRST, first), (SECOND, second)):
+        error = ((estimates - exact_elbo) ** 2).mean().sqrt().item()
+        rmse[name].append(error)
+    standard_error = first.std() / math.sqrt(500)
+    bias_in_se.append(((first.mean() - exact_elbo) / standard_error).item())
+slopes = {name: np.polyfit(np.log(sample_sizes), np.log(errors), 1)[0]
+          for name, errors in rmse.items()}
 for name, slope in slopes.items():
     print(f"{name}: log-log slope {slope:.3f}")
 
@@ -244,46 +518,51 @@ fig = Figure(figsize=(5, 3.5))
 ax = fig.subplots()
 for name, errors in rmse.items():
     ax.loglog(sample_sizes, errors, "o-", label=name)
-first = rmse["first form: E[log p(x,z) - log q]"][0]
-ax.loglog(sample_sizes, first / np.sqrt(sample_sizes), "k:", label=r"$\propto 1/\sqrt{S}$")
+start = rmse[FIRST][0]
+ax.loglog(sample_sizes, start / np.sqrt(sample_sizes), "k:",
+          label=r"$\propto 1/\sqrt{S}$")
 ax.set_xlabel("samples per estimate $S$")
-ax.set_ylabel("RMSE of the ELBO estimate (nats)")
+ax.set_ylabel(r"RMSE of $\hat{\mathcal{L}}$ (nats)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig
 
 # %% [markdown]
-# **Check.** Both slopes are within 0.05 of $-1/2$, and the estimates are unbiased: at every $S$
-# the mean of the 500 estimates is within four standard errors of the exact ELBO.
+# **Check.** Both slopes are within 0.05 of $-1/2$, and the estimator is unbiased: at every $S$
+# the mean of the 500 estimates $\hat{\mathcal L}$ is within four standard errors of the exact
+# $\mathcal L$.
 
 # %%
 assert all(abs(slope + 0.5) < 0.05 for slope in slopes.values())
-assert all(abs(b) < 4 for b in bias)
+assert all(abs(t) < 4 for t in bias_in_se)
 
 # %% [markdown]
 # ## Maximizing the bound finds the posterior
 #
-# Now optimize $q = \mathcal N(m, L L^\top)$ over its mean $m$ and a lower-triangular factor $L$
-# (positive diagonal through an exponential), by gradient ascent on the exact ELBO. The gap
-# $\log p(x) - \mathcal L(q)$ must fall to zero and $q$ must become the posterior. As a contrast
-# we also fit a *mean-field* $q$ with a diagonal covariance: it cannot represent the correlation
-# of the posterior, so its gap stays open. Its optimum is known (chapter 7 uses it): the mean of
-# the posterior, and precisions equal to the diagonal of the posterior precision.
+# Now optimize $q_\lambda = \mathcal N(\mu_q, \Sigma_q)$ over $\lambda$ by gradient ascent on the
+# exact $\mathcal L(\lambda)$, with Adam (a gradient method that scales each parameter's step by
+# the size of its recent gradients; `torch.optim` minimizes, so it is given $-\mathcal L$). To keep $\Sigma_q$ a covariance, we parameterize it by its Cholesky
+# factor, a lower-triangular matrix whose diagonal is the exponential of free parameters, and
+# start from the prior $\mathcal N(0, I)$. The gap $\log p(x) - \mathcal L(\lambda)$ must fall to
+# zero and $q$ must become the posterior. As a contrast we also fit a *mean-field* $q$, with a
+# diagonal covariance: it cannot represent the correlation of the posterior, so its gap stays
+# open. Its optimum is known (exercise 1 derives it): the mean of the posterior, and variances
+# $1 / (\Sigma_{\text{post}}^{-1})_{jj}$, the inverses of the diagonal of the posterior
+# *precision* (not the diagonal of $\Sigma_{\text{post}}$, which is wider).
 
 # %%
 def fit_gaussian(diagonal, steps=600):
-    """Gradient ascent on the exact ELBO from q = N(0, I); returns q and the gap per step."""
+    """Adam on the exact ELBO from q = N(0, I); returns q and the gaps."""
     mean = torch.zeros(2, requires_grad=True)
     log_diag = torch.zeros(2, requires_grad=True)
-    off_diag = torch.zeros(1, requires_grad=True)
-    params = [mean, log_diag] + ([] if diagonal else [off_diag])
+    below = torch.zeros((), requires_grad=not diagonal)  # entry (2, 1)
+    params = [mean, log_diag] + ([] if diagonal else [below])
     optimizer = torch.optim.Adam(params, lr=0.05)
+    corner = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
     gaps = []
     for _ in range(steps):
-        L = torch.diag(log_diag.exp())
-        if not diagonal:
-            L = L + torch.zeros(2, 2).index_put((torch.tensor([1]), torch.tensor([0])), off_diag)
-        q = MultivariateNormal(mean, scale_tril=L)
+        tril = torch.diag(log_diag.exp()) + below * corner
+        q = MultivariateNormal(mean, scale_tril=tril)
         loss = -model.elbo(x, q)
         optimizer.zero_grad()
         loss.backward()
@@ -295,11 +574,12 @@ def fit_gaussian(diagonal, steps=600):
 q_full, gaps_full = fit_gaussian(diagonal=False)
 q_mean_field, gaps_mean_field = fit_gaussian(diagonal=True)
 
-precision = torch.linalg.inv(posterior.covariance_matrix)
-q_mean_field_optimum = MultivariateNormal(posterior.mean, torch.diag(1 / torch.diagonal(precision)))
+variances = 1 / torch.diagonal(precision_post)
+q_mean_field_optimum = MultivariateNormal(mean_post, torch.diag(variances))
 mean_field_gap = kl_divergence(q_mean_field_optimum, posterior).item()
-print(f"final gap: full covariance {abs(gaps_full[-1]):.6f} nats, mean field {gaps_mean_field[-1]:.4f} "
-      f"nats (its known optimum: {mean_field_gap:.4f})")
+print(f"final gap: full covariance {abs(gaps_full[-1]):.6f} nats, "
+      f"mean field {gaps_mean_field[-1]:.4f} nats "
+      f"(its known optimum: {mean_field_gap:.4f})")
 
 fig = Figure(figsize=(5, 3.5))
 ax = fig.subplots()
@@ -307,14 +587,14 @@ ax.semilogy(gaps_full, label="full-covariance q")
 ax.semilogy(gaps_mean_field, label="mean-field q")
 ax.axhline(mean_field_gap, color="C1", ls=":", label="mean-field optimum")
 ax.set_xlabel("gradient step")
-ax.set_ylabel(r"gap $\log p(x) - \mathcal{L}(q)$ (nats)")
+ax.set_ylabel(r"gap $\log p(x) - \mathcal{L}(\lambda)$ (nats)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig
 
 # %%
 plots.plot_gaussian_contours({
-    "exact posterior": (posterior.mean, posterior.covariance_matrix),
+    "exact posterior": (mean_post, cov_post),
     "full-covariance q": (q_full.mean, q_full.covariance_matrix),
     "mean-field q": (q_mean_field.mean, q_mean_field.covariance_matrix),
 }, title="fitted q against p(z | x)")
@@ -322,56 +602,137 @@ plots.plot_gaussian_contours({
 # %% [markdown]
 # **Check.** The full-covariance fit closes the gap to below 1e-6 nats and matches the
 # posterior's mean and covariance to 1e-3; the mean-field fit stops at its known optimum (to
-# 1e-4 nats), a gap that no amount of optimization can close.
+# 1e-4 nats), a gap of more than 0.5 nats that no amount of optimization can close. Its
+# variances are smaller than the posterior's marginal variances: mean-field $q$ is too narrow.
 
 # %%
 assert gaps_full[-1] < 1e-6
-assert torch.allclose(q_full.mean, posterior.mean, atol=1e-3)
-assert torch.allclose(q_full.covariance_matrix, posterior.covariance_matrix, atol=1e-3)
-assert abs(gaps_mean_field[-1] - mean_field_gap) < 1e-4 and mean_field_gap > 0.1
+assert torch.allclose(q_full.mean, mean_post, atol=1e-3)
+assert torch.allclose(q_full.covariance_matrix, cov_post, atol=1e-3)
+assert abs(gaps_mean_field[-1] - mean_field_gap) < 1e-4
+assert mean_field_gap > 0.5
+assert torch.all(variances < cov_post.diagonal())
+
+# %% [markdown]
+# ## One picture: $\log p(x) = \mathcal L + \mathrm{KL}$
+#
+# The decomposition says that $\log p(x)$, one number fixed by the model and $x$, is split by
+# every $q$ into two parts: the ELBO, and the KL to the posterior. The bars below draw it for
+# four choices of $q$: the exact posterior, the best mean-field $q$, a random Gaussian (the
+# second of the six above), and the prior $p(z)$ used as $q$ (what $q$ would be if it ignored
+# $x$). Each bar reaches down to $\mathcal L(\lambda)$; its grey part ends at $\log p(x)$, the
+# same level for every $q$, and the coloured part below it is $\mathrm{KL}(q \,\|\, p(z \mid x))$.
+# A lower bound is literally lower.
+
+# %%
+choices = {
+    "exact posterior": posterior,
+    "best mean-field q": q_mean_field_optimum,
+    "random Gaussian q": qs[1],
+    "prior p(z) as q": model.prior(),
+}
+elbos = {name: model.elbo(x, q).item() for name, q in choices.items()}
+kls = {name: kl_divergence(q, posterior).item()
+       for name, q in choices.items()}
+print(f"{'q':20s} {'L':>9s} {'KL':>8s} {'L + KL':>9s}")
+for name in choices:
+    print(f"{name:20s} {elbos[name]:9.4f} {abs(kls[name]):8.4f} "
+          f"{elbos[name] + kls[name]:9.4f}")
+
+fig = Figure(figsize=(6.5, 3.8))
+ax = fig.subplots()
+positions = np.arange(len(choices))
+evidence = log_evidence.item()
+ax.bar(positions, evidence, color="0.75", label=r"$\log p(x)$")
+ax.bar(positions, -np.array(list(kls.values())), bottom=evidence,
+       color="C3", label=r"$\mathrm{KL}(q \,\|\, p(z \mid x))$")
+for i, name in enumerate(choices):
+    label = rf"$\mathcal{{L}}$ = {elbos[name]:.2f}, KL = {abs(kls[name]):.2f}"
+    ax.annotate(label, (i, elbos[name]), xytext=(0, -12),
+                textcoords="offset points", ha="center", fontsize=8)
+ax.axhline(evidence, color="k", lw=0.8, ls=":")
+ax.set_xticks(positions, list(choices), fontsize=8)
+ax.set_ylabel("nats")
+ax.set_title(r"$\log p(x) = \mathcal{L} + \mathrm{KL}(q \,\|\, p(z \mid x))$")
+ax.set_ylim(min(elbos.values()) - 1.5, 0)
+ax.legend(fontsize=8, loc="lower left")
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# **Check.** For every $q$ the two parts add up to $\log p(x)$ to 1e-10; only the exact posterior
+# has no KL part (below 1e-10); the best mean-field $q$ loses 0.56 nats, and the prior, which
+# ignores $x$, loses more than 5 nats.
+
+# %%
+for name in choices:
+    assert abs(elbos[name] + kls[name] - evidence) < 1e-10
+assert kls["exact posterior"] < 1e-10
+assert round(kls["best mean-field q"], 2) == 0.56
+assert kls["prior p(z) as q"] > 5
 
 # %% [markdown]
 # ## Reconstruction against regularization
 #
 # Read the second form as a tug of war. The reconstruction term
 # $\mathbb E_q[\log p(x \mid z)]$ wants $q$ concentrated on the codes that explain $x$ best; the
-# KL term wants $q$ spread out like the prior. Scale the posterior's covariance by a factor $c$,
-# $q_c = \mathcal N(\mu_{\text{post}}, c\, \Sigma)$, and watch both terms.
+# KL term wants $q$ spread out like the prior. Scale the posterior's covariance by a factor
+# $\gamma > 0$, $q_\gamma = \mathcal N(\mu_{\text{post}}, \gamma\, \Sigma_{\text{post}})$, and follow
+# both terms. The formulas above say what must happen:
+#
+# - reconstruction: $\mathbb E_{q_\gamma}[\log p(x \mid z)] = \log \mathcal N(x; W\mu_{\text{post}} + c, \tau^2 I) - \gamma\, \operatorname{tr}(W^\top W \Sigma_{\text{post}}) / (2\tau^2)$
+#   falls along a straight line in $\gamma$ (bent in the plot by its logarithmic axis);
+# - regularization: $\mathrm{KL}(q_\gamma \,\|\, p(z)) = \tfrac12\big[\gamma \operatorname{tr}\Sigma_{\text{post}} + \mu_{\text{post}}^\top \mu_{\text{post}} - K - K \log\gamma - \log\det\Sigma_{\text{post}}\big]$;
+#   setting its derivative $\tfrac12(\operatorname{tr}\Sigma_{\text{post}} - K/\gamma)$ to zero, it
+#   is smallest at $\gamma = K / \operatorname{tr}\Sigma_{\text{post}}$, which is above 1 whenever the
+#   posterior is narrower than the prior;
+# - the ELBO, their difference, has derivative
+#   $-\tfrac12 \operatorname{tr}\big((W^\top W/\tau^2 + I)\Sigma_{\text{post}}\big) + \tfrac{K}{2\gamma}
+#   = -\tfrac12 \operatorname{tr}(\Sigma_{\text{post}}^{-1}\Sigma_{\text{post}}) + \tfrac{K}{2\gamma}
+#   = \tfrac K2 \big(\tfrac1\gamma - 1\big)$,
+#   zero exactly at $\gamma = 1$: the true posterior, as it must be.
 
 # %%
 scales = np.logspace(-2, 1, 13)
 terms = {"reconstruction": [], "-KL(q || p(z))": [], "ELBO": []}
-for c in scales:
-    q_c = MultivariateNormal(posterior.mean, c * posterior.covariance_matrix)
-    kl = kl_divergence(q_c, model.prior()).item()
-    elbo = model.elbo(x, q_c).item()
+for gamma in scales:
+    q_gamma = MultivariateNormal(mean_post, gamma * cov_post)
+    kl = kl_divergence(q_gamma, model.prior()).item()
+    elbo = model.elbo(x, q_gamma).item()
     terms["reconstruction"].append(elbo + kl)
     terms["-KL(q || p(z))"].append(-kl)
     terms["ELBO"].append(elbo)
+slope = -torch.trace(W.T @ W @ cov_post).item() / (2 * tau2)
+gamma_least_kl = 2 / torch.trace(cov_post).item()
+print(f"reconstruction slope in gamma: {slope:.4f}; "
+      f"KL smallest at gamma = K / tr(Sigma_post) = {gamma_least_kl:.2f}")
 
 fig = Figure(figsize=(5, 3.5))
 ax = fig.subplots()
 for name, values in terms.items():
     ax.semilogx(scales, values, "o-", label=name)
 ax.axvline(1, color="grey", ls=":")
-ax.set_xlabel("covariance scale $c$")
+ax.axvline(gamma_least_kl, color="C1", ls=":")
+ax.set_xlabel(r"covariance scale $\gamma$")
 ax.set_ylabel("nats")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig
 
 # %% [markdown]
-# **Check.** Shrinking $q$ always improves the reconstruction term. The KL term prefers a $q$
-# *wider* than the posterior (closer to the prior, whose variance is 1), so it pulls the other
-# way; the ELBO balances the two exactly at $c = 1$, the true posterior.
+# **Check.** The reconstruction term falls on the predicted straight line (to 1e-10). The KL
+# term prefers a $q$ *wider* than the posterior, closer to the prior: on the grid the KL is
+# smallest next to $\gamma = K / \operatorname{tr}\Sigma_{\text{post}} > 1$. The ELBO balances the two and is
+# largest at $\gamma = 1$, the true posterior.
 
 # %%
-c_least_kl = scales[np.argmax(terms["-KL(q || p(z))"])]
-c_best_elbo = scales[np.argmax(terms["ELBO"])]
-print(f"KL is smallest at c = {c_least_kl:.2f}; the ELBO is largest at c = {c_best_elbo:.2f}")
-assert np.all(np.diff(terms["reconstruction"]) < 0)
-assert c_least_kl > 1
-assert c_best_elbo == 1.0
+line = np.array(terms["reconstruction"][0]) + slope * (scales - scales[0])
+assert np.allclose(terms["reconstruction"], line, rtol=0, atol=1e-10)
+neg_kl = np.array(terms["-KL(q || p(z))"])
+best = scales[np.argmax(neg_kl)]
+assert gamma_least_kl > 1
+assert best / 10**0.25 < gamma_least_kl < best * 10**0.25  # grid neighbours
+assert scales[np.argmax(terms["ELBO"])] == 1.0
 
 # %% [markdown]
 # In a VAE the same tug of war acts on every training image at once. The reconstruction term
@@ -379,28 +740,212 @@ assert c_best_elbo == 1.0
 # every $q_\phi(z \mid x)$ toward $\mathcal N(0, I)$, packing the codes into the region the prior
 # samples from, which is what chapter 1's autoencoder lacked. Chapter 5 shows what each term
 # does to the latent space when the other is switched off.
-#
+
+# %% [markdown]
 # ## Summary
 #
-# - $\log p(x) = \mathcal L(q) + \mathrm{KL}(q \,\|\, p(z \mid x))$: the ELBO is a lower bound whose
-#   gap is exactly the KL to the posterior (checked to 1e-5 on six arbitrary $q$).
+# - $\log p(x) = \mathcal L + \mathrm{KL}(q \,\|\, p(z \mid x))$: the ELBO is a lower bound whose
+#   gap is exactly the KL to the posterior (checked to 1e-10 on six arbitrary $q$, and drawn as
+#   one bar per $q$).
 # - Two forms, $\mathbb E_q[\log p(x, z) - \log q]$ and
 #   $\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, p(z))$, are equal; the KL between a diagonal
-#   Gaussian and $\mathcal N(0, I)$ is $\tfrac12 \sum_k (\mu_k^2 + \sigma_k^2 - 1 - \log \sigma_k^2)$.
-# - Monte Carlo estimates are unbiased with error $\propto 1/\sqrt S$; maximizing the bound over a
-#   rich enough family recovers the posterior, a mean-field family leaves a gap.
-#
+#   Gaussian and $\mathcal N(0, I)$ is $\tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2)$.
+# - In the linear-Gaussian model the posterior follows by completing the square, and every
+#   expectation of the ELBO by one lemma, $\mathbb E[(z - a)^\top A (z - a)] = (\mu - a)^\top A (\mu - a) + \operatorname{tr}(A\Sigma)$.
+# - The objective $\mathcal L$ is estimated by $\hat{\mathcal L}$, unbiased with error
+#   $\propto 1/\sqrt S$; maximizing $\mathcal L$ over a rich enough family recovers the posterior,
+#   a mean-field family leaves a gap.
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. Show that the gap of the mean-field optimum is
-#    $\tfrac12 \big(\sum_k \log \Lambda_{kk} - \log \det \Lambda\big)$, where $\Lambda = \Sigma^{-1}$
-#    is the posterior precision, and check it against the number above. *Hint:* write the KL
-#    between two Gaussians with the same mean.
-# 2. Replace $q$ by a Student-t distribution (in `torch.distributions`) and estimate its ELBO with
-#    `elbo_estimate`. Can it beat the best Gaussian? *Hint:* the posterior is Gaussian.
-# 3. Which form of the Monte Carlo ELBO had the smaller error above, and why? *Hint:* which terms
-#    are computed exactly in each?
+# 1. Show that among Gaussians with a diagonal covariance, $\mathrm{KL}(q \,\|\, p(z \mid x))$ is
+#    smallest for the mean $\mu_{\text{post}}$ and the variances $1/(\Sigma_{\text{post}}^{-1})_{jj}$,
+#    and that the smallest gap is
+#    $\tfrac12 \big(\sum_j \log (\Sigma_{\text{post}}^{-1})_{jj} - \log \det \Sigma_{\text{post}}^{-1}\big)$.
+#    Check it against the mean-field gap above. *Hint:* write the KL between two Gaussians with
+#    $q_0 = q$ and $q_1 = p(z \mid x)$, and set its derivatives in $\mu_q$ and in each variance
+#    $\sigma_j^2$ of $q$ to zero.
+# 2. Replace $q$ by a Student-t distribution with the posterior's mean and covariance and
+#    $\nu = 3, 10, 30$ degrees of freedom, and estimate its ELBO with `elbo_estimate`. Can it
+#    beat the best Gaussian? *Hint:* the posterior is Gaussian. To give the t the posterior's
+#    correlation, draw $u$ from independent Student-t's in `torch.distributions`
+#    (`Independent(StudentT(nu, 0, scale), 1)`, with the scale that gives variance 1) and set
+#    $z = \mu_{\text{post}} + R u$, with $R$ the Cholesky factor of $\Sigma_{\text{post}}$ (lower
+#    triangular, $R R^\top = \Sigma_{\text{post}}$); then $\log q(z) = \log q(u) - \log\det R$, so
+#    $\mathcal L$ is the ELBO of $u$ under the log-joint
+#    $u \mapsto \log p(x, \mu_{\text{post}} + R u) + \log\det R$.
+# 3. Which form of the Monte Carlo ELBO had the smaller error above, and is that always so?
+#    *Hint:* which terms does each form compute exactly? Then compute the variance of each
+#    form's $\hat{\mathcal L}$ at $q = p(z \mid x)$.
+# 4. Use $q$ as an importance-sampling proposal with $k$ draws $z_1, \dots, z_k$ and weights
+#    $w_s = p(x, z_s) / q(z_s)$. Show that $\tfrac1k \sum_{s=1}^k w_s$ is an unbiased estimate of
+#    $p(x)$, and that $\mathcal L_k = \log \tfrac1k \sum_{s=1}^k w_s$, the importance-weighted bound of
+#    chapter 5, has $\mathbb E[\mathcal L_k] \le \log p(x)$ and $\mathbb E[\mathcal L_1] = \mathcal L$. Measure how
+#    $\mathbb E[\mathcal L_k]$ approaches $\log p(x)$ for $k = 1, 10, 100, 1000$ with the best mean-field
+#    $q$ as the proposal. *Hint:* Jensen's inequality, as in the first derivation; compute
+#    $\mathcal L_k$ from the log-weights with `torch.logsumexp` (the weights themselves may
+#    underflow).
+
+# %% [markdown]
+# ## Solutions
 #
+# ### Solution 1
+#
+# :::{dropdown} Solution
+# Let $q = \mathcal N(\mu_q, \operatorname{diag}\sigma^2)$, and write
+# $(\Sigma_{\text{post}}^{-1})_{jj}$ for the diagonal entries of the posterior precision. The KL between two
+# Gaussians, with $q_0 = q$ and $q_1 = p(z \mid x)$, is
+#
+# $$
+# \mathrm{KL}(q \,\|\, p(z \mid x)) = \frac12 \Big[\operatorname{tr}\big(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2\big)
+# + (\mu_{\text{post}} - \mu_q)^\top \Sigma_{\text{post}}^{-1} (\mu_{\text{post}} - \mu_q) - K
+# + \log\det\Sigma_{\text{post}} - \sum_j \log\sigma_j^2\Big].
+# $$
+#
+# The trace of a matrix times a diagonal matrix only sees the diagonal:
+# $\operatorname{tr}(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2) = \sum_j (\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2$.
+# The mean appears only in the quadratic form, which is $\ge 0$ because a precision is positive
+# definite, and is $0$ exactly at $\mu_q = \mu_{\text{post}}$. Each variance appears in
+# $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj}\sigma_j^2 - \log\sigma_j^2\big)$, whose derivative in $\sigma_j^2$,
+# $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj} - 1/\sigma_j^2\big)$, vanishes at $\sigma_j^2 = 1/(\Sigma_{\text{post}}^{-1})_{jj}$ (a minimum: the
+# function is convex in $\sigma_j^2$). At the optimum $\sum_j (\Sigma_{\text{post}}^{-1})_{jj}\sigma_j^2 = K$ cancels
+# the $-K$, the quadratic form is 0, and
+#
+# $$
+# \min \mathrm{KL} = \frac12\Big[\log\det\Sigma_{\text{post}} + \sum_j \log (\Sigma_{\text{post}}^{-1})_{jj}\Big]
+# = \frac12\Big[\sum_j \log (\Sigma_{\text{post}}^{-1})_{jj} - \log\det\Sigma_{\text{post}}^{-1}\Big],
+# $$
+#
+# using $\log\det\Sigma_{\text{post}} = -\log\det\Sigma_{\text{post}}^{-1}$. Since
+# $\log p(x) - \mathcal L = \mathrm{KL}$, this is the smallest gap. It is zero exactly when
+# the precision is diagonal (Hadamard's inequality $\det \ge \prod$ of the diagonal, for positive
+# definite matrices): a mean-field $q$ is exact only when the posterior has no correlations.
+# :::
+
+# %% tags=["hide-cell"]
+log_diag = torch.log(torch.diagonal(precision_post)).sum()
+formula_gap = 0.5 * (log_diag - torch.logdet(precision_post)).item()
+print(f"formula {formula_gap:.6f} | KL of the mean-field optimum "
+      f"{mean_field_gap:.6f} | fitted {gaps_mean_field[-1]:.4f}")
+assert abs(formula_gap - mean_field_gap) < 1e-10
+assert abs(formula_gap - gaps_mean_field[-1]) < 1e-4
+
+# %% [markdown]
+# ### Solution 2
+#
+# :::{dropdown} Solution
+# No. The Gaussian posterior is itself in the Gaussian family, so the best Gaussian reaches
+# $\mathcal L = \log p(x)$ (the full-covariance fit above closed the gap). For any other $q$,
+# $\log p(x) - \mathcal L(q) = \mathrm{KL}(q \,\|\, p(z \mid x)) > 0$, a Student-t included: the
+# estimates below all lie below $\log p(x)$ by many standard errors, and the gap shrinks as
+# $\nu$ grows and the t approaches the Gaussian. A heavier-tailed $q$ only pays when the
+# posterior has heavy tails. (The Student-t with $\nu$ degrees of freedom has variance
+# $\nu/(\nu - 2)$, hence the scale $\sqrt{(\nu - 2)/\nu}$ for variance 1; the change of
+# variables $z = \mu_{\text{post}} + R u$ has Jacobian determinant $\det R$, hence the
+# $\log\det R$.)
+# :::
+
+# %% tags=["hide-cell"]
+cholesky = torch.linalg.cholesky(cov_post)
+log_det = torch.logdet(cholesky)
+
+
+def log_joint_of_u(u):
+    return model.log_joint(x, mean_post + u @ cholesky.T) + log_det
+
+
+g = torch.Generator().manual_seed(SEED)
+t_gaps = {}
+for nu in (3.0, 10.0, 30.0):
+    scale = torch.full((2,), math.sqrt((nu - 2) / nu))
+    q_t = Independent(StudentT(nu, torch.zeros(2), scale), 1)
+    estimates = elbo_estimate(log_joint_of_u, q_t, 1000, n_estimates=100,
+                              generator=g)
+    gap = evidence - estimates.mean().item()
+    t_gaps[nu] = (gap, estimates.std().item() / math.sqrt(100))
+    print(f"nu = {nu:5.0f}: log p(x) - L = {gap:.4f} ± {t_gaps[nu][1]:.4f}")
+assert all(gap > 4 * se for gap, se in t_gaps.values())
+assert t_gaps[3.0][0] > t_gaps[10.0][0] > t_gaps[30.0][0]
+
+# %% [markdown]
+# ### Solution 3
+#
+# :::{dropdown} Solution
+# Both estimators average $S$ independent terms, so their errors are the standard deviation of
+# one term divided by $\sqrt S$; they differ in what that term is. The second form computes
+# the KL exactly and samples only $\log p(x \mid z_s)$; the first samples
+# $\log p(x, z_s) - \log q(z_s)$. For the poor $q$ above (its gap is about 33 nats) the second form
+# had the smaller error at every $S$: the exact KL removes the noise of $\log p(z) - \log q(z)$.
+#
+# It is not always so. Substitute $\log p(x, z) = \log p(x) + \log p(z \mid x)$ into the first
+# form's term: it is $\log p(x) + \log p(z \mid x) - \log q(z)$. At $q = p(z \mid x)$ this is the
+# constant $\log p(x)$ for *every* $z$, so the first form's estimate has variance zero, whatever
+# $S$: a perfect $q$ makes the first form exact from a single sample, while the second form still
+# averages the noisy $\log p(x \mid z_s)$. Near the optimum, which is where training spends its
+# time, the first form can be the less noisy one.
+# :::
+
+# %% tags=["hide-cell"]
+ratios = [second / first for first, second
+          in zip(rmse[FIRST], rmse[SECOND], strict=True)]
+g = torch.Generator().manual_seed(SEED)
+at_posterior = {
+    "first": elbo_estimate(lambda z: model.log_joint(x, z), posterior, 1,
+                           n_estimates=1000, generator=g),
+    "second": elbo_estimate_kl(lambda z: model.log_likelihood(x, z),
+                               posterior, model.prior(), 1,
+                               n_estimates=1000, generator=g),
+}
+spread = {name: e.std().item() for name, e in at_posterior.items()}
+print(f"at q = qs[0]: RMSE second / first = {max(ratios):.2f} at most")
+print(f"at q = p(z|x), S = 1: sd of the first form below 1e-10: "
+      f"{spread['first'] < 1e-10}; sd of the second {spread['second']:.2f}")
+assert max(ratios) < 1
+assert round((log_evidence - model.elbo(x, qs[0])).item()) == 33
+assert spread["first"] < 1e-10 and spread["second"] > 0.5
+
+# %% [markdown]
+# ### Solution 4
+#
+# :::{dropdown} Solution
+# *Unbiased:* each weight has mean
+# $\mathbb E_q[w] = \int q(z)\, \frac{p(x, z)}{q(z)}\, dz = \int p(x, z)\, dz = p(x)$, and the mean of an
+# average is the average of the means. *A lower bound:* $\log$ is concave, so by Jensen
+# $\mathbb E[\mathcal L_k] = \mathbb E\big[\log \tfrac1k \sum_s w_s\big] \le \log \mathbb E\big[\tfrac1k \sum_s w_s\big] = \log p(x)$.
+# For $k = 1$, $\mathbb E[\mathcal L_1] = \mathbb E_q[\log p(x, z) - \log q(z)] = \mathcal L$. As $k$
+# grows, the average of the weights concentrates around $p(x)$ (its variance falls like $1/k$),
+# Jensen's gap closes, and $\mathbb E[\mathcal L_k]$ rises towards $\log p(x)$; chapter 5 uses
+# $\mathcal L_k$ to estimate the log-likelihood of a VAE. In the log domain,
+# $\mathcal L_k = \operatorname{logsumexp}_s(\log w_s) - \log k$, which never forms the weights
+# themselves.
+# :::
+
+# %% tags=["hide-cell"]
+g = torch.Generator().manual_seed(SEED)
+repeats = 400
+bounds = {}
+for k in (1, 10, 100, 1000):
+    eps = torch.randn(repeats, k, 2, generator=g)
+    z = mean_post + variances.sqrt() * eps  # draws from the proposal
+    log_w = model.log_joint(x, z) - q_mean_field_optimum.log_prob(z)
+    bound_k = torch.logsumexp(log_w, dim=1) - math.log(k)  # L_k
+    bounds[k] = (bound_k.mean().item(),
+                 bound_k.std().item() / math.sqrt(repeats))
+ratio = (log_w - evidence).exp()  # w / p(x), all 400,000 weights at k = 1000
+p_ratio = (ratio.mean().item(), ratio.std().item() / math.sqrt(ratio.numel()))
+for k, (bound, se) in bounds.items():
+    print(f"k = {k:4d}: E[L_k] = {bound:.4f} ± {se:.4f}")
+print(f"log p(x) = {evidence:.4f}; L of the proposal = "
+      f"{elbos['best mean-field q']:.4f}; "
+      f"mean weight / p(x) = {p_ratio[0]:.3f} ± {p_ratio[1]:.3f}")
+assert abs(p_ratio[0] - 1) < 4 * p_ratio[1]
+assert abs(bounds[1][0] - elbos["best mean-field q"]) < 4 * bounds[1][1]
+values = [bound for bound, _ in bounds.values()]
+assert np.all(np.diff(values) > 0)
+assert all(bound < evidence for bound in values)
+
+# %% [markdown]
 # ## References
 #
 # - Jordan, M. I., Ghahramani, Z., Jaakkola, T. S., & Saul, L. K. (1999). An introduction to
@@ -410,3 +955,5 @@ assert c_best_elbo == 1.0
 # - Kingma, D. P., & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*. {cite}`kingma2014auto`
 # - Blei, D. M., Kucukelbir, A., & McAuliffe, J. D. (2017). Variational inference: a review for
 #   statisticians. *Journal of the American Statistical Association*, 112(518), 859–877. {cite}`blei2017variational`
+# - Burda, Y., Grosse, R., & Salakhutdinov, R. (2016). Importance weighted autoencoders. *ICLR*.
+#   {cite}`burda2016importance`

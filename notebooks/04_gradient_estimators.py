@@ -19,7 +19,8 @@
 # **What you will learn.** How to differentiate an expectation whose sampling distribution
 # depends on the parameters: the score-function estimator, which works for any integrand, and the
 # reparameterization (pathwise) estimator, which the VAE uses. Both are checked for
-# unbiasedness against exact gradients, and their variances are measured side by side.
+# unbiasedness against exact gradients, their variances are measured side by side and explained
+# by a closed form, and the chapter shows why networks output $\log \sigma^2$.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
 # On Colab, install the book's package (once per session). The cell shows only pip's messages,
@@ -38,9 +39,15 @@ import math
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
 from torch.distributions import Normal
 
-from vaebook.estimators import diagonal_gaussian, pathwise_gradient, score_function_gradient
+from vaebook.estimators import (
+    diagonal_gaussian,
+    pathwise_gradient,
+    score_function_gradient,
+)
 from vaebook.randomness import seed_everything
 from vaebook.training import pick_device
 
@@ -53,86 +60,246 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # %% [markdown]
 # ## The problem
 #
-# Training a VAE means following $\nabla_\phi \mathcal L$, and the ELBO is an expectation under
-# $q_\phi$: we need
+# Training a VAE means following the gradient of the ELBO, and the ELBO is an expectation under
+# $q$. Strip the problem to its core: a Gaussian
+# $q_\lambda = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ on $\mathbb R^K$ with parameters
+# $\lambda = (\mu, \log\sigma^2)$, a function $f(z)$, and the objective
 #
-# $$ \nabla_\phi\, \mathbb E_{q_\phi(z)}[f(z)]. $$
+# $$ F(\lambda) = \mathbb E_{q_\lambda}[f(z)], \qquad \text{whose gradient } \nabla_\lambda F(\lambda) \text{ we need.} $$
 #
-# We cannot simply average $\nabla_\phi f(z_s)$ over samples: $f$ does not depend on $\phi$ at all;
-# the *distribution* of $z$ does. Two identities turn the gradient back into an expectation that
-# samples can estimate. Throughout, $q_\phi = \mathcal N(\mu, \operatorname{diag}\sigma^2)$ with
-# $\phi = (\mu, \log \sigma^2)$.
+# In a VAE, $\lambda$ is what the encoder outputs for one image, $\mu_\phi(x)$ and
+# $\log\sigma^2_\phi(x)$, and $f$ is the integrand of the ELBO; once $\nabla_\lambda F$ is known,
+# backpropagation through the encoder carries it on to the weights $\phi$ (chain rule). So it is
+# enough to study $\lambda$. (The ELBO's integrand also depends on $\lambda$, through
+# $-\log q_\lambda(z)$; that adds the term $\mathbb E_q[\nabla_\lambda f]$, which for the ELBO is
+# $-\mathbb E_q[\nabla_\lambda \log q_\lambda(z)] = 0$, as shown below. Here $f$ does not depend on $\lambda$.)
 #
+# We cannot simply average $\nabla_\lambda f(z_s)$ over samples $z_s \sim q_\lambda$: $f$ does not
+# depend on $\lambda$ at all; the *distribution* of $z$ does. Two identities turn the gradient
+# back into an expectation that samples can estimate.
+#
+# ## Why $\log \sigma^2$
+#
+# The encoder of chapter 5, like most VAE code, outputs $\log\sigma^2$, not $\sigma$. Three
+# reasons. A network's output can be any real number, while a variance must be positive:
+# $\sigma^2 = \exp(\log\sigma^2)$ is positive for every output, with no constraint to enforce.
+# The log-density and the KL of chapter 3 contain $\log\sigma^2$ itself,
+# $\log \mathcal N(z; \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2 + (z - \mu)^2 e^{-\log\sigma^2}\big]$,
+# so no logarithm of a possibly tiny number is ever taken. And a step in $\log\sigma^2$ changes the
+# variance by a *factor*, which suits a quantity that ranges over orders of magnitude.
+#
+# The standard deviation follows from $\log\sigma^2 = 2\log\sigma$:
+#
+# $$ \sigma = \exp\big(\tfrac12 \log\sigma^2\big), $$
+#
+# which is where the $\tfrac12$ in `torch.exp(0.5 * logvar)` comes from. Some texts parameterize by
+# $\log\sigma$ instead; the two differ only by that factor. By the chain rule, with
+# $\log\sigma = \tfrac12 \log\sigma^2$,
+#
+# $$
+# \frac{\partial}{\partial \log\sigma^2} = \frac{\partial \log\sigma}{\partial\log\sigma^2}\,\frac{\partial}{\partial\log\sigma}
+# = \frac12\,\frac{\partial}{\partial \log\sigma},
+# $$
+#
+# so every gradient with respect to $\log\sigma^2$ is half the gradient with respect to
+# $\log\sigma$. Check it with autograd on $F(\lambda) = \sum_j (\mu_j^2 + \sigma_j^2)$, the exact
+# expectation of $f(z) = \sum_j z_j^2$ used below: $\partial F/\partial\log\sigma^2_j = \sigma_j^2$
+# and $\partial F/\partial\log\sigma_j = 2\sigma_j^2$.
+
+# %%
+sigma = torch.tensor([0.7, 1.2])
+log_sigma = sigma.log().requires_grad_()
+logvar = (2 * sigma.log()).requires_grad_()
+mu = torch.tensor([1.5, -0.5])
+# F(lambda) = sum_j mu_j^2 + sigma_j^2, with sigma^2 from each parameter
+(mu**2 + (2 * log_sigma).exp()).sum().backward()  # sigma^2 = e^(2 log sigma)
+(mu**2 + logvar.exp()).sum().backward()  # sigma^2 = e^(log sigma^2)
+print(f"dF/dlog sigma^2 = {logvar.grad.numpy().round(4)}, "
+      f"dF/dlog sigma = {log_sigma.grad.numpy().round(4)}")
+
+# %% [markdown]
+# **Check.** The gradient in $\log\sigma^2$ is exactly $\sigma^2$, and exactly half the gradient
+# in $\log\sigma$ (to 1e-12).
+
+# %%
+assert torch.allclose(logvar.grad, sigma**2, rtol=0, atol=1e-12)
+assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
+
+# %% [markdown]
 # ## The score-function estimator
 #
-# Move the gradient inside the integral and use $\nabla_\phi q_\phi = q_\phi \nabla_\phi \log q_\phi$:
+# Move the gradient inside the integral and use
+# $\nabla_\lambda q_\lambda = q_\lambda \nabla_\lambda \log q_\lambda$:
 #
 # $$
-# \nabla_\phi \int q_\phi(z) f(z)\, dz = \int q_\phi(z)\, f(z)\, \nabla_\phi \log q_\phi(z)\, dz
-# = \mathbb E_{q_\phi}\big[f(z)\, \nabla_\phi \log q_\phi(z)\big].
+# \nabla_\lambda \int q_\lambda(z) f(z)\, dz = \int q_\lambda(z)\, f(z)\, \nabla_\lambda \log q_\lambda(z)\, dz
+# = \mathbb E_{q_\lambda}\big[f(z)\, \nabla_\lambda \log q_\lambda(z)\big].
 # $$
 #
-# Averaging $f(z_s) \nabla_\phi \log q_\phi(z_s)$ over samples is unbiased and needs $f$ only as a
+# $\nabla_\lambda \log q_\lambda(z)$ is the **score** of $q$. Averaging
+# $f(z_s) \nabla_\lambda \log q_\lambda(z_s)$ over samples is unbiased and needs $f$ only as a
 # black box: no derivative of $f$, no continuity (Williams, 1992, called it REINFORCE; it is also
-# the likelihood-ratio estimator). For a Gaussian,
-# $\nabla_\mu \log q = (z - \mu)/\sigma^2$ and $\nabla_{\log\sigma^2} \log q = \tfrac12\big((z - \mu)^2/\sigma^2 - 1\big)$.
+# the likelihood-ratio estimator). For the Gaussian, differentiate
+# $\log q_\lambda(z) = \sum_j -\tfrac12\big[\log 2\pi + \log\sigma_j^2 + (z_j - \mu_j)^2 e^{-\log\sigma_j^2}\big]$:
 #
-# Its weakness is variance: $f(z)$ multiplies a zero-mean noise term, so a large $f$, even a large
-# *constant*, makes every estimate large while their average stays put. Because
-# $\mathbb E_q[\nabla_\phi \log q_\phi] = \int \nabla_\phi q_\phi = \nabla_\phi 1 = 0$, any **baseline**
-# $b$ that does not depend on $z$ can be subtracted, $\mathbb E_q[(f(z) - b) \nabla_\phi \log q_\phi]$,
-# without bias. `vaebook` offers the leave-one-out baseline: for sample $s$, the mean of $f$ over
+# $$
+# \frac{\partial \log q_\lambda}{\partial \mu_j} = \frac{z_j - \mu_j}{\sigma_j^2}, \qquad
+# \frac{\partial \log q_\lambda}{\partial \log\sigma_j^2} = \frac12\Big(\frac{(z_j - \mu_j)^2}{\sigma_j^2} - 1\Big).
+# $$
+#
+# Its weakness is variance: $f(z)$ multiplies the score, a zero-mean noise term, so a large $f$,
+# even a large *constant*, makes every estimate large while their average stays put. Because
+# $\mathbb E_q[\nabla_\lambda \log q_\lambda] = \int \nabla_\lambda q_\lambda = \nabla_\lambda 1 = 0$,
+# any **baseline** $b$ that does not depend on $z$ can be subtracted,
+# $\mathbb E_q[(f(z) - b) \nabla_\lambda \log q_\lambda]$, without bias. The baseline is the
+# simplest **control variate**: a term with known mean zero, here $b\, \nabla_\lambda \log q_\lambda(z)$,
+# subtracted from an estimator to lower its variance. Chapter 7's control variate is the same
+# idea, with one $b$ per parameter component chosen to minimize the variance (exercise 2 derives
+# that choice). `vaebook` offers the leave-one-out baseline: for sample $s$, the mean of $f$ over
 # the other $S - 1$ samples (independent of $z_s$, hence unbiased).
 #
 # ## The pathwise (reparameterization) estimator
 #
 # Write the sample as a differentiable function of parameter-free noise,
 # $z = \mu + \sigma \odot \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$. Now the
-# distribution no longer depends on $\phi$, and the gradient goes inside:
+# distribution of $\varepsilon$ no longer depends on $\lambda$, and the gradient goes inside:
 #
 # $$
-# \nabla_\phi\, \mathbb E_{\varepsilon}\big[f(\mu + \sigma \odot \varepsilon)\big]
-# = \mathbb E_{\varepsilon}\big[\nabla_z f(z)\, \tfrac{\partial z}{\partial \phi}\big],
-# \qquad \tfrac{\partial z}{\partial \mu} = 1,\quad \tfrac{\partial z}{\partial \log \sigma^2} = \tfrac12 \sigma \varepsilon.
+# \nabla_\lambda\, \mathbb E_{\varepsilon}\big[f(\mu + \sigma \odot \varepsilon)\big]
+# = \mathbb E_{\varepsilon}\Big[\sum_j \frac{\partial f}{\partial z_j}\, \nabla_\lambda z_j\Big],
+# \qquad \frac{\partial z_j}{\partial \mu_j} = 1,\quad
+# \frac{\partial z_j}{\partial \log \sigma_j^2} = \frac{\partial \sigma_j}{\partial \log \sigma_j^2}\,\varepsilon_j = \tfrac12 \sigma_j \varepsilon_j,
 # $$
 #
-# It uses the *slope* of $f$, not just its value, and is usually far less noisy. It needs $f$ to be
-# differentiable and $z$ to be a differentiable function of noise: it does not apply to discrete
-# latent variables (chapter 7 handles those with the score function).
+# where $\partial\sigma_j / \partial\log\sigma_j^2 = \tfrac12\sigma_j$ because
+# $\sigma_j = \exp(\tfrac12\log\sigma_j^2)$. It uses the *slope* of $f$, not just its value, and
+# is usually far less noisy. It needs $f$ to be differentiable and $z$ to be a differentiable
+# function of noise: it does not apply to discrete latent variables (chapter 7 handles those
+# with the score function).
+#
+# ## Two computation graphs
+#
+# PyTorch builds both estimators into its distributions. `q.rsample()` draws
+# $z = \mu + \sigma \odot \varepsilon$ as a computation on $\mu$ and $\log\sigma^2$, so
+# `backward()` walks back from $f(z)$ through $z$ to the parameters: the pathwise gradient.
+# `q.sample()` returns $z$ *detached*: the graph is cut between the parameters and $z$, and no
+# gradient reaches $\mu$ or $\log\sigma^2$ through $z$. The score function needs no path through
+# $z$: it differentiates the *surrogate* $f(z) \log q_\lambda(z)$, in which $z$ and $f(z)$ are
+# constants and only $\log q_\lambda(z)$ depends on $\lambda$; its gradient is
+# $f(z)\nabla_\lambda\log q_\lambda(z)$, one term of the score-function estimator. The last
+# section checks both against `vaebook`'s estimators.
+
+# %% tags=["hide-input"]
+def draw_graph(ax, title, nodes, forward, backward, cut=()):
+    """Boxes at nodes {name: (x, y, label)}; black arrows for the forward
+    computation, red dashed ones where the gradient flows back, and a
+    cross on each cut edge."""
+    boxes = {name: ax.text(x, y, label, ha="center", va="center",
+                           fontsize=10, bbox=dict(boxstyle="round,pad=0.4",
+                                                  fc="white", ec="0.3"))
+             for name, (x, y, label) in nodes.items()}
+
+    def arrow(a, b, **style):
+        ax.add_patch(FancyArrowPatch(
+            nodes[a][:2], nodes[b][:2], patchA=boxes[a].get_bbox_patch(),
+            patchB=boxes[b].get_bbox_patch(), arrowstyle="-|>",
+            mutation_scale=12, **style))
+
+    for a, b in forward:
+        arrow(a, b, color="0.6" if (a, b) in cut else "k",
+              ls=":" if (a, b) in cut else "-")
+        if (a, b) in cut:
+            middle = np.mean([nodes[a][:2], nodes[b][:2]], axis=0)
+            ax.text(*middle, "✕", color="C3", fontsize=14, ha="center",
+                    va="center")
+    for a, b in backward:
+        arrow(a, b, color="C3", ls="--", connectionstyle="arc3,rad=0.3")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlim(-0.6, 5.2)
+    ax.set_ylim(-1.4, 2.5)
+    ax.axis("off")
+
+
+fig = Figure(figsize=(11, 4))
+left, right = fig.subplots(1, 2)
+draw_graph(left, "z = q.rsample(): the pathwise gradient", {
+    "mu": (0, 2, r"$\mu$"),
+    "logvar": (0, 0.4, r"$\log\sigma^2$"),
+    "sigma": (1.6, 0.4, r"$\sigma = \exp(\log\sigma^2 / 2)$"),
+    "eps": (1.6, -1.0, r"$\varepsilon \sim \mathcal{N}(0, I)$"),
+    "z": (3.3, 1.2, r"$z = \mu + \sigma \odot \varepsilon$"),
+    "f": (4.8, 1.2, r"$f(z)$"),
+}, forward=[("mu", "z"), ("logvar", "sigma"), ("sigma", "z"),
+            ("eps", "z"), ("z", "f")],
+   backward=[("f", "z"), ("z", "mu"), ("z", "sigma"),
+             ("sigma", "logvar")])
+draw_graph(right, "z = q.sample(): the score function, via a surrogate", {
+    "mu": (0, 2, r"$\mu$"),
+    "logvar": (0, 0.4, r"$\log\sigma^2$"),
+    "z": (1.8, -1.0, r"$z$ (detached)"),
+    "logq": (2.4, 1.2, r"$\log q_\lambda(z)$"),
+    "f": (4.2, -1.0, r"$f(z)$ (a constant)"),
+    "surrogate": (4.4, 1.2, r"$f(z)\,\log q_\lambda(z)$"),
+}, forward=[("mu", "z"), ("logvar", "z"), ("mu", "logq"),
+            ("logvar", "logq"), ("z", "logq"), ("z", "f"),
+            ("f", "surrogate"), ("logq", "surrogate")],
+   backward=[("surrogate", "logq"), ("logq", "mu"), ("logq", "logvar")],
+   cut=[("mu", "z"), ("logvar", "z")])
+handles = [Line2D([], [], color="k", label="forward computation"),
+           Line2D([], [], color="C3", ls="--", label="gradient flows back"),
+           Line2D([], [], color="0.6", ls=":",
+                  label="sample() cuts the graph: no gradient")]
+fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9)
+fig.tight_layout(rect=(0, 0.08, 1, 1))
+fig
+
+# %% [markdown]
+# Forward arrows compute, red arrows carry the gradient back. On the left the path from
+# $f(z)$ back to $\mu$ and $\log\sigma^2$ runs through $z$; on the right `sample()` cuts it
+# (✕), and the gradient reaches the parameters only through $\log q_\lambda(z)$.
 #
 # ## Unbiasedness against exact gradients
 #
-# Take $f(z) = \sum_k z_k^2$. Then $\mathbb E_q[f] = \sum_k \mu_k^2 + \sigma_k^2$, so exactly
-# $\nabla_\mu = 2\mu$ and $\nabla_{\log \sigma^2} = \sigma^2$. Draw 100,000 single-sample estimates
-# from each estimator and compare their means with the truth.
+# Take $f(z) = \sum_j z_j^2$. Then $F(\lambda) = \mathbb E_q[f] = \sum_j (\mu_j^2 + \sigma_j^2)$, so
+# exactly $\nabla_\mu F = 2\mu$ and $\nabla_{\log\sigma^2} F = \sigma^2$ (checked with autograd
+# above). Draw $S = 100{,}000$ single-sample estimates from each estimator and compare their
+# means with the truth.
 
 # %%
 def square(z, q=None):
     return (z**2).sum(-1)
 
 
-mu, logvar = torch.tensor([1.5, -0.5]), 2 * torch.log(torch.tensor([0.7, 1.2]))
-exact_mu, exact_logvar = 2 * mu, torch.exp(logvar)
+def make_estimator(gradient, **options):
+    """(f, mu, logvar, S, generator) -> S single-sample gradients."""
+    def estimate(f, mu, logvar, S, generator):
+        params = {"mu": mu, "logvar": logvar}
+        return gradient(f, diagonal_gaussian, params, S,
+                        generator=generator, **options)[0]
+    return estimate
+
+
 estimators = {
-    "score function": lambda f, m, v, n, g: score_function_gradient(
-        f, diagonal_gaussian, {"mu": m, "logvar": v}, n, generator=g)[0],
-    "score + baseline": lambda f, m, v, n, g: score_function_gradient(
-        f, diagonal_gaussian, {"mu": m, "logvar": v}, n, baseline="mean", generator=g)[0],
-    "pathwise": lambda f, m, v, n, g: pathwise_gradient(
-        f, diagonal_gaussian, {"mu": m, "logvar": v}, n, generator=g)[0],
+    "score function": make_estimator(score_function_gradient),
+    "score + baseline": make_estimator(score_function_gradient,
+                                       baseline="mean"),
+    "pathwise": make_estimator(pathwise_gradient),
 }
-N = 100_000
+mu = torch.tensor([1.5, -0.5])
+logvar = 2 * torch.log(torch.tensor([0.7, 1.2]))
+exact = torch.cat([2 * mu, logvar.exp()])
+S = 100_000
 z_scores = {}
-print(f"{'':18s} {'grad mu (exact ' + str(exact_mu.numpy().round(3)) + ')':>34s}  "
-      f"{'grad log sigma^2 (exact ' + str(exact_logvar.numpy().round(3)) + ')':>40s}")
+print(f"exact: grad mu {exact[:2].numpy().round(3)}, "
+      f"grad log sigma^2 {exact[2:].numpy().round(3)}")
 for name, estimate in estimators.items():
-    grads = estimate(square, mu, logvar, N, torch.Generator().manual_seed(SEED))
-    grad_mu, grad_logvar = grads["mu"], grads["logvar"]
-    both = torch.cat([grad_mu, grad_logvar], dim=1)
-    standard_error = both.std(0) / math.sqrt(N)
-    z_scores[name] = ((both.mean(0) - torch.cat([exact_mu, exact_logvar])) / standard_error).abs()
-    print(f"{name:18s} {str(grad_mu.mean(0).numpy().round(3)):>34s}  "
-          f"{str(grad_logvar.mean(0).numpy().round(3)):>40s}")
+    g = torch.Generator().manual_seed(SEED)
+    grads = estimate(square, mu, logvar, S, g)
+    both = torch.cat([grads["mu"], grads["logvar"]], dim=1)
+    standard_error = both.std(0) / math.sqrt(S)
+    z_scores[name] = ((both.mean(0) - exact) / standard_error).abs()
+    means = both.mean(0).numpy().round(3)
+    print(f"{name:17s} grad mu {means[:2]}, grad log sigma^2 {means[2:]}")
 
 # %% [markdown]
 # **Check.** Every estimator's mean is within four standard errors of the exact gradient, for
@@ -145,70 +312,180 @@ assert all(torch.all(z < 4) for z in z_scores.values())
 # ## How noisy is each estimator?
 #
 # Unbiased is not enough: an estimator with a huge variance needs a huge number of samples. We
-# measure the variance of single-sample estimates of $\partial / \partial \mu_1$ (20,000 samples
-# per setting) as we move the mean $\mu$, shrink the scale $\sigma$, and add dimensions $K$.
+# measure the variance of single-sample estimates of $\partial F / \partial \mu_1$ (20,000
+# samples per setting, with the standard error of each measured variance) as we move the mean
+# $\mu$, shrink the scale $\sigma$ (both with $K = 1$), and add dimensions $K$ (with every
+# $\mu_j = 1$, $\sigma_j = 1$).
 
 # %%
-def variance_of_grad_mu(name, mu, logvar, n=20_000):
-    grad_mu = estimators[name](square, mu, logvar, n, torch.Generator().manual_seed(SEED))["mu"]
-    return grad_mu[:, 0].var().item()
+def variance_of_grad_mu(name, mu, logvar, S=20_000):
+    """Variance of one estimate of dF/dmu_1, and its standard error."""
+    g = torch.Generator().manual_seed(SEED)
+    grad = estimators[name](square, mu, logvar, S, g)["mu"][:, 0]
+    squared = (grad - grad.mean()) ** 2
+    return squared.mean().item(), squared.std().item() / math.sqrt(S)
+
+
+def one_dim(mu, sigma):
+    return torch.tensor([float(mu)]), torch.tensor([2 * math.log(sigma)])
 
 
 settings = {
-    "mean mu": ([0.0, 1.0, 2.0, 4.0], lambda v: (torch.tensor([v]), torch.tensor([0.0]))),
-    "scale sigma": ([0.1, 0.3, 1.0, 3.0], lambda v: (torch.tensor([1.0]), torch.tensor([2 * math.log(v)]))),
+    "mean mu": ([0.0, 1.0, 2.0, 4.0], lambda v: one_dim(v, 1.0)),
+    "scale sigma": ([0.1, 0.3, 1.0, 3.0], lambda v: one_dim(1.0, v)),
     "dimension K": ([1, 10, 100], lambda v: (torch.ones(v), torch.zeros(v))),
 }
-variances = {
-    setting: {name: [variance_of_grad_mu(name, *make(v)) for v in values] for name in estimators}
+measured = {
+    setting: {name: [variance_of_grad_mu(name, *make(v)) for v in values]
+              for name in estimators}
     for setting, (values, make) in settings.items()
 }
+variances = {setting: {name: [v for v, _ in results]
+                       for name, results in by_name.items()}
+             for setting, by_name in measured.items()}
 
 fig = Figure(figsize=(11, 3.3))
-for ax, (setting, (values, _)) in zip(fig.subplots(1, 3), settings.items(), strict=True):
+axes = fig.subplots(1, 3)
+for ax, (setting, (values, _)) in zip(axes, settings.items(), strict=True):
     for name in estimators:
         ax.loglog(values, variances[setting][name], "o-", label=name)
     ax.set_xlabel(setting)
-    ax.set_ylabel(r"variance of one estimate of $\partial/\partial\mu_1$")
-axes = fig.axes
+    ax.set_ylabel(r"variance of one estimate of $\partial F/\partial\mu_1$")
 axes[0].set_xscale("linear")  # mu = 0 is among the values
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 fig
 
 # %%
-print(f"{'setting':14s} {'value':>6s} {'score/pathwise':>15s} {'score+baseline/pathwise':>24s}")
+def short(v):
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.4g}"
+
+
+print(f"{'setting':12s} {'value':>6s} {'score':>9s} {'score+baseline':>15s}"
+      f" {'pathwise':>9s}")
 for setting, (values, _) in settings.items():
     for i, v in enumerate(values):
-        v_score, v_base, v_path = (variances[setting][name][i] for name in estimators)
-        print(f"{setting:14s} {v:6g} {v_score / v_path:15.1f} {v_base / v_path:24.1f}")
+        row = " ".join(f"{short(variances[setting][name][i]):>{width}s}"
+                       for name, width in zip(estimators, (9, 15, 9),
+                                              strict=True))
+        print(f"{setting:12s} {v:6g} {row}")
 
 # %% [markdown]
-# The pathwise variance does not depend on $\mu$ or $K$ at all: here $\nabla_{\mu_1} f = 2 z_1$,
-# with variance $4\sigma^2$. The score function's grows with $\mu$ (larger $f$), falls behind the
-# pathwise estimator ever faster as $\sigma \to 0$ (the score $(z - \mu)/\sigma^2$ grows like
-# $1/\sigma$ while the pathwise noise shrinks like $\sigma$), and grows with $K$ because
-# the other $K - 1$ coordinates add noise to $f$ without carrying information about $\mu_1$. The
-# baseline removes the part of $f$ shared by all samples and helps most when $f$ is large.
+# The pathwise variance does not depend on $\mu$ or $K$ at all: here
+# $\partial f / \partial z_1 \cdot \partial z_1/\partial\mu_1 = 2 z_1$, with variance $4\sigma_1^2$.
+# The score function's variance grows with $\mu$; it falls behind the pathwise estimator ever
+# faster as $\sigma \to 0$ (their ratio grows more than a hundredfold from $\sigma = 1$ to
+# $\sigma = 0.1$); and it grows with $K$ much faster than the number of coordinates. The baseline
+# removes much of it. The next section explains all three with one formula.
 #
-# **Check.** The pathwise variance stays within 5% of $4\sigma^2$ everywhere; the score function
-# is noisier in every setting; its variance grows at least tenfold from $K = 1$ to $K = 100$; its
-# ratio to the pathwise variance grows at least tenfold as $\sigma$ goes from 1 to 0.1; and the
-# baseline lowers it whenever $\mu \neq 0$.
+# ## Why the score function's variance grows
+#
+# Write $s = \partial \log q_\lambda / \partial\mu_1 = (z_1 - \mu_1)/\sigma_1^2$ for the score of
+# $\mu_1$, so that one estimate is $g = (f(z) - b)\, s$ (with $b = 0$ for no baseline). Split
+# $f - b = (f - \mathbb E f) + (\mathbb E f - b)$: a fluctuation and a constant. The variance of a
+# sum of two terms is the sum of their variances plus twice their covariance, and since
+# $\mathbb E[s] = 0$, $\operatorname{Var}[(\mathbb E f - b)s] = (\mathbb E f - b)^2\, \mathbb E[s^2]$
+# and $\operatorname{Cov}\big((f - \mathbb E f)s,\ s\big) = \mathbb E[(f - \mathbb E f)s^2]$:
+#
+# $$
+# \operatorname{Var}[g] = \underbrace{\operatorname{Var}\big[(f - \mathbb E f)\, s\big]}_{\text{fluctuation of } f}
+# + \underbrace{(\mathbb E f - b)^2\, \mathbb E[s^2] + 2(\mathbb E f - b)\, \mathbb E\big[(f - \mathbb E f)s^2\big]}_{\text{mean of } f \text{ (minus the baseline)}}.
+# $$
+#
+# This holds for any $f$. The second part vanishes when $b = \mathbb E f$: that is what a
+# baseline is for. For $f = \sum_j z_j^2$, write $z_j = \mu_j + \sigma_j\varepsilon_j$ with
+# $\varepsilon_j \sim \mathcal N(0, 1)$, whose moments are $\mathbb E[\varepsilon^2] = 1$,
+# $\mathbb E[\varepsilon^4] = 3$, $\mathbb E[\varepsilon^6] = 15$ (odd moments are 0). Then
+# $s = \varepsilon_1/\sigma_1$, $\mathbb E[s^2] = 1/\sigma_1^2$,
+# $\mathbb E f = \sum_j (\mu_j^2 + \sigma_j^2)$, and the fluctuation of coordinate $j$ is
+# $z_j^2 - \mathbb E[z_j^2] = 2\mu_j\sigma_j\varepsilon_j + \sigma_j^2(\varepsilon_j^2 - 1)$, with
+# variance $4\mu_j^2\sigma_j^2 + 2\sigma_j^4$. Coordinates $j \ne 1$ are independent of $s$, so in
+# each expectation they contribute either their variance times $\mathbb E[s^2]$ or zero:
+#
+# - $\mathbb E[(f - \mathbb E f)s^2] = \mathbb E\big[(2\mu_1\sigma_1\varepsilon_1 + \sigma_1^2(\varepsilon_1^2 - 1))\,\varepsilon_1^2\big]/\sigma_1^2 = \mathbb E[\varepsilon^4] - \mathbb E[\varepsilon^2] = 2$;
+# - $\operatorname{Var}[(f - \mathbb E f)s] = \mathbb E[(f - \mathbb E f)^2 s^2] - (\mathbb E[f s])^2$, with
+#   $\mathbb E[fs] = \partial F/\partial\mu_1 = 2\mu_1$ and
+#   $\mathbb E[(f - \mathbb E f)^2 s^2] = \mathbb E\big[(2\mu_1\varepsilon_1 + \sigma_1(\varepsilon_1^2 - 1))^2\varepsilon_1^2\big] + \sum_{j \ne 1} \tfrac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2}
+#   = 12\mu_1^2 + 10\sigma_1^2 + \sum_{j \ne 1} \tfrac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2}$
+#   (the middle term of the square, $4\mu_1\sigma_1\varepsilon_1^3(\varepsilon_1^2 - 1)$, has odd powers only and mean 0;
+#   $\mathbb E[(\varepsilon^2 - 1)^2\varepsilon^2] = 15 - 6 + 1 = 10$).
+#
+# Altogether, after subtracting $(\mathbb E[fs])^2 = 4\mu_1^2$,
+#
+# $$
+# \operatorname{Var}[g] = \underbrace{8\mu_1^2 + 10\sigma_1^2}_{\text{own coordinate}}
+# + \underbrace{\sum_{j \ne 1} \frac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2}}_{\text{other coordinates}}
+# + \underbrace{\frac{(\mathbb E f - b)^2}{\sigma_1^2} + 4(\mathbb E f - b)}_{\text{mean of } f}.
+# $$
+#
+# With every $\mu_j = \sigma_j = 1$ and no baseline this is $18 + 6(K - 1) + 4K^2 + 8K$, since
+# $\mathbb E f = 2K$. The other $K - 1$ coordinates do add noise, but only *linearly* in $K$; the
+# growth is *quadratic*, and it comes from the mean of $f$, which grows with $K$ and multiplies
+# the score. The same term explains the other two panels: $\mathbb E f$ grows with $\mu$, and
+# $\mathbb E[s^2] = 1/\sigma_1^2$ explodes as $\sigma_1 \to 0$. The leave-one-out baseline of
+# 20,000 samples is $\mathbb E f$ up to a tiny error, so it leaves only the first two parts.
+# The cell compares the formula with every measured variance.
 
 # %%
-sigmas = {"mean mu": [1.0] * 4, "scale sigma": settings["scale sigma"][0], "dimension K": [1.0] * 3}
+def score_variance(mu, sigma, baseline=0.0):
+    """Var[(f - b) s] for f = sum_j z_j^2, s the score of mu_1:
+    own coordinate, other coordinates and mean-of-f parts."""
+    mean_f = (mu**2 + sigma**2).sum().item()
+    own = (8 * mu[0] ** 2 + 10 * sigma[0] ** 2).item()
+    others = ((4 * mu**2 * sigma**2 + 2 * sigma**4)[1:].sum()
+              / sigma[0] ** 2).item()
+    shift = mean_f - baseline
+    return own, others, (shift**2 / sigma[0] ** 2 + 4 * shift).item()
+
+
+worst = 0.0  # largest |measured - closed form| in standard errors
+for setting, (values, make) in settings.items():
+    for i, v in enumerate(values):
+        mu_v, logvar_v = make(v)
+        sigma_v = (0.5 * logvar_v).exp()
+        mean_f = (mu_v**2 + sigma_v**2).sum().item()
+        for name, b in (("score function", 0.0),
+                        ("score + baseline", mean_f)):
+            closed = sum(score_variance(mu_v, sigma_v, b))
+            value, se = measured[setting][name][i]
+            worst = max(worst, abs(value - closed) / se)
+
+own, others, mean_part = score_variance(torch.ones(100), torch.ones(100))
+total = own + others + mean_part
+with_baseline = own + others
+print(f"K = 100, no baseline: closed form {total:,.0f} "
+      f"(measured {variances['dimension K']['score function'][-1]:,.0f})")
+print(f"  own coordinate {own:.0f}, other coordinates {others:.0f} "
+      f"({others / total:.1%}), mean of f {mean_part:,.0f} "
+      f"({mean_part / total:.1%})")
+print(f"  with the baseline b = E f: {with_baseline:.0f} "
+      f"(measured {variances['dimension K']['score + baseline'][-1]:.0f})")
+print(f"largest deviation of a measured variance from the formula: "
+      f"{worst:.1f} standard errors")
+
+# %% [markdown]
+# **Check.** Every measured variance, with and without the baseline, lies within four standard
+# errors of the formula. At $K = 100$ the variance is about 41,400; about 98% of it is the mean
+# of $f$, which the baseline removes, and under 2% comes from the other 99 coordinates; with the
+# baseline $b = \mathbb E f$ about 600 remain. The pathwise variance stays within 5% of
+# $4\sigma_1^2$ everywhere, the score function is noisier in every setting, and its ratio to the
+# pathwise variance grows more than a hundredfold from $\sigma = 1$ to $\sigma = 0.1$.
+
+# %%
+assert worst < 4
+assert round(total, -2) == 41_400
+assert 0.98 < mean_part / total < 0.99 and others / total < 0.02
+assert round(with_baseline, -2) == 600
+sigmas = {"mean mu": [1.0] * 4, "scale sigma": settings["scale sigma"][0],
+          "dimension K": [1.0] * 3}
 for setting in settings:
     pathwise = np.array(variances[setting]["pathwise"])
-    assert np.allclose(pathwise, 4 * np.array(sigmas[setting]) ** 2, rtol=0.05)
+    four_sigma2 = 4 * np.array(sigmas[setting]) ** 2
+    assert np.allclose(pathwise, four_sigma2, rtol=0.05)
     assert np.all(np.array(variances[setting]["score function"]) > pathwise)
-K_variances = variances["dimension K"]["score function"]
-assert K_variances[-1] > 10 * K_variances[0]
-ratio = np.array(variances["scale sigma"]["score function"]) / variances["scale sigma"]["pathwise"]
-assert ratio[0] > 10 * ratio[2]
-assert all(b < s for b, s, m in zip(variances["mean mu"]["score + baseline"],
-                                    variances["mean mu"]["score function"], settings["mean mu"][0],
-                                    strict=True) if m != 0)
+ratio = (np.array(variances["scale sigma"]["score function"])
+         / variances["scale sigma"]["pathwise"])
+assert ratio[0] > 100 * ratio[2]  # sigma = 0.1 against sigma = 1
 
 # %% [markdown]
 # ## More samples: the variance falls as $1/S$
@@ -220,17 +497,25 @@ assert all(b < s for b, s, m in zip(variances["mean mu"]["score + baseline"],
 # %%
 sample_sizes = [1, 10, 100]
 averaged = {name: [] for name in estimators}
+mu_2, logvar_0 = torch.tensor([2.0]), torch.tensor([0.0])
 for S in sample_sizes:
     for name, estimate in estimators.items():
-        if name == "score + baseline" and S == 1:
-            averaged[name].append(float("nan"))  # the leave-one-out baseline needs S >= 2
-            continue
         g = torch.Generator().manual_seed(SEED)
-        means = torch.stack([estimate(square, torch.tensor([2.0]), torch.tensor([0.0]), S, g)["mu"].mean(0)
-                             for _ in range(2_000)])
+        if name != "score + baseline":
+            # independent per-sample estimates: 2,000 groups of S
+            grads = estimate(square, mu_2, logvar_0, 2_000 * S, g)["mu"]
+            means = grads.reshape(2_000, S).mean(1)
+        elif S == 1:  # the leave-one-out baseline needs S >= 2
+            means = torch.full((2_000,), float("nan"))
+        else:  # each baseline may only use the S samples of its group
+            means = torch.stack([
+                estimate(square, mu_2, logvar_0, S, g)["mu"].mean(0)
+                for _ in range(2_000)])
         averaged[name].append(means.var().item())
 for name, values in averaged.items():
-    print(f"{name:18s} " + "  ".join(f"S={S}: {v:8.3f}" for S, v in zip(sample_sizes, values, strict=True)))
+    print(f"{name:17s} " + "  ".join(
+        f"S={S}: {v:7.3f}" for S, v in zip(sample_sizes, values,
+                                           strict=True)))
 
 # %% [markdown]
 # **Check.** From $S = 10$ to $S = 100$ every estimator's variance falls by a factor between
@@ -245,91 +530,270 @@ assert averaged["pathwise"][1] < averaged["score function"][2]
 # %% [markdown]
 # ## When the pathwise estimator does not apply
 #
-# The pathwise estimator differentiates $f$. If $f$ is a step, $f(z) = \mathbb 1[z > 0]$, its
-# derivative is zero wherever it exists, yet $\mathbb E_q[f] = P(z > 0) = \Phi(\mu/\sigma)$ clearly
-# moves with $\mu$: $\nabla_\mu = \varphi(\mu/\sigma)/\sigma$. Autograd reports zero, a *biased*
-# answer, while the score function, which never differentiates $f$, stays correct. (Written with
-# a comparison such as `z > 0`, $f$ would have no gradient at all, and `pathwise_gradient`
-# refuses it with an error that points to the score function.)
+# The pathwise estimator differentiates $f$. If $f$ is a step, $f(z) = \mathbb 1[z > 0]$ (one
+# dimension), its derivative is zero wherever it exists, yet
+# $F(\lambda) = \mathbb E_q[f] = P(z > 0)$ clearly moves with $\mu$. Substituting $u = z - \mu$,
+# $P(z > 0) = \int_{-\mu}^{\infty} \mathcal N(u; 0, \sigma^2)\, du$, and differentiating the lower
+# limit gives
+#
+# $$ \frac{\partial F}{\partial \mu} = \mathcal N(-\mu; 0, \sigma^2) = q_\lambda(0), $$
+#
+# the density of $q$ at the threshold: moving $\mu$ pushes that much probability across it.
+# Autograd reports zero, a *biased* answer, while the score function, which never
+# differentiates $f$, stays correct. (Written with a comparison such as `z > 0`, $f$ would have
+# no gradient at all, and `pathwise_gradient` refuses it with an error that points to the score
+# function.)
 
 # %%
 def step(z, q=None):
-    return ((torch.sign(z) + 1) / 2).sum(-1)  # 1 where z > 0, else 0; autograd's slope of sign is 0
+    # 1 where z > 0, else 0; autograd's slope of sign is 0
+    return ((torch.sign(z) + 1) / 2).sum(-1)
 
 
-m, v = torch.tensor([0.5]), torch.tensor([0.0])  # mean and log-variance: sigma = 1
-sigma = (0.5 * v).exp()
-exact_step = torch.exp(Normal(0.0, 1.0).log_prob(m / sigma)) / sigma
+mu_step, logvar_step = torch.tensor([0.5]), torch.tensor([0.0])  # sigma = 1
+q_step = Normal(mu_step, (0.5 * logvar_step).exp())
+exact_step = q_step.log_prob(torch.zeros(1)).exp()  # q(0)
 g = torch.Generator().manual_seed(SEED)
-score_step = estimators["score + baseline"](step, m, v, 100_000, g)["mu"][:, 0]
-path_step = estimators["pathwise"](step, m, v, 100_000, g)["mu"][:, 0]
-print(f"exact {exact_step.item():.4f} | score function {score_step.mean():.4f} ± "
-      f"{score_step.std() / math.sqrt(1e5):.4f} | pathwise {path_step.mean():.4f}")
+score_step = estimators["score + baseline"](
+    step, mu_step, logvar_step, 100_000, g)["mu"][:, 0]
+path_step = estimators["pathwise"](
+    step, mu_step, logvar_step, 100_000, g)["mu"][:, 0]
+step_error = score_step.std() / math.sqrt(100_000)
+print(f"exact q(0) = {exact_step.item():.4f} | score function "
+      f"{score_step.mean():.4f} ± {step_error:.4f} | "
+      f"pathwise {path_step.mean():.4f}")
 
 # %% [markdown]
 # **Check.** The score function is within four standard errors of the exact gradient; the pathwise
 # estimate is exactly zero.
 
 # %%
-assert abs(score_step.mean() - exact_step) < 4 * score_step.std() / math.sqrt(1e5)
+assert abs(score_step.mean() - exact_step) < 4 * step_error
 assert path_step.abs().max() == 0
 
 # %% [markdown]
 # ## The same in `torch.distributions`
 #
-# PyTorch builds both estimators into its distributions. `q.rsample()` draws
-# $z = \mu + \sigma \varepsilon$ with the graph attached, so `backward()` gives the pathwise
-# gradient; `q.sample()` cuts the graph (no gradient flows to $\mu$, $\sigma$). For the score
-# function one differentiates the *surrogate* $f(z)\log q_\phi(z)$ with $f(z)$ and $z$ held fixed:
-# its gradient is $f(z)\nabla_\phi \log q_\phi(z)$. Both agree exactly with `vaebook`'s estimators
-# on the same noise.
+# The two graphs drawn above, run: `rsample()` plus `backward()` must give `vaebook`'s pathwise
+# estimate, and the surrogate $f(z)\log q_\lambda(z)$ on `sample()` plus `backward()` its
+# score-function estimate, on the same noise.
 
 # %%
 mu_t = torch.tensor([1.5, -0.5], requires_grad=True)
 logvar_t = (2 * torch.log(torch.tensor([0.7, 1.2]))).requires_grad_()
+params = {"mu": mu_t, "logvar": logvar_t}
 q = Normal(mu_t, (0.5 * logvar_t).exp())
-print("sample() keeps a graph:", q.sample().requires_grad, "| rsample() keeps a graph:", q.rsample().requires_grad)
+print("sample() keeps a graph:", q.sample().requires_grad,
+      "| rsample() keeps a graph:", q.rsample().requires_grad)
 
 torch.manual_seed(SEED)
 square(q.rsample((1000,))).mean().backward()
 torch.manual_seed(SEED)
-reference = pathwise_gradient(square, diagonal_gaussian, {"mu": mu_t, "logvar": logvar_t}, 1000)[0]
-pathwise_agrees = (torch.allclose(mu_t.grad, reference["mu"].mean(0))
-                   and torch.allclose(logvar_t.grad, reference["logvar"].mean(0)))
+reference = pathwise_gradient(square, diagonal_gaussian, params, 1000)[0]
+pathwise_agrees = (
+    torch.allclose(mu_t.grad, reference["mu"].mean(0))
+    and torch.allclose(logvar_t.grad, reference["logvar"].mean(0)))
 
 mu_t.grad = logvar_t.grad = None
-q = Normal(mu_t, (0.5 * logvar_t).exp())  # a fresh graph: backward() freed the last one
+q = Normal(mu_t, (0.5 * logvar_t).exp())  # backward() freed the last graph
 torch.manual_seed(SEED)
 z = q.sample((1000,))
-(square(z) * q.log_prob(z).sum(-1)).mean().backward()
+(square(z) * q.log_prob(z).sum(-1)).mean().backward()  # the surrogate
 torch.manual_seed(SEED)
-reference = score_function_gradient(square, diagonal_gaussian, {"mu": mu_t, "logvar": logvar_t}, 1000)[0]
-score_agrees = (torch.allclose(mu_t.grad, reference["mu"].mean(0))
-                and torch.allclose(logvar_t.grad, reference["logvar"].mean(0)))
-print(f"rsample + backward == pathwise: {pathwise_agrees}; surrogate + backward == score function: {score_agrees}")
+reference = score_function_gradient(square, diagonal_gaussian, params,
+                                    1000)[0]
+score_agrees = (
+    torch.allclose(mu_t.grad, reference["mu"].mean(0))
+    and torch.allclose(logvar_t.grad, reference["logvar"].mean(0)))
+print(f"rsample + backward == pathwise: {pathwise_agrees}; "
+      f"surrogate + backward == score function: {score_agrees}")
 assert pathwise_agrees and score_agrees
 
 # %% [markdown]
 # ## Summary
 #
-# - The score-function estimator $\mathbb E_q[f(z)\nabla_\phi \log q_\phi(z)]$ is unbiased for any
-#   $f$, even a discontinuous one, but its variance grows with the size of $f$, with the
-#   dimension, and as $q$ sharpens; a baseline removes part of it at no bias.
-# - The pathwise estimator $\mathbb E_\varepsilon[\nabla_z f \cdot \partial z/\partial\phi]$ needs a
+# - The score-function estimator $\mathbb E_q[f(z)\nabla_\lambda \log q_\lambda(z)]$ is unbiased for
+#   any $f$, even a discontinuous one, but its variance carries a term $(\mathbb E f - b)^2\,
+#   \mathbb E[s^2]$: it grows with the *mean* of $f$ (hence quadratically with the dimension here)
+#   and as $q$ sharpens. A baseline $b$, the simplest control variate, removes that term at no
+#   bias; chapter 7's control variates are the same idea.
+# - The pathwise estimator $\mathbb E_\varepsilon[\nabla_z f \cdot \nabla_\lambda z]$ needs a
 #   differentiable $f$ and a reparameterizable $q$; where it applies it is usually orders of
 #   magnitude less noisy. The VAE uses it (chapter 5); black-box inference (chapter 7) uses the
 #   score function where it cannot.
-# - In PyTorch: `rsample()` for pathwise gradients, a surrogate with `log_prob` for the score function.
-#
+# - Networks output $\log\sigma^2$: unconstrained, and already the quantity in the log-density;
+#   $\sigma = \exp(\tfrac12\log\sigma^2)$ and $\partial/\partial\log\sigma^2 = \tfrac12\,\partial/\partial\log\sigma$.
+# - In PyTorch: `rsample()` keeps the path from the parameters to $z$ and gives pathwise
+#   gradients; `sample()` cuts it, and the score function comes from the surrogate
+#   $f(z)\log q_\lambda(z)$.
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Find an $f$ for which the score function beats the pathwise estimator. *Hint:* try a rapidly
-#    oscillating $f(z) = \sin(\omega z)$ with large $\omega$ and compare the variances.
-# 2. Derive the optimal constant baseline $b^* = \mathbb E[f\, s^2] / \mathbb E[s^2]$ for a score
-#    $s$, and compare it with the leave-one-out baseline. *Hint:* minimize
-#    $\operatorname{Var}[(f - b)s]$ over $b$.
-# 3. Repeat the $K$ experiment for $\partial/\partial \log \sigma^2_1$. Does the same pattern hold?
+#    oscillating $f(z) = \sin(\omega z)$ in one dimension with a large $\omega$; for the exact
+#    variances use $\mathbb E[e^{i a z}] = e^{i a \mu - a^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
+# 2. Derive the optimal constant baseline $b^\star = \mathbb E[f s^2] / \mathbb E[s^2]$ for a score
+#    $s$, evaluate it for $f(z) = \sum_j z_j^2$ with the moments above, and compare it with the
+#    mean baseline $b = \mathbb E f$ at $K = 100$, in closed form and with `vaebook`'s
+#    `baseline="optimal"` (chapter 7's control variate). *Hint:* minimize
+#    $\operatorname{Var}[(f - b)s]$ over $b$, using $\mathbb E[(f - b)s] = \mathbb E[fs]$.
+# 3. Repeat the $K$ experiment for $\partial F/\partial \log \sigma^2_1$. Does the same pattern hold?
+#    *Hint:* the score is now $h = \tfrac12(\varepsilon_1^2 - 1)$ and the pathwise estimate
+#    $2z_1 \cdot \tfrac12\sigma_1\varepsilon_1$; the decomposition above holds with $h$ in place of $s$,
+#    and $\mathbb E[(\varepsilon^2 - 1)^3] = 8$.
+
+# %% [markdown]
+# ## Solutions
 #
+# ### Solution 1
+#
+# :::{dropdown} Solution
+# Take $K = 1$, $q = \mathcal N(\mu, \sigma^2)$ and $f(z) = \sin(\omega z)$. With the characteristic
+# function, $F = \mathbb E[\sin \omega z] = \operatorname{Im} \mathbb E[e^{i\omega z}] = \sin(\omega\mu)\, e^{-\omega^2\sigma^2/2}$,
+# so the exact gradient is $\partial F/\partial\mu = \omega\cos(\omega\mu)\, e^{-\omega^2\sigma^2/2}$,
+# which is tiny for large $\omega\sigma$: the oscillations average out.
+#
+# *Pathwise:* one estimate is $f'(z) = \omega\cos(\omega z)$. Since
+# $\cos^2 = \tfrac12(1 + \cos 2\omega z)$ and $\mathbb E[\cos 2\omega z] = \cos(2\omega\mu)\, e^{-2\omega^2\sigma^2}$,
+#
+# $$ \operatorname{Var}_{\text{path}} = \frac{\omega^2}{2}\big(1 + \cos(2\omega\mu)\, e^{-2\omega^2\sigma^2}\big) - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{\omega^2}{2}. $$
+#
+# *Score function:* one estimate is $\sin(\omega z)(z - \mu)/\sigma^2$. With $z = \mu + \sigma\varepsilon$,
+# $\sin^2 = \tfrac12(1 - \cos 2\omega z)$, and
+# $\mathbb E[\varepsilon^2 e^{i a\varepsilon}] = -\tfrac{d^2}{da^2} e^{-a^2/2} = (1 - a^2)\, e^{-a^2/2}$ at $a = 2\omega\sigma$:
+#
+# $$ \operatorname{Var}_{\text{score}} = \frac{1 - \cos(2\omega\mu)(1 - 4\omega^2\sigma^2)\, e^{-2\omega^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{1}{2\sigma^2}. $$
+#
+# The pathwise variance grows like $\omega^2$, because the slope of $f$ is large and changes sign
+# rapidly; the score function only sees the values of $f$, which stay in $[-1, 1]$. At
+# $\omega = 10$, $\sigma = 1$ the score function is about $\omega^2 = 100$ times less noisy. The
+# general lesson: the pathwise estimator wins when $f$ is smooth on the scale of $q$, and loses
+# when $f$ wiggles faster than $q$ is wide.
+# :::
+
+# %% tags=["hide-cell"]
+omega, mu_1, logvar_1 = 10.0, torch.tensor([0.5]), torch.tensor([0.0])
+
+
+def wiggle(z, q=None):
+    return torch.sin(omega * z).sum(-1)
+
+
+exact_grad = omega * math.cos(omega * 0.5) * math.exp(-omega**2 / 2)
+damp = math.cos(2 * omega * 0.5) * math.exp(-2 * omega**2)
+closed = {"pathwise": omega**2 / 2 * (1 + damp) - exact_grad**2,
+          "score function": (1 - (1 - 4 * omega**2) * damp) / 2
+          - exact_grad**2}
+for name, variance in closed.items():
+    g = torch.Generator().manual_seed(SEED)
+    grad = estimators[name](wiggle, mu_1, logvar_1, 100_000, g)["mu"][:, 0]
+    squared = (grad - grad.mean()) ** 2
+    se = squared.std().item() / math.sqrt(100_000)
+    print(f"{name:15s} variance {squared.mean():8.3f} ± {se:.3f} "
+          f"(closed form {variance:.3f})")
+    assert abs(squared.mean().item() - variance) < 4 * se
+assert closed["score function"] * 50 < closed["pathwise"]
+
+# %% [markdown]
+# ### Solution 2
+#
+# :::{dropdown} Solution
+# Because $\mathbb E[s] = 0$, the mean $\mathbb E[(f - b)s] = \mathbb E[fs]$ does not depend on $b$, so
+#
+# $$ \operatorname{Var}[(f - b)s] = \mathbb E[(f - b)^2 s^2] - (\mathbb E[fs])^2, $$
+#
+# a quadratic in $b$ with derivative $-2\,\mathbb E[(f - b)s^2]$. It vanishes at
+# $b^\star = \mathbb E[f s^2] / \mathbb E[s^2]$, a minimum (the second derivative $2\,\mathbb E[s^2]$
+# is positive). Unlike $\mathbb E f$, it weights each value of $f$ by $s^2$: samples with a large
+# score count more, because they are the ones the baseline multiplies.
+#
+# For $f = \sum_j z_j^2$ and the score $s$ of $\mu_1$, split $f = \mathbb E f + (f - \mathbb E f)$:
+# $\mathbb E[fs^2] = \mathbb E f\, \mathbb E[s^2] + \mathbb E[(f - \mathbb E f)s^2] = \mathbb E f/\sigma_1^2 + 2$,
+# so $b^\star = \mathbb E f + 2\sigma_1^2$. In the decomposition, the mean-of-$f$ part
+# $(\mathbb E f - b)^2/\sigma_1^2 + 4(\mathbb E f - b)$ is then $4\sigma_1^2 - 8\sigma_1^2 = -4\sigma_1^2$
+# instead of 0: the best constant beats the mean by only $4\sigma_1^2$. At $K = 100$ with all
+# $\mu_j = \sigma_j = 1$, $b^\star = 202$ against $\mathbb E f = 200$, and the variance is 608 against
+# 612, below the resolution of 20,000 samples: the mean baseline is nearly optimal here.
+# `vaebook`'s `baseline="optimal"` estimates $b^\star$ for each parameter component from the
+# other samples, exactly as chapter 7 does; for $\mu_1$ it lands on the same variance.
+# :::
+
+# %% tags=["hide-cell"]
+mean_f_100 = 200.0
+b_star = mean_f_100 + 2.0
+optimal_part = (mean_f_100 - b_star) ** 2 + 4 * (mean_f_100 - b_star)
+closed_optimal = with_baseline + optimal_part
+estimators["score + optimal b"] = make_estimator(score_function_gradient,
+                                                 baseline="optimal")
+value, se = variance_of_grad_mu("score + optimal b", torch.ones(100),
+                                torch.zeros(100))
+print(f"b* = {b_star:.0f}: closed form {closed_optimal:.0f} "
+      f"(mean baseline {with_baseline:.0f}); measured with "
+      f"baseline='optimal' {value:.0f} ± {se:.0f}")
+assert closed_optimal == with_baseline - 4
+assert abs(value - closed_optimal) < 4 * se
+
+# %% [markdown]
+# ### Solution 3
+#
+# :::{dropdown} Solution
+# Yes. For $\log\sigma_1^2$ the score is $h = \tfrac12\big((z_1 - \mu_1)^2/\sigma_1^2 - 1\big) = \tfrac12(\varepsilon_1^2 - 1)$,
+# with $\mathbb E[h^2] = \tfrac14\,\mathbb E[(\varepsilon^2 - 1)^2] = \tfrac14(3 - 2 + 1) = \tfrac12$.
+# The decomposition holds with $h$ for $s$. Its pieces, with the moments $\mathbb E[\varepsilon^8] = 105$ and
+# $\mathbb E[(\varepsilon^2 - 1)^3] = 8$, $\mathbb E[\varepsilon^2(\varepsilon^2 - 1)^2] = 10$, $\mathbb E[(\varepsilon^2 - 1)^4] = 60$:
+#
+# - $\mathbb E[(f - \mathbb E f)h^2] = \tfrac14\sigma_1^2\,\mathbb E[(\varepsilon^2 - 1)^3] = 2\sigma_1^2$;
+# - $\mathbb E[(f - \mathbb E f)^2 h^2] = \tfrac14\big[4\mu_1^2\sigma_1^2 \cdot 10 + \sigma_1^4 \cdot 60\big] + \tfrac12\sum_{j \ne 1}(4\mu_j^2\sigma_j^2 + 2\sigma_j^4)$,
+#   and $\mathbb E[fh] = \partial F/\partial\log\sigma_1^2 = \sigma_1^2$.
+#
+# So
+#
+# $$
+# \operatorname{Var}[(f - b)h] = 10\mu_1^2\sigma_1^2 + 14\sigma_1^4 + \tfrac12\sum_{j \ne 1}(4\mu_j^2\sigma_j^2 + 2\sigma_j^4)
+# + \tfrac12(\mathbb E f - b)^2 + 4\sigma_1^2(\mathbb E f - b),
+# $$
+#
+# at $\mu_j = \sigma_j = 1$ and $b = 0$: $24 + 3(K - 1) + 2K^2 + 8K$, again quadratic in $K$ through the
+# mean of $f$ (21,121 at $K = 100$, 98.5% of it from the mean of $f$), and $24 + 3(K - 1)$ with the
+# baseline. The pathwise estimate is $2z_1 \cdot \tfrac12\sigma_1\varepsilon_1 = \sigma_1 z_1\varepsilon_1$, with
+# variance $\sigma_1^2\big(\mathbb E[(\mu_1 + \sigma_1\varepsilon_1)^2\varepsilon_1^2] - \sigma_1^2\big) = \sigma_1^2(\mu_1^2 + 2\sigma_1^2) = 3$,
+# whatever $K$.
+# :::
+
+# %% tags=["hide-cell"]
+def logvar_variance(name, K, S=20_000):
+    g = torch.Generator().manual_seed(SEED)
+    grad = estimators[name](square, torch.ones(K), torch.zeros(K), S,
+                            g)["logvar"][:, 0]
+    squared = (grad - grad.mean()) ** 2
+    return squared.mean().item(), squared.std().item() / math.sqrt(S)
+
+
+def closed_logvar(K, baseline):
+    shift = 2 * K - baseline
+    return 24 + 3 * (K - 1) + shift**2 / 2 + 4 * shift
+
+
+worst_logvar = 0.0
+for K in (1, 10, 100):
+    row = {}
+    for name, b in (("score function", 0), ("score + baseline", 2 * K),
+                    ("pathwise", None)):
+        value, se = logvar_variance(name, K)
+        closed = 3.0 if b is None else closed_logvar(K, b)
+        worst_logvar = max(worst_logvar, abs(value - closed) / se)
+        row[name] = value
+    print(f"K = {K:3d}: " + ", ".join(f"{name} {v:,.1f}"
+                                      for name, v in row.items()))
+mean_share = 1 - closed_logvar(100, 200) / closed_logvar(100, 0)
+print(f"at K = 100 the mean of f is {mean_share:.1%} of "
+      f"{closed_logvar(100, 0):,.0f}; largest deviation from the closed "
+      f"forms {worst_logvar:.1f} standard errors")
+assert worst_logvar < 4 and round(mean_share, 3) == 0.985
+assert closed_logvar(100, 0) == 21_121
+
+# %% [markdown]
 # ## References
 #
 # - Williams, R. J. (1992). Simple statistical gradient-following algorithms for connectionist
@@ -339,3 +803,5 @@ assert pathwise_agrees and score_agrees
 #   inference in deep generative models. *ICML*. {cite}`rezende2014stochastic`
 # - Mohamed, S., Rosca, M., Figurnov, M., & Mnih, A. (2020). Monte Carlo gradient estimation in
 #   machine learning. *Journal of Machine Learning Research*, 21(132), 1–62. {cite}`mohamed2020monte`
+# - Ranganath, R., Gerrish, S., & Blei, D. M. (2014). Black box variational inference. *AISTATS*.
+#   {cite}`ranganath2014black`
