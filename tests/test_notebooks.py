@@ -108,3 +108,47 @@ def test_every_declared_tolerance_parses(notebook):
     for cell in nbformat.read(notebook, as_version=4).cells:
         if cell.cell_type == "code":
             declared_tolerance(cell.source)  # raises on a malformed or repeated declaration
+
+
+PAGE_WIDTH = 78  # characters of code a cell shows at the book's page width
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_code_fits_the_page(notebook):
+    too_wide = [line for cell in nbformat.read(notebook, as_version=4).cells
+                if cell.cell_type == "code" for line in cell.source.splitlines()
+                if len(line) > PAGE_WIDTH]
+    assert not too_wide, f"{len(too_wide)} code lines are wider than {PAGE_WIDTH}: {too_wide[:3]}"
+
+
+def _sections(notebook) -> dict[str, list]:
+    """The chapter's cells grouped under their level-2 headings."""
+    sections, current = {}, None
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        heading = re.match(r"## (\w+)", cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            current = heading.group(1)
+        sections.setdefault(current, []).append(cell)
+    return sections
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_exercises_have_hints_and_collapsed_worked_solutions_that_assert(notebook):
+    sections = _sections(notebook)
+    assert {"Exercises", "Solutions", "References"} <= set(sections), list(sections)
+    exercises = "\n".join(cell.source for cell in sections["Exercises"])
+    items = re.split(r"(?m)^(\d+)\. ", exercises)[1:]
+    numbers = [int(n) for n in items[::2]]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 3, numbers
+    assert all("*Hint:*" in text for text in items[1::2]), "every exercise has a *Hint:*"
+    solutions = sections["Solutions"]
+    text = "\n".join(cell.source for cell in solutions if cell.cell_type == "markdown")
+    for n in numbers:
+        assert f"### Solution {n}\n" in text + "\n", f"no '### Solution {n}' heading"
+    dropdowns = re.findall(r"(?m)^:::\{dropdown\}", text)
+    assert len(dropdowns) >= len(numbers), "each written solution sits in a :::{dropdown}"
+    code = [cell for cell in solutions if cell.cell_type == "code"]
+    assert any(re.search(r"(?m)^\s*assert\b", cell.source) for cell in code), \
+        "at least one solution is computed, and asserts its answer"
+    assert all("hide-cell" in cell.metadata.get("tags", []) for cell in code), \
+        "solution code cells are collapsed in the book (tag hide-cell)"
