@@ -7,8 +7,22 @@ import math
 import pytest
 import torch
 
-from vaebook.losses import bce_loss, denoising_bce_loss, elbo, mse_loss, vae_loss
-from vaebook.models import VAE, Autoencoder
+from vaebook.densities import (
+    kl_standard_normal,
+    log_bernoulli,
+    log_continuous_bernoulli,
+    log_continuous_bernoulli_normalizer,
+)
+from vaebook.losses import (
+    bce_loss,
+    conditional_vae_loss,
+    continuous_bernoulli_vae_loss,
+    denoising_bce_loss,
+    elbo,
+    mse_loss,
+    vae_loss,
+)
+from vaebook.models import VAE, Autoencoder, ConditionalVAE
 
 
 def test_elbo_is_log_evidence_minus_the_kl_to_the_true_posterior(tiny_vae):
@@ -130,3 +144,54 @@ def test_cross_entropy_refuses_a_model_that_is_no_classifier():
     x, y = _classification_data()
     with pytest.raises(TypeError, match="Classifier"):
         cross_entropy_loss(VAE(hidden=(8,), latent_dim=2), x, labels=y)
+
+
+def test_continuous_bernoulli_loss_is_the_elbo_with_the_normalized_likelihood():
+    model = VAE(hidden=(16,), latent_dim=2)
+    x = torch.rand(5, 784, generator=torch.Generator().manual_seed(0))  # grey pixels
+    loss = continuous_bernoulli_vae_loss(model, x, torch.Generator().manual_seed(1))
+    mu, logvar = model.encode(x)
+    eps = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+    logits = model.decode_logits(mu + (0.5 * logvar).exp() * eps)
+    expected = -(log_continuous_bernoulli(x, logits) - kl_standard_normal(mu, logvar)).mean()
+    torch.testing.assert_close(loss, expected)
+    # the same draw under vae_loss misses exactly the normalizer, Σ_d log C(ℓ_d)
+    bernoulli = vae_loss(model, x, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(bernoulli - loss, log_continuous_bernoulli_normalizer(logits).sum(1).mean())
+    with pytest.raises(TypeError, match="VAE"):
+        continuous_bernoulli_vae_loss(Autoencoder(hidden=(8,)), x)
+
+
+def test_conditional_vae_loss_is_minus_the_conditional_elbo():
+    model = ConditionalVAE(hidden=(16,), latent_dim=2)
+    x, y = _classification_data(8)
+    x = torch.bernoulli(x, generator=torch.Generator().manual_seed(3))
+    loss = conditional_vae_loss(model, x, torch.Generator().manual_seed(1), labels=y)
+    mu, logvar = model.encode(x, y)
+    eps = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    logits = model.decode_logits(mu + (0.5 * logvar).exp() * eps, y)
+    expected = -(log_bernoulli(x, logits) - kl_standard_normal(mu, logvar)).mean()
+    torch.testing.assert_close(loss, expected)
+
+
+CVAE = ConditionalVAE(hidden=(8,), latent_dim=2)
+
+
+@pytest.mark.parametrize("model, labels, error, message", [
+    (CVAE, torch.full((8,), 10), ValueError, r"labels must lie in \[0, 10\)"),
+    (CVAE, torch.zeros(7, dtype=torch.long), ValueError, "labels"),
+    (VAE(hidden=(8,), latent_dim=2), torch.zeros(8, dtype=torch.long), TypeError, "ConditionalVAE"),
+])
+def test_conditional_vae_loss_refuses_bad_labels_and_models(model, labels, error, message):
+    x, _ = _classification_data(8)
+    with pytest.raises(error, match=message):
+        conditional_vae_loss(model, x, labels=labels)
+
+
+def test_conditional_vae_trains_with_labels():
+    from vaebook.training import train
+
+    x, y = _classification_data(64)
+    model = ConditionalVAE(hidden=(16,), latent_dim=2)
+    history = train(model, conditional_vae_loss, x, labels=y, epochs=2, batch_size=16, progress=False)
+    assert len(history.train) == 2 and all(math.isfinite(v) for v in history.train)

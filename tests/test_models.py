@@ -10,6 +10,7 @@ from vaebook.models import (
     VAE,
     Autoencoder,
     Classifier,
+    ConditionalVAE,
     check_input,
     eval_mode,
     init_output_bias,
@@ -125,7 +126,8 @@ def test_init_output_bias_makes_the_untrained_decoder_output_the_mean_image():
 
 
 def test_registry_device_dtype_input_check_and_eval_mode():
-    assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE, "Classifier": Classifier}
+    assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE, "Classifier": Classifier,
+                      "ConditionalVAE": ConditionalVAE}
     model = VAE(hidden=(8,), latent_dim=2).train()
     assert model_device(model) == torch.device("cpu") and model_dtype(model) == torch.float32
     assert model_dtype(model.double()) == torch.float64
@@ -156,3 +158,44 @@ def test_classifier_gives_class_probabilities_and_survives_a_checkpoint(tmp_path
     torch.testing.assert_close(again.probabilities(x), p)
     with pytest.raises(ValueError, match="classes"):
         Classifier(classes=0)
+
+
+def test_conditional_vae_feeds_the_one_hot_label_to_both_networks():
+    model = ConditionalVAE(hidden=(16,), latent_dim=3, classes=4)
+    x, labels = torch.rand(5, 784), torch.tensor([0, 1, 2, 3, 1])
+    one_hot = torch.nn.functional.one_hot(labels, 4).float()
+    mu, logvar = model.encode(x, labels)
+    torch.testing.assert_close(torch.cat([mu, logvar], 1), model.encoder(torch.cat([x, one_hot], 1)))
+    z = torch.randn(5, 3)
+    torch.testing.assert_close(model.decode_logits(z, labels), model.decoder(torch.cat([z, one_hot], 1)))
+    assert not torch.allclose(model.decode(z, labels), model.decode(z, (labels + 1) % 4))
+    logits, mu2, logvar2 = model(x, labels, torch.Generator().manual_seed(0))
+    eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(logits, model.decode_logits(mu + (0.5 * logvar).exp() * eps, labels))
+    sampled = model.sample(labels, torch.Generator().manual_seed(1))
+    prior = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(sampled, model.decode(prior, labels))
+    assert model.config == {"data_dim": 784, "hidden": [16], "latent_dim": 3, "classes": 4}
+
+
+@pytest.mark.parametrize("labels, error, message", [
+    (torch.tensor([0.0, 1.0]), TypeError, "torch.long"),
+    (torch.tensor([0, 4]), ValueError, r"\[0, 4\)"),
+    (torch.tensor([0, 1, 2]), ValueError, r"shape \(2,\)"),
+    ([0, 1], TypeError, "torch.Tensor"),
+])
+def test_conditional_vae_refuses_bad_labels(labels, error, message):
+    model = ConditionalVAE(hidden=(8,), latent_dim=2, classes=4)
+    with pytest.raises(error, match=message):
+        model.encode(torch.rand(2, 784), labels)
+    with pytest.raises(error, match=message):
+        model.decode(torch.zeros(2, 2), labels)
+
+
+def test_conditional_vae_sample_needs_a_vector_of_labels():
+    model = ConditionalVAE(hidden=(8,), latent_dim=2)
+    with pytest.raises(TypeError, match="labels must be a torch.Tensor"):
+        model.sample([1, 2])
+    with pytest.raises(ValueError, match=r"shape \(n,\)"):
+        model.sample(torch.zeros(2, 2, dtype=torch.long))
+    assert model.sample(torch.arange(10)).shape == (10, 784)

@@ -2,8 +2,8 @@
 
 Modules, each with one job named in its docstring, each importing only modules before it:
 ``checks`` → ``randomness`` → ``data``, ``corruption`` → ``models`` → ``densities`` → ``losses``
-→ ``likelihood``, ``estimators``, ``exact`` → ``training``, ``vi``, ``checkpoints`` →
-``pretrained`` → ``plots``, ``analysis``.
+→ ``likelihood``, ``estimators``, ``exact``, ``aggregate`` → ``training``, ``vi``,
+``checkpoints`` → ``pretrained`` → ``plots``, ``analysis``.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -69,3 +69,36 @@ def _check_kl(mu: object, logvar: object) -> None:
 def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(μ, diag σ²) || N(0, I)) = ½ Σ_k [μ_k² + σ²_k − 1 − log σ²_k]. (..., K) -> (...,)."""
     return 0.5 * (mu**2 + torch.exp(logvar) - 1 - logvar).sum(-1)
+
+
+@checked(_check_finite_vectors)
+def log_continuous_bernoulli_normalizer(logits: Tensor) -> Tensor:
+    """log C(ℓ) for each logit: the log of the constant that makes the Bernoulli formula a density
+    on [0, 1] (Loaiza-Ganem & Cunningham, 2019). With ρ = sigmoid(ℓ),
+
+        ∫₀¹ ρ^x (1 − ρ)^(1−x) dx = (2ρ − 1) / ℓ = tanh(ℓ/2) / ℓ,   so C(ℓ) = ℓ / tanh(ℓ/2) ≥ 2,
+
+    with C(0) = 2. Computed as log|ℓ| − log(1 − e^−|ℓ|) + log(1 + e^−|ℓ|), and by its Taylor
+    series log 2 + ℓ²/12 − 7ℓ⁴/1440 for |ℓ| < 0.01, where that would cancel. Elementwise:
+    logits (..., D) -> (..., D).
+    """
+    a = logits.abs()
+    small = a < 1e-2
+    safe = torch.where(small, torch.ones_like(a), a)  # no nan (nor nan gradient) from log 0
+    exact = torch.log(safe) - torch.log(-torch.expm1(-safe)) + torch.log1p(torch.exp(-safe))
+    taylor = math.log(2) + logits**2 / 12 - 7 * logits**4 / 1440
+    return torch.where(small, taylor, exact)
+
+
+@checked(_check_bernoulli)
+def log_continuous_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
+    """log p(x | z) = Σ_d [x_d log ρ_d + (1 − x_d) log(1 − ρ_d) + log C(ℓ_d)], ρ = sigmoid(ℓ):
+    the continuous Bernoulli, a density on [0, 1]^D (``log_continuous_bernoulli_normalizer``).
+    Its mean is not ρ but 1/(1 − e^−ℓ) − 1/ℓ (``torch.distributions.ContinuousBernoulli.mean``).
+
+    x: (..., D) in [0, 1]; logits: broadcastable to x. Returns the broadcast shape without its
+    last dimension.
+    """
+    logits, x = torch.broadcast_tensors(logits, x)
+    unnormalized = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return (unnormalized + log_continuous_bernoulli_normalizer.unchecked(logits)).sum(-1)

@@ -27,13 +27,14 @@ from vaebook.checks import (
     checked,
 )
 from vaebook.corruption import gaussian_noise
-from vaebook.densities import kl_standard_normal, log_bernoulli
-from vaebook.models import VAE, Autoencoder, Classifier, check_input, reparameterize
+from vaebook.densities import kl_standard_normal, log_bernoulli, log_continuous_bernoulli
+from vaebook.models import VAE, Autoencoder, Classifier, ConditionalVAE, check_input, reparameterize
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
 WHY = {VAE: "the ELBO needs an encoder that outputs μ and log σ²",
        Autoencoder: "this loss reconstructs x from a deterministic code",
-       Classifier: "this loss scores class logits against labels"}
+       Classifier: "this loss scores class logits against labels",
+       ConditionalVAE: "this loss encodes and decodes each image with its class label"}
 
 
 def check_model_and_data(model: object, x: object, cls: type[nn.Module], name: str = "x") -> None:
@@ -86,6 +87,17 @@ def vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) ->
     return -elbo.unchecked(model, x, 1, generator).mean()
 
 
+@_checked_loss(VAE)
+def continuous_bernoulli_vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """−L(θ, φ; x) with the continuous Bernoulli likelihood (Loaiza-Ganem & Cunningham, 2019),
+    a density on grey images x ∈ [0, 1]^D (``densities.log_continuous_bernoulli``), and the
+    analytic KL; averaged over the batch, one z per image. x: (B, D) in [0, 1]."""
+    mu, logvar = model.encode(x)
+    z = reparameterize.unchecked(mu, logvar, None, generator)
+    fit = log_continuous_bernoulli.unchecked(x, model.decoder(z))
+    return -(fit - kl_standard_normal.unchecked(mu, logvar)).mean()
+
+
 @_checked_loss(Autoencoder)
 def bce_loss(model: Autoencoder, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Binary cross-entropy of the reconstruction, −Σ_d log p(x_d | x̂_d), averaged over the
@@ -126,3 +138,20 @@ def cross_entropy_loss(model: Classifier, x: Tensor, generator: torch.Generator 
     """−log p(y | x) of the true class, averaged over the batch: the classifier's loss.
     x: (B, D) in [0, 1]; labels: (B,) class indices; ``generator`` is not used."""
     return F.cross_entropy(model(x), labels)
+
+
+def _check_conditional(model: object, x: object, labels: object, **_) -> None:
+    check_model_and_data(model, x, ConditionalVAE)
+    check_labels(labels, len(x), model.classes)
+
+
+@checked(_check_conditional)
+def conditional_vae_loss(model: ConditionalVAE, x: Tensor, generator: torch.Generator | None = None, *,
+                         labels: Tensor) -> Tensor:
+    """The conditional VAE's loss −L(θ, φ; x, y), averaged over the batch (one z per image):
+
+        −L = −log p_θ(x | z, y) + KL(q_φ(z | x, y) || N(0, I)),   z ~ q_φ(z | x, y).
+
+    x: (B, D) in [0, 1] (binarized, for a Bernoulli likelihood); labels: (B,) class indices."""
+    logits, mu, logvar = model(x, labels, generator)
+    return -(log_bernoulli.unchecked(x, logits) - kl_standard_normal.unchecked(mu, logvar)).mean()

@@ -1,5 +1,6 @@
 """The book's networks: multilayer perceptrons, the plain autoencoder, the Gaussian VAE with its
-reparameterized draw, and the registry of model classes by name.
+reparameterized draw, the digit classifier, the VAE conditioned on a class label, and the
+registry of model classes by name.
 
 Decoders output logits (pre-sigmoid values): losses are computed from logits, which is
 numerically stabler than a sigmoid followed by a log. The models' methods check the structure of
@@ -14,12 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaebook.checks import (
     check_batch,
     check_broadcastable,
     check_finite,
+    check_labels,
     check_positive_int,
     check_same_device,
     check_unit_interval,
@@ -219,7 +222,74 @@ class Classifier(nn.Module):
         return torch.softmax(self(x), dim=-1)
 
 
-MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, Classifier)}
+class ConditionalVAE(nn.Module):
+    """A VAE conditioned on a class label y (Sohn, Lee & Yan, 2015; Kingma et al., 2014's M2 with
+    y observed): q_φ(z | x, y) = N(μ_φ(x, e_y), diag σ²_φ(x, e_y)), p_θ(x | z, y) from logits
+    g_θ(z, e_y), and the prior p(z) = N(0, I) whatever y. The one-hot vector e_y of the label is
+    appended to the input of both networks. Widths as in ``VAE`` (encoder = decoder mirrored).
+    ``labels`` are (B,) class indices in [0, classes), int64, one per row.
+    """
+
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20,
+                 classes: int = 10):
+        super().__init__()
+        self.config = _config(data_dim, hidden, latent_dim=latent_dim, classes=classes)
+        self.data_dim, hidden, self.latent_dim, self.classes = self.config.values()
+        self.encoder = mlp([self.data_dim + self.classes, *hidden, 2 * self.latent_dim])
+        self.decoder = mlp([self.latent_dim + self.classes, *reversed(hidden), self.data_dim])
+
+    def _one_hot(self, labels: Tensor, n: int) -> Tensor:
+        """e_y for each of n labels, checked: (n,) int64 in [0, classes) on the model's device ->
+        (n, classes) in the model's dtype."""
+        check_labels(labels, n, self.classes)
+        check_same_device(labels, model_device(self), "labels")
+        return F.one_hot(labels, self.classes).to(model_dtype(self))
+
+    def encode(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """x: (B, D), labels: (B,) -> (μ, log σ²) of q_φ(z | x, y), each (B, K)."""
+        x = check_input(self, x)
+        return self._encode(x, self._one_hot(labels, len(x)))
+
+    def _encode(self, x: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.encoder(torch.cat([x, e], dim=-1)).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode_logits(self, z: Tensor, labels: Tensor) -> Tensor:
+        """z: (B, K), labels: (B,) -> logits of p_θ(x | z, y): (B, D)."""
+        z = check_input(self, z, "z", self.latent_dim)
+        return self.decoder(torch.cat([z, self._one_hot(labels, len(z))], dim=-1))
+
+    def decode(self, z: Tensor, labels: Tensor) -> Tensor:
+        """z: (B, K), labels: (B,) -> Bernoulli means sigmoid(logits): (B, D)."""
+        return torch.sigmoid(self.decode_logits(z, labels))
+
+    def forward(self, x: Tensor, labels: Tensor,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """x: (B, D), labels: (B,) -> (logits of p_θ(x | z, y), μ, log σ²): (B, D), (B, K),
+        (B, K), for one reparameterized z ~ q_φ(z | x, y) per row, drawn from ``generator``."""
+        x = check_input(self, x)
+        e = self._one_hot(labels, len(x))
+        mu, logvar = self._encode(x, e)
+        z = reparameterize.unchecked(mu, logvar, None, generator)
+        return self.decoder(torch.cat([z, e], dim=-1)), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One image of each requested class: decode z ~ N(0, I) with label y. labels: (n,) ->
+        Bernoulli means (n, D)."""
+        if not isinstance(labels, Tensor):
+            raise TypeError(f"labels must be a torch.Tensor of class indices, got "
+                            f"{type(labels).__name__}.")
+        if labels.ndim != 1 or len(labels) == 0:
+            raise ValueError(f"labels must have shape (n,) with n >= 1, one class per image, got "
+                             f"{tuple(labels.shape)}.")
+        z = torch.randn(len(labels), self.latent_dim, generator=generator, device=model_device(self),
+                        dtype=model_dtype(self))
+        return self.decode(z, labels)
+
+
+MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, Classifier,
+                                                                    ConditionalVAE)}
 
 
 @torch.no_grad()
