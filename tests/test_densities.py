@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Bernoulli, ContinuousBernoulli, Independent, Normal, kl_divergence
 
 from vaebook.densities import (
+    continuous_bernoulli_mean,
     kl_standard_normal,
     log_bernoulli,
     log_continuous_bernoulli,
@@ -101,3 +102,16 @@ def test_continuous_bernoulli_gradients_are_finite_at_zero_and_inputs_are_checke
         log_continuous_bernoulli(torch.full((1, 3), 1.5), logits.detach())
     with pytest.raises(ValueError, match="logits has 1 non-finite"):
         log_continuous_bernoulli_normalizer(torch.tensor([[0.0, float("nan")]]))
+
+
+def test_continuous_bernoulli_mean_is_the_integral_of_x_times_the_density():
+    logits = torch.tensor([-60.0, -5.0, -0.51, -0.49, 0.0, 0.011, 12.0], dtype=torch.float64)
+    grid = torch.linspace(0, 1, 400_001, dtype=torch.float64)[:, None, None]
+    density = log_continuous_bernoulli(grid, logits[:, None]).exp()  # (G, 7)
+    expected = torch.trapezoid(grid[:, :, 0] * density, grid[:, 0, 0], dim=0)
+    torch.testing.assert_close(continuous_bernoulli_mean(logits), expected, rtol=0, atol=1e-8)
+    moderate = torch.linspace(-8, 8, 101, dtype=torch.float64)
+    torch.testing.assert_close(continuous_bernoulli_mean(moderate),
+                               ContinuousBernoulli(logits=moderate).mean, rtol=0, atol=1e-6)
+    torch.testing.assert_close(continuous_bernoulli_mean(logits.float()).double(),
+                               continuous_bernoulli_mean(logits), rtol=0, atol=1e-6)

@@ -102,3 +102,19 @@ def log_continuous_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
     logits, x = torch.broadcast_tensors(logits, x)
     unnormalized = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     return (unnormalized + log_continuous_bernoulli_normalizer.unchecked(logits)).sum(-1)
+
+
+@checked(_check_finite_vectors)
+def continuous_bernoulli_mean(logits: Tensor) -> Tensor:
+    """The mean of the continuous Bernoulli with logit ℓ, E[x] = 1/(1 − e^−ℓ) − 1/ℓ (1/2 at
+    ℓ = 0): not ρ = sigmoid(ℓ), but pulled towards 1/2; it reaches 0 or 1 only as −1/ℓ or
+    1 − 1/ℓ. Computed with expm1, and by its Taylor series 1/2 + ℓ/12 − ℓ³/720 + ℓ⁵/30240 for
+    |ℓ| < 0.5, where the two terms would cancel.
+    Elementwise: logits (..., D) -> (..., D), the reconstruction to show for a continuous
+    Bernoulli decoder.
+    """
+    small = logits.abs() < 0.5
+    safe = torch.where(small, torch.ones_like(logits), logits)
+    exact = -1 / torch.expm1(-safe) - 1 / safe
+    taylor = 0.5 + logits / 12 - logits**3 / 720 + logits**5 / 30240
+    return torch.where(small, taylor, exact)
