@@ -68,7 +68,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $$ p_\theta(x, z) = p_\theta(x \mid z)\, p(z). $$
 #
 # Two quantities matter. The **evidence** $p_\theta(x) = \int p_\theta(x \mid z)\, p(z)\, dz$
-# measures how well the model explains $x$; we want to maximize it over $\theta$. The
+# measures how well the model explains $x$; we want to maximize it over the model's parameters
+# $\theta$ (in a VAE, the decoder's weights). The
 # **posterior** $p_\theta(z \mid x) = p_\theta(x, z) / p_\theta(x)$ says which causes explain
 # $x$. When $p_\theta(x \mid z)$ is a neural network the integral has no closed form, and in $K$
 # dimensions a grid needs exponentially many points; without $p_\theta(x)$ there is no posterior
@@ -79,8 +80,10 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # belong to densities that differ by a factor $e \approx 2.72$.
 #
 # **Variational inference** turns the problem into optimization: pick a family of simple
-# distributions $q_\phi(z \mid x)$, e.g. Gaussians, and make $q$ as close to the posterior as the
-# family allows.
+# distributions $q_\phi(z \mid x)$, e.g. Gaussians, with variational parameters $\phi$ (in a VAE,
+# the weights of an encoder network that outputs $q$ for each $x$), and make $q$ as close to the
+# posterior as the family allows. From the model on below, where $q$ is fitted directly for one
+# $x$, its parameters are called $\lambda$ instead.
 #
 # ## Two derivations of the bound
 #
