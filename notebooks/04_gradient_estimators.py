@@ -631,8 +631,8 @@ assert pathwise_agrees and score_agrees
 # ## Exercises
 #
 # 1. Find an $f$ for which the score function beats the pathwise estimator. *Hint:* try a rapidly
-#    oscillating $f(z) = \sin(\omega z)$ in one dimension with a large $\omega$; for the exact
-#    variances use $\mathbb E[e^{i a z}] = e^{i a \mu - a^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
+#    oscillating $f(z) = \sin(\kappa z)$ in one dimension with a large $\kappa$; for the exact
+#    variances use $\mathbb E[e^{i t z}] = e^{i t \mu - t^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
 # 2. Derive the optimal constant baseline $b^\star = \mathbb E[f s^2] / \mathbb E[s^2]$ for a score
 #    $s$, evaluate it for $f(z) = \sum_j z_j^2$ with the moments above, and compare it with the
 #    mean baseline $b = \mathbb E f$ at $K = 100$, in closed form and with `vaebook`'s
@@ -649,41 +649,41 @@ assert pathwise_agrees and score_agrees
 # ### Solution 1
 #
 # :::{dropdown} Solution
-# Take $K = 1$, $q = \mathcal N(\mu, \sigma^2)$ and $f(z) = \sin(\omega z)$. With the characteristic
-# function, $F = \mathbb E[\sin \omega z] = \operatorname{Im} \mathbb E[e^{i\omega z}] = \sin(\omega\mu)\, e^{-\omega^2\sigma^2/2}$,
-# so the exact gradient is $\partial F/\partial\mu = \omega\cos(\omega\mu)\, e^{-\omega^2\sigma^2/2}$,
-# which is tiny for large $\omega\sigma$: the oscillations average out.
+# Take $K = 1$, $q = \mathcal N(\mu, \sigma^2)$ and $f(z) = \sin(\kappa z)$. With the characteristic
+# function, $F = \mathbb E[\sin \kappa z] = \operatorname{Im} \mathbb E[e^{i\kappa z}] = \sin(\kappa\mu)\, e^{-\kappa^2\sigma^2/2}$,
+# so the exact gradient is $\partial F/\partial\mu = \kappa\cos(\kappa\mu)\, e^{-\kappa^2\sigma^2/2}$,
+# which is tiny for large $\kappa\sigma$: the oscillations average out.
 #
-# *Pathwise:* one estimate is $f'(z) = \omega\cos(\omega z)$. Since
-# $\cos^2 = \tfrac12(1 + \cos 2\omega z)$ and $\mathbb E[\cos 2\omega z] = \cos(2\omega\mu)\, e^{-2\omega^2\sigma^2}$,
+# *Pathwise:* one estimate is $f'(z) = \kappa\cos(\kappa z)$. Since
+# $\cos^2 = \tfrac12(1 + \cos 2\kappa z)$ and $\mathbb E[\cos 2\kappa z] = \cos(2\kappa\mu)\, e^{-2\kappa^2\sigma^2}$,
 #
-# $$ \operatorname{Var}_{\text{path}} = \frac{\omega^2}{2}\big(1 + \cos(2\omega\mu)\, e^{-2\omega^2\sigma^2}\big) - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{\omega^2}{2}. $$
+# $$ \operatorname{Var}_{\text{path}} = \frac{\kappa^2}{2}\big(1 + \cos(2\kappa\mu)\, e^{-2\kappa^2\sigma^2}\big) - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{\kappa^2}{2}. $$
 #
-# *Score function:* one estimate is $\sin(\omega z)(z - \mu)/\sigma^2$. With $z = \mu + \sigma\varepsilon$,
-# $\sin^2 = \tfrac12(1 - \cos 2\omega z)$, and
-# $\mathbb E[\varepsilon^2 e^{i a\varepsilon}] = -\tfrac{d^2}{da^2} e^{-a^2/2} = (1 - a^2)\, e^{-a^2/2}$ at $a = 2\omega\sigma$:
+# *Score function:* one estimate is $\sin(\kappa z)(z - \mu)/\sigma^2$. With $z = \mu + \sigma\varepsilon$,
+# $\sin^2 = \tfrac12(1 - \cos 2\kappa z)$, and
+# $\mathbb E[\varepsilon^2 e^{i t\varepsilon}] = -\tfrac{d^2}{dt^2} e^{-t^2/2} = (1 - t^2)\, e^{-t^2/2}$ at $t = 2\kappa\sigma$:
 #
-# $$ \operatorname{Var}_{\text{score}} = \frac{1 - \cos(2\omega\mu)(1 - 4\omega^2\sigma^2)\, e^{-2\omega^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{1}{2\sigma^2}. $$
+# $$ \operatorname{Var}_{\text{score}} = \frac{1 - \cos(2\kappa\mu)(1 - 4\kappa^2\sigma^2)\, e^{-2\kappa^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{1}{2\sigma^2}. $$
 #
-# The pathwise variance grows like $\omega^2$, because the slope of $f$ is large and changes sign
+# The pathwise variance grows like $\kappa^2$, because the slope of $f$ is large and changes sign
 # rapidly; the score function only sees the values of $f$, which stay in $[-1, 1]$. At
-# $\omega = 10$, $\sigma = 1$ the score function is about $\omega^2 = 100$ times less noisy. The
+# $\kappa = 10$, $\sigma = 1$ the score function is about $\kappa^2 = 100$ times less noisy. The
 # general lesson: the pathwise estimator wins when $f$ is smooth on the scale of $q$, and loses
 # when $f$ wiggles faster than $q$ is wide.
 # :::
 
 # %% tags=["hide-cell"]
-omega, mu_1, logvar_1 = 10.0, torch.tensor([0.5]), torch.tensor([0.0])
+kappa, mu_1, logvar_1 = 10.0, torch.tensor([0.5]), torch.tensor([0.0])
 
 
 def wiggle(z, q=None):
-    return torch.sin(omega * z).sum(-1)
+    return torch.sin(kappa * z).sum(-1)
 
 
-exact_grad = omega * math.cos(omega * 0.5) * math.exp(-omega**2 / 2)
-damp = math.cos(2 * omega * 0.5) * math.exp(-2 * omega**2)
-closed = {"pathwise": omega**2 / 2 * (1 + damp) - exact_grad**2,
-          "score function": (1 - (1 - 4 * omega**2) * damp) / 2
+exact_grad = kappa * math.cos(kappa * 0.5) * math.exp(-kappa**2 / 2)
+damp = math.cos(2 * kappa * 0.5) * math.exp(-2 * kappa**2)
+closed = {"pathwise": kappa**2 / 2 * (1 + damp) - exact_grad**2,
+          "score function": (1 - (1 - 4 * kappa**2) * damp) / 2
           - exact_grad**2}
 for name, variance in closed.items():
     g = torch.Generator().manual_seed(SEED)
@@ -693,7 +693,7 @@ for name, variance in closed.items():
     print(f"{name:15s} variance {squared.mean():8.3f} ± {se:.3f} "
           f"(closed form {variance:.3f})")
     assert abs(squared.mean().item() - variance) < 4 * se
-assert round(closed["pathwise"] / closed["score function"]) == omega**2
+assert round(closed["pathwise"] / closed["score function"]) == kappa**2
 
 # %% [markdown]
 # ### Solution 2
