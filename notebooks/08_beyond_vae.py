@@ -130,8 +130,10 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # + \underbrace{\mathbb E_{q_\phi(z)}\Big[\log \frac{q_\phi(z)}{p(z)}\Big]}_{\mathrm{KL}(q_\phi(z) \,\Vert\, p(z))}.
 # $$
 #
-# The first term is the *mutual information* between the image index and its code under $q$: how
-# much the code says about which image it came from. A reconstruction needs it. It cannot exceed
+# The first term is the *mutual information* between the image index and its code under $q$ (the
+# KL divergence between the joint $q(n, z)$ and the product of its marginals $\frac1N q_\phi(z)$:
+# zero when the code says nothing about the image): how much the code says about which image it
+# came from. A reconstruction needs it. It cannot exceed
 # $\log N$, the entropy of a uniform index (exercise 1), and reaches it when the codes of
 # different images never overlap. The second term is the divergence of the aggregate posterior
 # from the prior: the part of the KL that buys nothing for reconstruction and measures the mismatch
@@ -201,7 +203,8 @@ assert high.marginal_kl > high_exact[1] + 5
 # of all digits, and the aggregate of *that* population, $\bar q_\phi(z) = \mathbb E_{x \sim
 # p_{\mathrm{data}}}\, q_\phi(z \mid x)$, is what the prior should match. Averaged over the draw
 # of the $N$ images, our estimate of $I_q$ is the InfoNCE lower bound on the population's mutual
-# information (Poole et al., 2019): biased low, and capped at $\log N$. The average KL is
+# information (Poole et al., 2019), a standard estimator that scores a code against its own image
+# and $N - 1$ others: biased low, and capped at $\log N$. The average KL is
 # unbiased, so the divergence computed as the difference is, in expectation, an *upper* bound on
 # $\mathrm{KL}(\bar q_\phi(z) \,\Vert\, p(z))$. (Strictly, for images the encoder was not fitted to;
 # below we use the training images for their larger $N$, and exercise 2 varies $N$.)
@@ -235,8 +238,9 @@ assert split.marginal_kl > 5
 # ### A density for the codes, fitted after training
 #
 # An upper bound alone does not show that there is a hole. A lower bound comes from any density
-# $\hat q(z)$ we fit to codes: by Gibbs' inequality $\mathbb E_{\bar q}[\log \hat q(z)] \le
-# \mathbb E_{\bar q}[\log \bar q_\phi(z)]$, so
+# $\hat q(z)$ we fit to codes: by Gibbs' inequality, which is $\mathrm{KL}(\bar q_\phi \,\Vert\,
+# \hat q) \ge 0$ written out, $\mathbb E_{\bar q}[\log \hat q(z)] \le \mathbb E_{\bar q}[\log \bar
+# q_\phi(z)]$ (no density scores the codes better than their own), so
 #
 # $$
 # \mathbb E_{z \sim \bar q_\phi}\big[\log \hat q(z) - \log p(z)\big] \le \mathrm{KL}\big(\bar q_\phi(z) \,\Vert\, p(z)\big),
@@ -736,16 +740,17 @@ assert slant_r > 0.5 and ink_r > 0.3
 # BB-ANS). Send $z$ first, then $x$ given $z$: that costs $-\log_2 p(z) - \log_2 p_\theta(x \mid z)$
 # bits (with $z$ on a fine grid, whose cell width cancels below). Wasteful, because many codes
 # would have done; the trick is to choose $z$ *by decoding it from bits the sender had to send
-# anyway*, with $q_\phi(z \mid x)$ as the model:
+# anyway* (the code of the images sent before), with $q_\phi(z \mid x)$ as the model:
 #
-# 1. the sender decodes $z$ from the front of the message queue using $q_\phi(z \mid x)$; this
-#    consumes $-\log_2 q_\phi(z \mid x)$ bits of that message;
+# 1. the sender decodes $z$ from the bits already in the message using $q_\phi(z \mid x)$; this
+#    consumes $-\log_2 q_\phi(z \mid x)$ of those bits;
 # 2. she encodes $x$ with $p_\theta(x \mid z)$, then $z$ with $p(z)$;
 # 3. the receiver decodes $z$, then $x$, then runs the encoder on $x$ and *encodes* $z$ with
 #    $q_\phi(z \mid x)$, which gives back the bits of step 1 ("bits back").
 #
 # Net cost: $-\log_2 p_\theta(x \mid z) - \log_2 p(z) + \log_2 q_\phi(z \mid x) = -\log_2 w$, whose
-# average over $z \sim q_\phi$ is the negative ELBO in bits. Coders built on importance sampling
+# average over $z \sim q_\phi$ is the negative ELBO in bits. (The first image has no earlier bits
+# to borrow: it needs a few random ones to start, an overhead that vanishes over many images.) Coders built on importance sampling
 # bring the cost down towards $-\log_2 p_\theta(x)$ (Ruan et al., 2021). Townsend et al. used asymmetric numeral systems, a stack-like
 # coder that makes step 3 undo step 1 exactly, and report rates for binarized MNIST better than
 # bz2 and PNG. We do not implement it (exercise 5 measures what the plain two-part code costs);
