@@ -24,9 +24,18 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from vaebook import analysis, data, plots, pretrained, vi
+from vaebook.aggregate import kl_split, log_aggregate_posterior, sample_aggregate_posterior
 from vaebook.checkpoints import CheckpointError, load_model, save_model
 from vaebook.corruption import gaussian_noise, masking_noise, mse, psnr, salt_and_pepper
-from vaebook.densities import kl_standard_normal, log_bernoulli, log_normal_diag, log_standard_normal
+from vaebook.densities import (
+    continuous_bernoulli_mean,
+    kl_standard_normal,
+    log_bernoulli,
+    log_continuous_bernoulli,
+    log_continuous_bernoulli_normalizer,
+    log_normal_diag,
+    log_standard_normal,
+)
 from vaebook.estimators import (
     diagonal_gaussian,
     elbo_estimate,
@@ -42,8 +51,16 @@ from vaebook.likelihood import (
     log_importance_weights,
     sample_log_weights,
 )
-from vaebook.losses import bce_loss, denoising_bce_loss, elbo, mse_loss, vae_loss
-from vaebook.models import VAE, Autoencoder, init_output_bias, mlp, reparameterize
+from vaebook.losses import (
+    bce_loss,
+    conditional_vae_loss,
+    continuous_bernoulli_vae_loss,
+    denoising_bce_loss,
+    elbo,
+    mse_loss,
+    vae_loss,
+)
+from vaebook.models import VAE, Autoencoder, ConditionalVAE, init_output_bias, mlp, reparameterize
 from vaebook.training import evaluate, train
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
@@ -51,6 +68,9 @@ SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=N
 D = 12
 AE, VAE_ = Autoencoder(data_dim=D, hidden=(4,), latent_dim=2), VAE(data_dim=D, hidden=(4,), latent_dim=2)
 AE784, VAE784 = Autoencoder(hidden=(4,), latent_dim=2), VAE(hidden=(4,), latent_dim=2)
+CVAE_ = ConditionalVAE(data_dim=D, hidden=(4,), latent_dim=2, classes=3)
+LABELS = torch.zeros(3, dtype=torch.long)
+Z32 = torch.zeros(3, 2)
 GOOD = torch.rand(3, D, generator=torch.Generator().manual_seed(0))
 Q = torch.distributions.Normal(torch.zeros(2), torch.ones(2))
 
@@ -119,6 +139,8 @@ def bad_tensors(draw):
 
 MODEL_INPUTS = {
     "vae_loss": (lambda x: vae_loss(VAE_, x), "x"),
+    "continuous_bernoulli_vae_loss": (lambda x: continuous_bernoulli_vae_loss(VAE_, x), "x"),
+    "conditional_vae_loss": (lambda x: conditional_vae_loss(CVAE_, x, labels=LABELS), "x"),
     "elbo": (lambda x: elbo(VAE_, x, 2), "x"),
     "bce_loss": (lambda x: bce_loss(AE, x), "x"),
     "mse_loss": (lambda x: mse_loss(AE, x), "x"),
@@ -174,6 +196,7 @@ PIXEL_FUNCTIONS = {
     "masking_noise": (lambda x: masking_noise(x, 0.1), True),
     "salt_and_pepper": (lambda x: salt_and_pepper(x, 0.1), True),
     "log_bernoulli x": (lambda x: log_bernoulli(x, torch.zeros(D)), False),
+    "log_continuous_bernoulli x": (lambda x: log_continuous_bernoulli(x, torch.zeros(D)), False),
 }
 
 
@@ -238,6 +261,12 @@ def test_bad_finite_data_is_refused(target, bad):
 
 DENSITIES = {
     "log_bernoulli logits": (lambda t: log_bernoulli(torch.zeros(3, 2), t), "logits"),
+    "log_continuous_bernoulli logits": (lambda t: log_continuous_bernoulli(torch.zeros(3, 2), t), "logits"),
+    "log_continuous_bernoulli_normalizer": (lambda t: log_continuous_bernoulli_normalizer(t), "logits"),
+    "continuous_bernoulli_mean": (lambda t: continuous_bernoulli_mean(t), "logits"),
+    "kl_split mu": (lambda t: kl_split(t, Z32, n_samples=2), "mu"),
+    "log_aggregate_posterior z": (lambda t: log_aggregate_posterior(t, Z32, Z32), "z"),
+    "sample_aggregate_posterior logvar": (lambda t: sample_aggregate_posterior(Z32, t, 2), "logvar"),
     "log_normal_diag z": (lambda t: log_normal_diag(t, torch.zeros(2), torch.zeros(2)), "z"),
     "log_normal_diag mu": (lambda t: log_normal_diag(torch.zeros(2), t, torch.zeros(2)), "mu"),
     "log_normal_diag logvar": (lambda t: log_normal_diag(torch.zeros(2), torch.zeros(2), t), "logvar"),
@@ -274,8 +303,8 @@ def test_bad_tensors_are_refused(target, bad):
     raises_clearly(lambda: call(t), name)
 
 
-BROADCAST = {"log_bernoulli logits", "log_normal_diag z", "log_normal_diag mu", "log_normal_diag logvar",
-             "reparameterize mu", "reparameterize logvar"}
+BROADCAST = {"log_bernoulli logits", "log_continuous_bernoulli logits", "log_normal_diag z",
+             "log_normal_diag mu", "log_normal_diag logvar", "reparameterize mu", "reparameterize logvar"}
 
 
 @SETTINGS
