@@ -2,6 +2,7 @@
 trained model survives any failure to save it."""
 
 import os
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -139,3 +140,22 @@ def test_a_classifier_recipe_trains_on_labels_and_reloads(tiny_recipe, monkeypat
     assert type(model).__name__ == "Classifier" and model.classes == 10
     again = pretrained.load_or_train("tiny")
     torch.testing.assert_close(again.probabilities(x), model.probabilities(x))
+
+
+def test_the_selection_table_names_the_recipe_it_chose():
+    table = pretrained.selection("chapter5_vae")
+    rows, chosen = table["rows"], table["rows"][table["chosen"]]
+    recipe = {key: list(value) if isinstance(value, tuple) else value
+              for key, value in asdict(pretrained.RECIPES["chapter5_vae"]).items()}
+    assert chosen["recipe"] == recipe and chosen["candidate"] and chosen["fits"]
+    assert chosen["diff_to_chosen"] == 0 and chosen["diff_se"] == 0
+    fitting = [row for row in rows.values() if row["candidate"] and row["fits"]]
+    assert min(row["val_nll"] for row in fitting) == chosen["val_nll"]
+    assert table["protocol"]["fit_images"] + table["protocol"]["validation_images"] == 60_000
+
+
+def test_a_recipe_without_a_selection_table_is_refused():
+    with pytest.raises(ValueError, match="no selection table"):
+        pretrained.selection("chapter1_ae")
+    with pytest.raises(ValueError, match="no recipe called"):
+        pretrained.selection("nonsense")

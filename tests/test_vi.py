@@ -232,3 +232,33 @@ def test_a_diverging_refinement_raises(small_vae):
     x = torch.bernoulli(torch.full((4, 20), 0.3), generator=torch.Generator().manual_seed(0))
     with pytest.raises(FloatingPointError, match="refinement diverged.*lower lr"):
         vi.refine_posterior(small_vae, x, steps=30, lr=1e6, progress=False)
+
+
+def test_refine_posterior_starts_from_init(small_vae):
+    x = torch.bernoulli(torch.full((6, 20), 0.3), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        encoded = small_vae.encode(x)
+    default = vi.refine_posterior(small_vae, x, steps=20, lr=0.05, progress=False)
+    explicit = vi.refine_posterior(small_vae, x, init=encoded, steps=20, lr=0.05, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(default, explicit, strict=True))
+    prior = (torch.zeros(6, 3), torch.zeros(6, 3))
+    mu, logvar = vi.refine_posterior(small_vae, x, init=prior, steps=200, lr=0.05, progress=False)
+    assert torch.equal(prior[0], torch.zeros(6, 3))  # init is left as it is
+    with torch.no_grad():
+        start = elbo(small_vae, x, 5000, torch.Generator().manual_seed(1), posterior=prior)
+        refined = elbo(small_vae, x, 5000, torch.Generator().manual_seed(1), posterior=(mu, logvar))
+    assert (refined > start).all()
+
+
+def test_refine_posterior_refuses_a_bad_init(small_vae):
+    x = torch.bernoulli(torch.full((4, 20), 0.3), generator=torch.Generator().manual_seed(0))
+    good = torch.zeros(4, 3)
+    bad = {TypeError: [good, (good,), [good, good]],
+           ValueError: [(torch.zeros(5, 3), good), (good, torch.zeros(4, 2)),
+                        (good, torch.full((4, 3), float("nan")))]}
+    for error, inits in bad.items():
+        for init in inits:
+            with pytest.raises(error, match="init"):
+                vi.refine_posterior(small_vae, x, init=init, steps=1, progress=False)
+    with pytest.raises(TypeError, match="init's mu.*dtype"):
+        vi.refine_posterior(small_vae, x, init=(good.double(), good), steps=1, progress=False)

@@ -43,19 +43,25 @@ def check_model_and_data(model: object, x: object, cls: type[nn.Module], name: s
     check_input(model, x, name, values=True)
 
 
+def check_gaussian_per_image(model: VAE, x: Tensor, pair: object, name: str) -> None:
+    """Check that ``pair`` is a Gaussian (μ, log σ²) for each row of x in ``model``'s latent
+    space: a tuple of two finite (len(x), K) tensors in the model's dtype, on its device."""
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise TypeError(f"{name} must be a tuple (mu, logvar) of per-image values, got "
+                        f"{type(pair).__name__}.")
+    for part, value in zip(("mu", "logvar"), pair, strict=True):
+        check_input(model, value, f"{name}'s {part}", model.latent_dim)
+        if len(value) != len(x):
+            raise ValueError(f"{name}'s {part} must have one row per image, shape ({len(x)}, "
+                             f"{model.latent_dim}), got {tuple(value.shape)}.")
+        check_finite(value, f"{name}'s {part}")
+
+
 def _check_elbo(model: object, x: object, n_samples: int, posterior: object, **_) -> None:
     check_model_and_data(model, x, VAE)
     check_positive_int(n_samples, "n_samples")
-    if posterior is None:
-        return
-    if not isinstance(posterior, tuple) or len(posterior) != 2:
-        raise TypeError(f"posterior must be a tuple (mu, logvar), got {type(posterior).__name__}.")
-    for name, value in zip(("mu", "logvar"), posterior, strict=True):
-        check_input(model, value, f"posterior's {name}", model.latent_dim)
-        if len(value) != len(x):
-            raise ValueError(f"posterior's {name} must have one row per image, shape ({len(x)}, "
-                             f"{model.latent_dim}), got {tuple(value.shape)}.")
-        check_finite(value, f"posterior's {name}")
+    if posterior is not None:
+        check_gaussian_per_image(model, x, posterior, "posterior")
 
 
 @checked(_check_elbo)

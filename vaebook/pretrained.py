@@ -7,6 +7,9 @@ says how to train one; ``train_recipe`` follows it and saves the result in the c
 Colab session, a later chapter run first). The file name carries a hash of the recipe, so a
 changed recipe never loads a stale model.
 
+Some recipes were chosen on validation data by a script in ``benchmarks/``; ``selection`` returns
+the table it wrote, which ships with the package (``vaebook/selection/<name>.json``).
+
 The cache folder, in order: the ``directory`` argument, ``$VAEBOOK_CACHE``, then
 ``<data folder>/models`` (``vaebook.data.folder`` is that rule). A trained model is never lost to
 the cache: ``train_recipe`` checks that the folder can be written before it trains, and when
@@ -21,6 +24,7 @@ import os
 import secrets
 import warnings
 from dataclasses import asdict, dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -70,8 +74,9 @@ RECIPES = {
     "chapter1_ae": Recipe(model="Autoencoder", hidden=(256, 64), latent_dim=2, loss="bce", epochs=10),
     "chapter2_dae": Recipe(model="Autoencoder", hidden=(512,), latent_dim=64, loss="denoising_bce",
                            noise_std=0.5, epochs=6),
+    # Chosen on validation data within chapter 5's budget by benchmarks/vae_selection.py.
     "chapter5_vae": Recipe(model="VAE", hidden=(400, 400), encoder_hidden=(400,), latent_dim=32,
-                           loss="vae", epochs=60, lr=5e-4, cosine_schedule=True, output_bias_init=True),
+                           loss="vae", epochs=45, lr=1e-3, cosine_schedule=True, output_bias_init=True),
     "digit_classifier": Recipe(model="Classifier", hidden=(256,), latent_dim=10, loss="cross_entropy",
                                epochs=5),
 }
@@ -84,6 +89,24 @@ def _recipe(name: str) -> Recipe:
     if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"no recipe called {name!r}; the recipes are {sorted(RECIPES)}.")
     return RECIPES[name]
+
+
+def selection(name: str) -> dict:
+    """The table that chose the settings of recipe ``name`` on validation data, as written by
+    ``benchmarks/vae_selection.py`` (shipped with the package, so a chapter reads it on Colab
+    too): ``{"protocol": {...}, "chosen": row name, "rows": {row name: row}}``. Each row holds
+    the candidate's ``recipe`` (``dataclasses.asdict``, tuples as lists), whether it is a
+    ``candidate`` (or a replicate), its predicted seconds on two cores (``train_seconds``,
+    ``test_nll_seconds``), whether they ``fits`` the budget, and its validation scores:
+    ``val_neg_elbo``, ``val_nll`` ± ``val_nll_se``, and ``diff_to_chosen`` ± ``diff_se``, the
+    mean and paired standard error of its per-image NLL minus the chosen one's. Raises
+    ``ValueError`` for a name that is no recipe or has no table."""
+    _recipe(name)
+    path = files("vaebook").joinpath("selection", f"{name}.json")
+    if not path.is_file():
+        raise ValueError(f"recipe {name!r} has no selection table (vaebook/selection/{name}.json); "
+                         f"chapter5_vae has one, written by benchmarks/vae_selection.py.")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def cache_dir(directory: str | os.PathLike | None = None) -> Path:

@@ -31,7 +31,7 @@ from tqdm import tqdm  # text bars, as in training: no widget state in the noteb
 
 from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor, check_values
 from vaebook.estimators import diagonal_gaussian, pathwise_gradient, score_function_gradient
-from vaebook.losses import elbo
+from vaebook.losses import check_gaussian_per_image, elbo
 from vaebook.models import VAE, model_device
 from vaebook.randomness import drawing_from, seeded_generator
 
@@ -257,19 +257,25 @@ def gradient_variance(grads: dict[str, Tensor]) -> Tensor:
     return sum(g.reshape(len(g), -1).var(0).sum() for g in grads.values())
 
 
-def refine_posterior(vae: VAE, x: Tensor, *, steps: int = 300, n_samples: int = 10, lr: float = 0.01,
-                     seed: int = 0, progress: bool = True) -> tuple[Tensor, Tensor]:
-    """Non-amortized VI for each image: start from the encoder's (μ, log σ²) and maximize each
-    image's own ELBO (``losses.elbo`` with that ``posterior``) over its own (μ, log σ²) by
-    reparameterized gradients and Adam, the decoder fixed. x: (B, D) in [0, 1], on the model's
-    device. Returns the refined (μ, log σ²), each (B, K), detached. Raises ``FloatingPointError``
-    when they stop being finite (then lower ``lr``)."""
+def refine_posterior(vae: VAE, x: Tensor, *, init: tuple[Tensor, Tensor] | None = None, steps: int = 300,
+                     n_samples: int = 10, lr: float = 0.01, seed: int = 0,
+                     progress: bool = True) -> tuple[Tensor, Tensor]:
+    """Non-amortized VI for each image: start from ``init`` = (μ, log σ²), each (B, K) (default:
+    the encoder's output, (μ_φ(x), log σ²_φ(x))), and maximize each image's own ELBO
+    (``losses.elbo`` with that ``posterior``) over its own (μ, log σ²) by reparameterized
+    gradients and Adam, the decoder fixed. x: (B, D) in [0, 1], on the model's device; ``init``
+    on the same device, in the model's dtype (e.g. zeros for the prior N(0, I)). Returns the
+    refined (μ, log σ²), each (B, K), detached; ``init`` is left as it is. Raises
+    ``FloatingPointError`` when they stop being finite (then lower ``lr``)."""
     elbo.check(vae, x, n_samples)
+    if init is not None:
+        check_gaussian_per_image(vae, x, init, "init")
     check_positive_int(steps, "steps")
     check_real(lr, "lr")
     generator = seeded_generator(seed, model_device(vae))
     with torch.no_grad():
-        mu, logvar = (t.clone().requires_grad_() for t in vae.encode(x))
+        start = vae.encode(x) if init is None else init
+        mu, logvar = (t.detach().clone().requires_grad_() for t in start)
     optimizer = torch.optim.Adam([mu, logvar], lr=lr)
     for _ in tqdm(range(steps), desc="refining q per image", disable=not progress):
         loss = -elbo.unchecked(vae, x, n_samples, generator, posterior=(mu, logvar)).sum()
@@ -280,4 +286,3 @@ def refine_posterior(vae: VAE, x: Tensor, *, steps: int = 300, n_samples: int = 
         raise FloatingPointError(f"refinement diverged (non-finite μ or log σ²) within {steps} steps: "
                                  f"lower lr (now {lr:g}).")
     return mu.detach(), logvar.detach()
-
