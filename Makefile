@@ -62,7 +62,7 @@ $(MATHJAX): package.json package-lock.json
 	cp -r node_modules/mathjax/es5 book/_static/mathjax
 
 test: $(STAMP)
-	$(MAKE) -j$(JOBS) lint unit notebooks browser
+	$(MAKE) -j$(JOBS) notebooks lint unit browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vaebook tests tools benchmarks notebooks book/_ext
@@ -71,7 +71,10 @@ unit: $(STAMP)
 	$(PY) -m pytest tests --ignore=tests/test_rendered_book.py
 
 # Every chapter once, as a fresh Colab session would, outputs compared with the stored ones.
-notebooks: $(addprefix check-,$(CHAPTERS))
+# The longest chain goes first: chapter 5, then the chapters that wait for its model, longest
+# first; the short chapters fill the other job slot meanwhile.
+CHECK_FIRST := 05_vae 08_beyond_vae
+notebooks: $(addprefix check-,$(CHECK_FIRST) $(filter-out $(CHECK_FIRST),$(CHAPTERS)))
 
 check-%: FORCE $$(addprefix check-,$$(NEEDS_$$*)) | wheel
 	$(PY) tools/colab_check.py $*

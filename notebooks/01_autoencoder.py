@@ -22,8 +22,9 @@
 # failure is the reason for the variational autoencoder of the chapters that follow.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-# On Colab, install the book's package (once per session). The cell shows only pip's messages,
-# which depend on the machine, so CI does not compare them.
+# On Colab, install the book's package (once per session). The cell shows
+# only pip's messages, which depend on the machine, so CI does not compare
+# them.
 try:
     import vaebook
 except ImportError:
@@ -147,7 +148,7 @@ history_mse = train(ae_mse, mse_loss, x_train, x_test=x_test, epochs=EPOCHS,
 ae_bce.cpu().eval()
 ae_mse.cpu().eval()
 floor_share = bce_floor / history_bce.test[-1]
-print(f"the floor is {floor_share:.2f} of the final test BCE")
+print(f"the floor is {floor_share:.3f} of the final test BCE")
 plots.plot_losses({"BCE autoencoder": history_bce},
                   ylabel="BCE per image (nats)")
 

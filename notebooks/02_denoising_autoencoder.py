@@ -24,8 +24,9 @@
 # log-density (Tweedie's formula), the seed of score-based and diffusion models.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-# On Colab, install the book's package (once per session). The cell shows only pip's messages,
-# which depend on the machine, so CI does not compare them.
+# On Colab, install the book's package (once per session). The cell shows
+# only pip's messages, which depend on the machine, so CI does not compare
+# them.
 try:
     import vaebook
 except ImportError:
@@ -129,13 +130,15 @@ def reconstruct(model, images):
 # %% [markdown]
 # ## Denoising, measured
 #
-# For several noise levels $\sigma$ we corrupt the first 2,000 test images once (fixed seed) and
-# measure the peak signal-to-noise ratio $\mathrm{PSNR} = 10 \log_{10}(1/\mathrm{MSE})$ against
-# the clean image, where MSE is the mean squared error per pixel, in decibels (higher is better;
-# +3 dB halves the MSE), of: the noisy image itself, a 3 × 3 median filter of it (a classical,
-# non-learned denoiser), the plain autoencoder fed the noisy image, and the denoising
-# autoencoder. Level 0 is the clean image itself: the "noisy" input is then perfect (inf dB),
-# and each method shows the error it makes on its own.
+# For several noise levels $\sigma$ we corrupt the first 2,000 test images once (fixed seed).
+# Each method turns a noisy image into an output $\hat x$, which we score against the clean
+# image $x$ by the peak signal-to-noise ratio,
+# $\mathrm{PSNR} = 10 \log_{10} \big(1 \big/ \tfrac1D \sum_d (x_d - \hat x_d)^2\big)$, in
+# decibels (higher is better; +3 dB halves the mean squared error per pixel). The methods: the
+# noisy image itself, a 3 × 3 median filter of it (a classical, non-learned denoiser), the plain
+# autoencoder fed the noisy image, and the denoising autoencoder. Level 0 is the clean image
+# itself: the "noisy" input is then perfect (inf dB), and each method shows the error it makes
+# on its own.
 
 # %%
 # tolerance: rtol=0.02 atol=0
@@ -316,14 +319,18 @@ fig
 # $p_{\mathrm{data}}$, the distribution the images come from. The noisy images have the density
 # $p_\sigma(\tilde x) = \mathbb E_{x \sim p_{\mathrm{data}}}\, \mathcal N(\tilde x; x, \sigma^2 I)$:
 # the data distribution smoothed by the noise. The denoiser with the smallest expected squared
-# error is the posterior mean $\mathbb E[x \mid \tilde x]$, and **Tweedie's formula** (Efron,
-# 2011, who traces it to Robbins and Tweedie) says
+# error is the posterior mean $\mathbb E[x \mid \tilde x]$, the average of the clean images
+# that could have produced $\tilde x$, weighted by how likely each is to have done so; and
+# **Tweedie's formula** (Efron, 2011, who traces it to Robbins and Tweedie) says
 #
 # $$ \mathbb E[x \mid \tilde x] = \tilde x + \sigma^2\, \nabla_{\tilde x} \log p_\sigma(\tilde x). $$
 #
 # So the step that the squared-error-optimal denoiser takes, divided by $\sigma^2$, is the
-# *score* $\nabla \log p_\sigma$ of the smoothed density: exactly, at every noise level, but of
-# $p_\sigma$, not of $p_{\mathrm{data}}$; the two approach each other only as $\sigma \to 0$.
+# *score* of the smoothed density, $\nabla_{\tilde x} \log p_\sigma(\tilde x)$. (Score here
+# means the gradient of a log-density with respect to the point, as in score matching; the
+# score of chapter 4 is a gradient with respect to parameters.) The formula is exact at every
+# noise level, but it gives the score of $p_\sigma$, not of $p_{\mathrm{data}}$; the two
+# approach each other only as $\sigma \to 0$.
 # Vincent (2011) turned this into a way to learn a score, *denoising score matching*. BCE has
 # the same minimizer $\mathbb E[x \mid \tilde x]$ as the squared error, so our loss is not what
 # separates our network from that ideal; the clipping of the noise to $[0, 1]$, which the
@@ -341,9 +348,10 @@ fig
 #   by copying. Trained on Gaussian noise of standard deviation 0.5, it beats a plain
 #   autoencoder of the same size and a median filter by more than 1 dB PSNR from noise level 0.3
 #   up, and it also helps on masking and salt-and-pepper noise it never saw.
-# - It fails where training and test differ: at noise 0.1 it scores more than 2 dB *below* the
-#   noisy input, because it removes noise of the level it was trained on, detail included,
-#   whatever it is given.
+# - It fails where training and test differ: at noise 0.1 it scores about 3 dB *below* the
+#   noisy input it is given. Trained at 0.5 only, it removes what it learned to remove, fine
+#   detail included, whatever the input (a train/test noise mismatch), and its 64-number code
+#   caps every autoencoder here even on clean images.
 # - The squared-error-optimal denoiser moves a noisy image by $\sigma^2$ times the score of the
 #   noise-smoothed density (Tweedie's formula): denoising is a way to learn scores.
 

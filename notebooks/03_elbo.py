@@ -22,8 +22,9 @@
 # model whose exact answers are known.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-# On Colab, install the book's package (once per session). The cell shows only pip's messages,
-# which depend on the machine, so CI does not compare them.
+# On Colab, install the book's package (once per session). The cell shows
+# only pip's messages, which depend on the machine, so CI does not compare
+# them.
 try:
     import vaebook
 except ImportError:

@@ -23,8 +23,9 @@
 # by a closed form, and the chapter shows why networks output $\log \sigma^2$.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-# On Colab, install the book's package (once per session). The cell shows only pip's messages,
-# which depend on the machine, so CI does not compare them.
+# On Colab, install the book's package (once per session). The cell shows
+# only pip's messages, which depend on the machine, so CI does not compare
+# them.
 try:
     import vaebook
 except ImportError:
