@@ -517,9 +517,6 @@ print("gradient variance at the optimum: " + ", ".join(
 print(f"log p(x) by enumeration: {log_px:.3f}")
 print(f"best mean-field ELBO   : {best_elbo:.3f} "
       f"(KL to the posterior {log_px - best_elbo:.3f} nats)")
-for label, (_, value) in sbn_fits.items():
-    print(f"BBVI, {label:21s}: ELBO {value:.3f} "
-          f"({best_elbo - value:.3f} below the best)")
 
 fig = Figure(figsize=(7, 3))
 ax = fig.subplots()
@@ -534,6 +531,14 @@ ax.set_ylabel("probability that $z_j = 1$")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig
+
+# %%
+# tolerance: rtol=0.001 atol=0.01
+# Where BBVI ends is noisy (the plain estimator most), and so are these
+# numbers: another CPU moves them in the second decimal.
+for label, (_, value) in sbn_fits.items():
+    print(f"BBVI, {label:21s}: ELBO {value:.3f} "
+          f"({best_elbo - value:.3f} below the best)")
 
 # %% [markdown]
 # **Check.** The control variate cuts the variance at the optimum by more than 100×, and both
