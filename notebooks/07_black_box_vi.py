@@ -611,7 +611,8 @@ vae = pretrained.load_or_train("chapter5_vae", device=device)
 print(f"chapter 5's VAE: {vae.config}")
 
 # %%
-# tolerance: rtol=0.002 atol=0.02
+# Means over 300 images of a retrained model: they move by a few tenths.
+# tolerance: rtol=0.005 atol=0.1
 x_test, _ = load_mnist("test")
 x_test_bin = binarize_static(x_test, seed=SEED)
 order = torch.randperm(len(x_test_bin),
@@ -639,7 +640,7 @@ print(f"refined q, ELBO       : {refined_elbo.mean():8.2f} nats")
 print(f"log p(x) >= L_1000    : {log_px_vae.mean():8.2f} nats")
 
 # %%
-# tolerance: rtol=0.03 atol=0.03
+# tolerance: rtol=0.03 atol=0.2
 amortization = refined_elbo - encoder_elbo
 approximation = log_px_vae - refined_elbo
 total = log_px_vae - encoder_elbo
@@ -828,7 +829,7 @@ assert top_posterior_probability(sharp) > top_posterior_probability(sbn)
 # :::
 
 # %% tags=["hide-cell"]
-# tolerance: rtol=0.003 atol=0.05
+# tolerance: rtol=0.005 atol=0.2
 few = images[:50]
 zeros = torch.zeros(50, vae.latent_dim, device=device)
 from_prior = vi.refine_posterior(vae, few, init=(zeros, zeros), steps=300,

@@ -376,12 +376,14 @@ for name, z in sources.items():
 empty = density["prior p(z)"] < threshold
 prior_confidence_empty = prior_confidence[empty].mean().item()
 prior_confidence_rest = prior_confidence[~empty].mean().item()
+# Shares of 2,000 draws (unreadable, empty) as fractions, so that atol is one
+# percentage point (one to three binomial standard errors of such a share).
 # tolerance: rtol=0.1 atol=0.01
 print(f"{'codes from':15s} {'confidence':>10s} {'unreadable':>10s} "
       f"{'imbalance':>9s} {'empty':>6s}")
 for name, r in table.items():
-    print(f"{name:15s} {r['confidence']:10.3f} {r['unreadable']:10.1%} "
-          f"{r['imbalance']:9.3f} {r['empty']:6.1%}")
+    print(f"{name:15s} {r['confidence']:10.3f} {r['unreadable']:10.3f} "
+          f"{r['imbalance']:9.3f} {r['empty']:6.3f}")
 print(f"confidence in prior draws: {prior_confidence_empty:.3f} in empty "
       f"regions, {prior_confidence_rest:.3f} elsewhere")
 
