@@ -563,7 +563,9 @@ plots.plot_rows([latent_path, pixel_path], ["latent", "pixels"])
 
 # %%
 # tolerance: rtol=0.01 atol=0.002
-classifier = pretrained.load_or_train("digit_classifier", device=device)
+# Loaded from the model cache, or trained quietly (5 epochs, 10 s) if missing.
+classifier = pretrained.load_or_train("digit_classifier", device=device,
+                                     progress=False)
 with torch.no_grad():
     predicted = classifier(x_test).argmax(1)
 accuracy = (predicted == y_test).float().mean().item()
@@ -602,7 +604,8 @@ assert sample_confidence >= 0.8 * real_confidence
 #
 # With $K = 2$ we can look at the whole latent space again. We train a small VAE with the widths
 # of chapter 1's autoencoder (784 → 256 → 64 → 2) for 4 epochs, and set it beside that very
-# autoencoder, loaded from the model cache (`load_or_train` retrains it when the cache is empty).
+# autoencoder, loaded from the model cache (`load_or_train` retrains it, quietly, when the cache
+# is empty).
 
 # %%
 def train_small(model, loss, epochs, x=x_train):
@@ -616,7 +619,7 @@ def train_small(model, loss, epochs, x=x_train):
 
 seed_everything(SEED)
 vae2 = train_small(VAE(hidden=(256, 64), latent_dim=2), vae_loss, epochs=4)
-ae2 = pretrained.load_or_train("chapter1_ae", device=device)
+ae2 = pretrained.load_or_train("chapter1_ae", device=device, progress=False)
 with torch.no_grad():
     z_vae, _ = vae2.encode(x_test_bin)
     z_ae = ae2.encode(x_test)

@@ -81,9 +81,13 @@ def elbo(model: VAE, x: Tensor, n_samples: int = 1, generator: torch.Generator |
     return reconstruction - kl_standard_normal.unchecked(mu, logvar)
 
 
-def _checked_loss(cls: type[nn.Module]) -> Callable[[Loss], Checked]:
-    def check(model: object, x: object, **_) -> None:
+def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Loss], Checked]:
+    """The decorator that checks a loss's model (an instance of ``cls``) and data once, and its
+    ``labels`` too when the loss is ``labelled``."""
+    def check(model: object, x: object, *_, labels: object = None, **__) -> None:
         check_model_and_data(model, x, cls)
+        if labelled:
+            check_labels(labels, len(x), model.classes)
     return checked(check)
 
 
@@ -133,12 +137,7 @@ def denoising_bce_loss(noise_std: float) -> Checked:
     return denoising_loss
 
 
-def _check_classification(model: object, x: object, labels: object, **_) -> None:
-    check_model_and_data(model, x, Classifier)
-    check_labels(labels, len(x), model.classes)
-
-
-@checked(_check_classification)
+@_checked_loss(Classifier, labelled=True)
 def cross_entropy_loss(model: Classifier, x: Tensor, generator: torch.Generator | None = None, *,
                        labels: Tensor) -> Tensor:
     """−log p(y | x) of the true class, averaged over the batch: the classifier's loss.
@@ -146,12 +145,7 @@ def cross_entropy_loss(model: Classifier, x: Tensor, generator: torch.Generator 
     return F.cross_entropy(model(x), labels)
 
 
-def _check_conditional(model: object, x: object, labels: object, **_) -> None:
-    check_model_and_data(model, x, ConditionalVAE)
-    check_labels(labels, len(x), model.classes)
-
-
-@checked(_check_conditional)
+@_checked_loss(ConditionalVAE, labelled=True)
 def conditional_vae_loss(model: ConditionalVAE, x: Tensor, generator: torch.Generator | None = None, *,
                          labels: Tensor) -> Tensor:
     """The conditional VAE's loss −L(θ, φ; x, y), averaged over the batch (one z per image):
