@@ -56,7 +56,6 @@ from vaebook import pretrained
 from vaebook.data import binarize_dynamic, binarize_static, load_mnist
 from vaebook.likelihood import sample_log_weights
 from vaebook.losses import vae_loss
-from vaebook.models import init_output_bias
 from vaebook.training import evaluate, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,17 +98,6 @@ def splits() -> tuple[torch.Tensor, torch.Tensor]:
     return x_fit, binarize_static(x_val, seed=SEED)
 
 
-def fit(recipe: pretrained.Recipe, x: torch.Tensor) -> torch.nn.Module:
-    """Train ``recipe``'s model on ``x`` exactly as ``pretrained.train_recipe`` does."""
-    model = pretrained.build_model(recipe)
-    if recipe.output_bias_init:
-        init_output_bias(model, x)
-    train(model, vae_loss, x, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-          transform=binarize_dynamic, cosine_schedule=recipe.cosine_schedule, seed=recipe.seed,
-          device="cpu", progress=False)
-    return model.eval()
-
-
 def cache_file(recipe: pretrained.Recipe) -> Path:
     protocol = f"v{N_VALIDATION}-n{NLL_IMAGES}-k{K}-s{SEED}"
     return CACHE / f"{recipe.digest()}-{protocol}.pt"
@@ -123,7 +111,7 @@ def score(name: str) -> str:
     torch.set_num_threads(1)
     x_fit, x_val = splits()
     start = time.process_time()
-    model = fit(recipe, x_fit)
+    model, _ = pretrained.fit_recipe(recipe, x_fit, device="cpu", progress=False)
     seconds = time.process_time() - start
     neg_elbo = evaluate(model, vae_loss, x_val, seed=SEED)
     log_w = sample_log_weights(model, x_val[:NLL_IMAGES], k=K, seed=SEED, progress=False)

@@ -159,3 +159,13 @@ def test_a_recipe_without_a_selection_table_is_refused():
         pretrained.selection("chapter1_ae")
     with pytest.raises(ValueError, match="no recipe called"):
         pretrained.selection("nonsense")
+
+
+def test_fit_recipe_trains_what_train_recipe_trains_without_the_cache(tiny_recipe):
+    x = torch.rand(64, 784, generator=torch.Generator().manual_seed(1))
+    cached, _ = pretrained.train_recipe("tiny", x, device="cpu", progress=False)
+    fitted, history = pretrained.fit_recipe(TINY, x, device="cpu", progress=False)
+    assert len(history.train) == TINY.epochs and not fitted.training
+    for a, b in zip(cached.state_dict().values(), fitted.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert [p.name for p in tiny_recipe.iterdir()] == [pretrained.checkpoint_path("tiny").name]

@@ -178,14 +178,19 @@ def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
     if (labels is None) != (recipe.loss != "cross_entropy"):
         raise ValueError(f"recipe {name!r} {'needs' if labels is None else 'takes no'} labels.")
     check_writable(path.parent)
-    model, history = _train(recipe, x_train, x_test, labels, test_labels, device, progress)
+    model, history = fit_recipe(recipe, x_train, x_test, labels=labels, test_labels=test_labels,
+                                device=device, progress=progress)
     _save_or_warn(model, path)
     return model, history
 
 
-def _train(recipe: Recipe, x_train: Tensor, x_test: Tensor | None, labels: Tensor | None,
-           test_labels: Tensor | None, device: torch.device | str | None,
-           progress: bool) -> tuple[nn.Module, History]:
+def fit_recipe(recipe: Recipe, x_train: Tensor, x_test: Tensor | None = None, *,
+               labels: Tensor | None = None, test_labels: Tensor | None = None,
+               device: torch.device | str | None = None,
+               progress: bool = True) -> tuple[nn.Module, History]:
+    """Train ``recipe``'s model on ``x_train`` as ``train_recipe`` does, without the cache (for a
+    recipe that is not in ``RECIPES``, e.g. a candidate of a selection): the model (on the CPU,
+    in eval mode) and its History."""
     model = build_model(recipe)
     if recipe.output_bias_init:
         init_output_bias(model, x_train)
@@ -212,7 +217,8 @@ def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
     if recipe.loss == "vae":
         x_test = binarize_static(x_test, seed=recipe.seed)
     labelled = recipe.loss == "cross_entropy"
-    model, _ = _train(recipe, x_train, x_test, y_train if labelled else None,
-                      y_test if labelled else None, device, progress)
+    model, _ = fit_recipe(recipe, x_train, x_test, labels=y_train if labelled else None,
+                          test_labels=y_test if labelled else None, device=device,
+                          progress=progress)
     _save_or_warn(model, path)
     return model
