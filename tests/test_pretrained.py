@@ -169,3 +169,16 @@ def test_fit_recipe_trains_what_train_recipe_trains_without_the_cache(tiny_recip
     for a, b in zip(cached.state_dict().values(), fitted.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert [p.name for p in tiny_recipe.iterdir()] == [pretrained.checkpoint_path("tiny").name]
+
+
+def test_the_book_seed_moves_every_recipe_and_its_cache_file(tiny_recipe, monkeypatch):
+    monkeypatch.delenv("VAEBOOK_SEED", raising=False)
+    stored, path = pretrained.recipe("tiny"), pretrained.checkpoint_path("tiny")
+    assert stored == TINY
+    monkeypatch.setenv("VAEBOOK_SEED", "3")
+    assert pretrained.recipe("tiny").seed == TINY.seed + 3
+    assert pretrained.checkpoint_path("tiny") != path
+    one, _ = pretrained.train_recipe("tiny", torch.rand(32, 784), device="cpu", progress=False)
+    monkeypatch.setenv("VAEBOOK_SEED", "0")
+    zero, _ = pretrained.train_recipe("tiny", torch.rand(32, 784), device="cpu", progress=False)
+    assert not torch.equal(one.decoder[0].weight, zero.decoder[0].weight)  # other initial weights

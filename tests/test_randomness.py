@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.distributions import Beta
 
-from vaebook.randomness import drawing_from, seed_everything, seeded_generator
+from vaebook.randomness import SEED_ENV_VAR, book_seed, drawing_from, seed_everything, seeded_generator
 
 
 def test_seed_everything_repeats_python_numpy_and_torch_draws():
@@ -52,3 +52,14 @@ def test_drawing_from_none_uses_the_global_generator():
         a = torch.rand(2)
     torch.manual_seed(1)
     assert torch.equal(a, torch.rand(2))
+
+
+def test_book_seed_reads_vaebook_seed_and_defaults_to_zero(monkeypatch):
+    monkeypatch.delenv(SEED_ENV_VAR, raising=False)
+    assert book_seed() == 0
+    monkeypatch.setenv(SEED_ENV_VAR, " 7 ")
+    assert book_seed() == 7
+    for bad in ("-1", "1.5", "seven"):
+        monkeypatch.setenv(SEED_ENV_VAR, bad)
+        with pytest.raises(ValueError, match=r"\bVAEBOOK_SEED\b must be a non-negative integer"):
+            book_seed()

@@ -102,3 +102,45 @@ def estimate_log_likelihood(model: VAE, x: Tensor, *, k: int = 1000, batch_size:
     ``sample_log_weights``."""
     return bound_from_log_weights(sample_log_weights(model, x, k=k, batch_size=batch_size, chunk=chunk,
                                                      seed=seed, device=device, progress=progress))
+
+
+def pareto_khat(log_w: Tensor) -> Tensor:
+    """The Pareto shape k̂ of each row's largest importance weights: (N, S) log-weights -> (N,).
+
+    Pareto-smoothed importance sampling (Vehtari, Simpson, Gelman, Yao & Gabry, 2024) fits a
+    generalized Pareto distribution to the M = ⌈min(S/5, 3√S)⌉ largest weights of each row (their
+    excess over the next largest), by the empirical-Bayes estimate of Zhang & Stephens (2009)
+    shrunk towards 0.5 as PSIS does. Its shape k says how heavy the weights' tail is: the weights
+    have finite variance when k < 1/2 (the standard error of their mean means something), a
+    finite mean when k < 1, and Vehtari et al. trust an estimate from S draws when
+    k < min(1 − 1/log10 S, 0.7). Rows with a tied or zero tail get inf."""
+    check_tensor(log_w, "log_w")
+    if log_w.ndim != 2 or log_w.shape[1] < 20:
+        raise ValueError(f"log_w must be (N, S) with S >= 20 samples per row, got shape "
+                         f"{tuple(log_w.shape)}.")
+    if not torch.isfinite(log_w).all():
+        raise ValueError("log_w has nan or inf entries; they come from a diverged model or bad data.")
+    samples = log_w.shape[1]
+    m = math.ceil(min(0.2 * samples, 3 * math.sqrt(samples)))
+    top = log_w.double().topk(m + 1, dim=1).values.flip(1)  # ascending; column 0 is the cut-off
+    top = top - top[:, -1:]  # scale out the largest weight: the shape does not change
+    tail = torch.exp(top[:, 1:]) - torch.exp(top[:, :1])  # excesses over the cut-off, ascending
+    khat = _generalized_pareto_shape(tail)
+    return torch.where((tail[:, 0] > 0) & torch.isfinite(khat), khat, math.inf).to(log_w.dtype)
+
+
+def _generalized_pareto_shape(x: Tensor) -> Tensor:
+    """Zhang & Stephens' (2009) posterior-mean estimate of the shape of a generalized Pareto
+    distribution, for each row of ascending positive excesses x (N, M), with PSIS's weak prior
+    that pulls k towards 0.5 (as if 10 more points had shape 0.5)."""
+    n = x.shape[1]
+    grid = 30 + int(math.sqrt(n))
+    j = torch.arange(1, grid + 1, dtype=x.dtype)
+    quartile = x[:, int(n / 4 + 0.5) - 1 : int(n / 4 + 0.5)]
+    theta = 1 / x[:, -1:] + (1 - torch.sqrt(grid / (j - 0.5))) / (3 * quartile)  # (N, grid)
+    k = torch.log1p(-theta[:, :, None] * x[:, None, :]).mean(2)  # (N, grid)
+    profile = n * (torch.log(-theta / k) - k - 1)  # log-likelihood of each grid point
+    weights = torch.softmax(profile, dim=1)
+    theta_hat = (weights * theta).sum(1, keepdim=True)
+    k_hat = torch.log1p(-theta_hat * x).mean(1)
+    return (n * k_hat + 10 * 0.5) / (n + 10)

@@ -23,7 +23,7 @@ import json
 import os
 import secrets
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from vaebook.checkpoints import load_model, save_model
 from vaebook.data import binarize_dynamic, binarize_static, data_dir, folder, load_mnist
 from vaebook.losses import bce_loss, cross_entropy_loss, denoising_bce_loss, vae_loss
 from vaebook.models import MODELS, init_output_bias
+from vaebook.randomness import book_seed
 from vaebook.training import History, train
 
 ENV_VAR = "VAEBOOK_CACHE"
@@ -50,7 +51,8 @@ class Recipe:
     cross-entropy), "denoising_bce" (the same for an input corrupted with Gaussian noise of std
     ``noise_std``) or "cross_entropy" (a classifier's, on the labels). ``output_bias_init``
     starts the decoder at the mean training image (``models.init_output_bias``). ``seed`` fixes
-    the initial weights and every random draw of training.
+    the initial weights and every random draw of training; the book's seed
+    (``randomness.book_seed``, ``$VAEBOOK_SEED``) is added to it by :func:`recipe`.
     """
 
     model: str
@@ -85,10 +87,14 @@ LOSSES = {"vae": lambda recipe: vae_loss, "bce": lambda recipe: bce_loss,
           "cross_entropy": lambda recipe: cross_entropy_loss}
 
 
-def _recipe(name: str) -> Recipe:
+def recipe(name: str) -> Recipe:
+    """The recipe called ``name`` as the book trains it: ``RECIPES[name]`` with the book's seed
+    (``$VAEBOOK_SEED``, default 0) added to its ``seed``. Its file name in the cache carries the
+    seed, so models trained under another book seed never mix with the stored ones."""
     if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"no recipe called {name!r}; the recipes are {sorted(RECIPES)}.")
-    return RECIPES[name]
+    stored = RECIPES[name]
+    return replace(stored, seed=stored.seed + book_seed())
 
 
 def selection(name: str) -> dict:
@@ -101,7 +107,7 @@ def selection(name: str) -> dict:
     ``val_neg_elbo``, ``val_nll`` ± ``val_nll_se``, and ``diff_to_chosen`` ± ``diff_se``, the
     mean and paired standard error of its per-image NLL minus the chosen one's. Raises
     ``ValueError`` for a name that is no recipe or has no table."""
-    _recipe(name)
+    recipe(name)
     path = files("vaebook").joinpath("selection", f"{name}.json")
     if not path.is_file():
         raise ValueError(f"recipe {name!r} has no selection table (vaebook/selection/{name}.json); "
@@ -117,7 +123,7 @@ def cache_dir(directory: str | os.PathLike | None = None) -> Path:
 
 def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     """Where the model of recipe ``name`` is cached: ``<cache>/<name>-<recipe hash>.pt``."""
-    return cache_dir(directory) / f"{name}-{_recipe(name).digest()}.pt"
+    return cache_dir(directory) / f"{name}-{recipe(name).digest()}.pt"
 
 
 def build_model(recipe: Recipe) -> nn.Module:
@@ -174,11 +180,11 @@ def train_recipe(name: str, x_train: Tensor, x_test: Tensor | None = None, *,
     (and ``test_labels`` with x_test). The cache folder is checked to be writable before
     training (``OSError`` otherwise); if saving fails all the same, a ``RuntimeWarning`` says so
     and the model is still returned."""
-    recipe, path = _recipe(name), checkpoint_path(name, directory)
-    if (labels is None) != (recipe.loss != "cross_entropy"):
+    spec, path = recipe(name), checkpoint_path(name, directory)
+    if (labels is None) != (spec.loss != "cross_entropy"):
         raise ValueError(f"recipe {name!r} {'needs' if labels is None else 'takes no'} labels.")
     check_writable(path.parent)
-    model, history = fit_recipe(recipe, x_train, x_test, labels=labels, test_labels=test_labels,
+    model, history = fit_recipe(spec, x_train, x_test, labels=labels, test_labels=test_labels,
                                 device=device, progress=progress)
     _save_or_warn(model, path)
     return model, history
@@ -209,15 +215,15 @@ def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
     A damaged file raises ``CheckpointError``: delete it and call again. When the cache cannot be
     written, the model is trained all the same, returned, and a ``RuntimeWarning`` says why it
     was not saved."""
-    recipe, path = _recipe(name), checkpoint_path(name, directory)
+    spec, path = recipe(name), checkpoint_path(name, directory)
     if path.is_file():
-        return load_model(path, expected_class=MODELS[recipe.model])
+        return load_model(path, expected_class=MODELS[spec.model])
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
-    if recipe.loss == "vae":
-        x_test = binarize_static(x_test, seed=recipe.seed)
-    labelled = recipe.loss == "cross_entropy"
-    model, _ = fit_recipe(recipe, x_train, x_test, labels=y_train if labelled else None,
+    if spec.loss == "vae":
+        x_test = binarize_static(x_test, seed=spec.seed)
+    labelled = spec.loss == "cross_entropy"
+    model, _ = fit_recipe(spec, x_train, x_test, labels=y_train if labelled else None,
                           test_labels=y_test if labelled else None, device=device,
                           progress=progress)
     _save_or_warn(model, path)

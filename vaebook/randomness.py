@@ -16,17 +16,35 @@
    see :func:`drawing_from`.
 4. :func:`seed_everything` is the one function that seeds the global generators (Python's,
    NumPy's and torch's), on purpose: a chapter's setup cell calls it.
+5. The book has one seed, :func:`book_seed`: ``$VAEBOOK_SEED``, else 0. Every chapter's ``SEED``
+   and every recipe of ``pretrained`` start from it, so one variable reruns the whole book, its
+   shared models included, under another seed (``tools/seed_check.py`` does that).
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+SEED_ENV_VAR = "VAEBOOK_SEED"
+
+
+def book_seed() -> int:
+    """The book's seed: the integer in ``$VAEBOOK_SEED``, else 0. Raises ``ValueError`` when the
+    variable is set to anything but a non-negative integer."""
+    text = os.environ.get(SEED_ENV_VAR, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ValueError(f"{SEED_ENV_VAR} must be a non-negative integer, got {text!r}; "
+                         f"unset it to use the book's seed 0.")
+    return int(text)
 
 
 def seed_everything(seed: int) -> None:
