@@ -49,10 +49,10 @@ from vaebook.estimators import (
     pathwise_gradient,
     score_function_gradient,
 )
-from vaebook.randomness import seed_everything
+from vaebook.randomness import book_seed, seed_everything
 from vaebook.training import pick_device
 
-SEED = 0
+SEED = book_seed()  # $VAEBOOK_SEED, else 0
 seed_everything(SEED)
 device = pick_device()
 torch.set_default_dtype(torch.float64)
@@ -370,6 +370,13 @@ for setting, (values, _) in settings.items():
                        for name, width in zip(estimators, (9, 15, 9),
                                               strict=True))
         print(f"{setting:12s} {v:6g} {row}")
+one, hundred = variances["scale sigma"], variances["dimension K"]
+print("score / pathwise at mu = sigma = 1, K = 1: "
+      f"{one['score function'][2] / one['pathwise'][2]:.1f} "
+      f"({one['score + baseline'][2] / one['pathwise'][2]:.1f} with the "
+      f"baseline); at K = 100: "
+      f"{hundred['score function'][2] / hundred['pathwise'][2]:,.0f} "
+      f"({hundred['score + baseline'][2] / hundred['pathwise'][2]:.0f})")
 
 # %% [markdown]
 # The pathwise variance does not depend on $\mu$ or $K$ at all: here
@@ -466,17 +473,20 @@ print(f"largest deviation of a measured variance from the formula: "
 
 # %% [markdown]
 # **Check.** Every measured variance, with and without the baseline, lies within four standard
-# errors of the formula. At $K = 100$ the variance is about 41,400; about 98% of it is the mean
-# of $f$, which the baseline removes, and under 2% comes from the other 99 coordinates; with the
-# baseline $b = \mathbb E f$ about 600 remain. The pathwise variance stays within 5% of
-# $4\sigma_1^2$ everywhere, the score function is noisier in every setting, and its ratio to the
-# pathwise variance grows more than a hundredfold from $\sigma = 1$ to $\sigma = 0.1$.
+# errors of the formula; at $K = 100$ the formula gives 41,412, of which 98.5% is the mean of $f$
+# and 1.4% comes from the other 99 coordinates, and 612 with the baseline $b = \mathbb E f$ (the
+# formula's terms, printed above). The share that the baseline removes can also be measured:
+# $1 - 606 / 41{,}099$ agrees with the formula's 98.5% within four standard errors. The
+# pathwise variance stays within 5% of $4\sigma_1^2$ everywhere, the score function is noisier
+# in every setting, and its ratio to the pathwise variance grows more than a hundredfold from
+# $\sigma = 1$ to $\sigma = 0.1$.
 
 # %%
 assert worst < 4
-assert round(total, -2) == 41_400
-assert 0.98 < mean_part / total < 0.99 and others / total < 0.02
-assert round(with_baseline, -2) == 600
+plain, plain_se = measured["dimension K"]["score function"][-1]
+based, based_se = measured["dimension K"]["score + baseline"][-1]
+share_se = based / plain * math.hypot(based_se / based, plain_se / plain)
+assert abs((1 - based / plain) - mean_part / total) < 4 * share_se
 sigmas = {"mean mu": [1.0] * 4, "scale sigma": settings["scale sigma"][0],
           "dimension K": [1.0] * 3}
 for setting in settings:
@@ -575,9 +585,11 @@ assert path_step.abs().max() == 0
 # %% [markdown]
 # ## The same in `torch.distributions`
 #
-# The two graphs drawn above, run: `rsample()` plus `backward()` must give `vaebook`'s pathwise
+# The two graphs drawn above, run: `rsample()` plus `backward()` gives `vaebook`'s pathwise
 # estimate, and the surrogate $f(z)\log q_\lambda(z)$ on `sample()` plus `backward()` its
-# score-function estimate, on the same noise.
+# score-function estimate, on the same noise. This is a demonstration, not a check: `vaebook`'s
+# estimators are built from these same calls, so the agreement shows what they compute rather
+# than testing it. The tests were the comparisons with exact gradients and variances above.
 
 # %%
 mu_t = torch.tensor([1.5, -0.5], requires_grad=True)
@@ -616,12 +628,18 @@ assert pathwise_agrees and score_agrees
 # - The score-function estimator $\mathbb E_q[f(z)\nabla_\lambda \log q_\lambda(z)]$ is unbiased for
 #   any $f$, even a discontinuous one, but its variance carries a term $(\mathbb E f - b)^2\,
 #   \mathbb E[s^2]$: it grows with the *mean* of $f$ (hence quadratically with the dimension here)
-#   and as $q$ sharpens. A baseline $b$, the simplest control variate, removes that term at no
-#   bias; chapter 7's control variates are the same idea.
+#   and with $\mathbb E[s^2] = 1/\sigma^2$ as $q$ sharpens. The variance itself is U-shaped in
+#   $\sigma$, since the fluctuation of $f$ grows with $\sigma$, but the score function falls behind
+#   the pathwise estimator ever faster as $\sigma \to 0$. A baseline $b$, the simplest control
+#   variate, removes the mean-of-$f$ term at no bias; chapter 7's control variates are the same
+#   idea.
 # - The pathwise estimator $\mathbb E_\varepsilon[\nabla_z f \cdot \nabla_\lambda z]$ needs a
-#   differentiable $f$ and a reparameterizable $q$; where it applies it is usually orders of
-#   magnitude less noisy. The VAE uses it (chapter 5); black-box inference (chapter 7) uses the
-#   score function where it cannot.
+#   differentiable $f$ and a reparameterizable $q$. Where $f$ is smooth on the scale of $q$ it is
+#   the less noisy one: here 7 times at $\mu = \sigma = 1$ in one dimension (4 times against the
+#   score function with a baseline), and about 10,000 times at $K = 100$ (about 150 with the
+#   baseline). Where $f$ wiggles faster than $q$ is wide, the score function can win
+#   (exercise 1). The VAE uses the pathwise estimator (chapter 5); black-box inference
+#   (chapter 7) uses the score function where it cannot.
 # - Networks output $\log\sigma^2$: unconstrained, and already the quantity in the log-density;
 #   $\sigma = \exp(\tfrac12\log\sigma^2)$ and $\partial/\partial\log\sigma^2 = \tfrac12\,\partial/\partial\log\sigma$.
 # - In PyTorch: `rsample()` keeps the path from the parameters to $z$ and gives pathwise
@@ -686,15 +704,22 @@ damp = math.cos(2 * kappa * 0.5) * math.exp(-2 * kappa**2)
 closed = {"pathwise": kappa**2 / 2 * (1 + damp) - exact_grad**2,
           "score function": (1 - (1 - 4 * kappa**2) * damp) / 2
           - exact_grad**2}
+wiggly = {}  # measured variance and its standard error
 for name, variance in closed.items():
     g = torch.Generator().manual_seed(SEED)
     grad = estimators[name](wiggle, mu_1, logvar_1, 100_000, g)["mu"][:, 0]
     squared = (grad - grad.mean()) ** 2
     se = squared.std().item() / math.sqrt(100_000)
+    wiggly[name] = (squared.mean().item(), se)
     print(f"{name:15s} variance {squared.mean():8.3f} ± {se:.3f} "
           f"(closed form {variance:.3f})")
     assert abs(squared.mean().item() - variance) < 4 * se
-assert round(closed["pathwise"] / closed["score function"]) == kappa**2
+(path, path_se), (score, score_se) = (wiggly["pathwise"],
+                                      wiggly["score function"])
+ratio_se = path / score * math.hypot(path_se / path, score_se / score)
+print(f"pathwise / score function: {path / score:.1f} ± {ratio_se:.1f} "
+      f"(kappa^2 = {kappa**2:.0f})")
+assert abs(path / score - kappa**2) < 4 * ratio_se
 
 # %% [markdown]
 # ### Solution 2
@@ -732,8 +757,8 @@ value, se = variance_of_grad_mu("score + optimal b", torch.ones(100),
 print(f"b* = {b_star:.0f}: closed form {closed_optimal:.0f} "
       f"(mean baseline {with_baseline:.0f}); measured with "
       f"baseline='optimal' {value:.0f} ± {se:.0f}")
-assert closed_optimal == with_baseline - 4
 assert abs(value - closed_optimal) < 4 * se
+assert with_baseline - closed_optimal < se  # below the resolution
 
 # %% [markdown]
 # ### Solution 3
@@ -759,7 +784,9 @@ assert abs(value - closed_optimal) < 4 * se
 # mean of $f$ (21,121 at $K = 100$, 98.5% of it from the mean of $f$), and $24 + 3(K - 1)$ with the
 # baseline. The pathwise estimate is $2z_1 \cdot \tfrac12\sigma_1\varepsilon_1 = \sigma_1 z_1\varepsilon_1$, with
 # variance $\sigma_1^2\big(\mathbb E[(\mu_1 + \sigma_1\varepsilon_1)^2\varepsilon_1^2] - \sigma_1^2\big) = \sigma_1^2(\mu_1^2 + 2\sigma_1^2) = 3$,
-# whatever $K$.
+# whatever $K$. The measurements below agree with every one of these variances within four
+# standard errors, and the share of the mean of $f$ measured with and without the baseline
+# agrees with 98.5%.
 # :::
 
 # %% tags=["hide-cell"]
@@ -784,15 +811,19 @@ for K in (1, 10, 100):
         value, se = logvar_variance(name, K)
         closed = 3.0 if b is None else closed_logvar(K, b)
         worst_logvar = max(worst_logvar, abs(value - closed) / se)
-        row[name] = value
+        row[name] = (value, se)
     print(f"K = {K:3d}: " + ", ".join(f"{name} {v:,.1f}"
-                                      for name, v in row.items()))
+                                      for name, (v, _) in row.items()))
 mean_share = 1 - closed_logvar(100, 200) / closed_logvar(100, 0)
+(plain, plain_se), (based, based_se) = (row["score function"],
+                                        row["score + baseline"])
+share_se = based / plain * math.hypot(based_se / based, plain_se / plain)
 print(f"at K = 100 the mean of f is {mean_share:.1%} of "
-      f"{closed_logvar(100, 0):,.0f}; largest deviation from the closed "
-      f"forms {worst_logvar:.1f} standard errors")
-assert worst_logvar < 4 and round(mean_share, 3) == 0.985
-assert closed_logvar(100, 0) == 21_121
+      f"{closed_logvar(100, 0):,.0f} (measured {1 - based / plain:.1%} ± "
+      f"{share_se:.1%}); largest deviation from the closed forms "
+      f"{worst_logvar:.1f} standard errors")
+assert worst_logvar < 4
+assert abs((1 - based / plain) - mean_share) < 4 * share_se
 
 # %% [markdown]
 # ## References
