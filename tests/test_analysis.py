@@ -8,6 +8,7 @@ from sklearn import manifold
 from vaebook import analysis
 from vaebook.analysis import (
     active_units,
+    empty_draws,
     interpolate,
     knn_accuracy,
     knn_predict,
@@ -147,3 +148,18 @@ def test_neighbour_overlap():
         analysis.neighbour_overlap(x, x, k=100)
     with pytest.raises(ValueError, match="same number of rows"):
         analysis.neighbour_overlap(x, x[:50])
+
+
+def test_empty_draws_passes_draws_from_the_codes_distribution_and_fails_others():
+    rng = np.random.default_rng(0)
+    train, test, same = (rng.normal(size=(n, 2)) for n in (20_000, 5_000, 4_000))
+    share = empty_draws(train, test, same).mean()
+    se = np.sqrt(0.01 * 0.99 / 4_000 + 0.01 * 0.99 / 5_000)
+    assert abs(share - 0.01) < 4 * se  # draws from the codes' own distribution: about 1 % empty
+    wide = 3 * rng.normal(size=(4_000, 2))
+    assert empty_draws(train, test, wide).mean() > 0.2  # a wider distribution is caught
+    # the threshold comes from the codes' own spacing: rescaling everything changes nothing
+    np.testing.assert_array_equal(empty_draws(10 * train, 10 * test, 10 * wide),
+                                  empty_draws(train, test, wide))
+    with pytest.raises(ValueError, match=r"\blevel\b"):
+        empty_draws(train, test, same, level=1.5)

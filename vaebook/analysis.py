@@ -48,6 +48,17 @@ def nearest_distance(queries, reference) -> np.ndarray:
     return distances[:, 0]
 
 
+def empty_draws(codes_train, codes_test, draws, level: float = 0.99) -> np.ndarray:
+    """Which ``draws`` (M, K) lie farther from every training code (N, K) than the share ``level``
+    of the held-out ``codes_test`` do: a boolean array (M,). A two-sample check of whether the
+    draws follow the codes' distribution: if they do, each draw is just another held-out code
+    and about 1 − level of them are empty; distances are measured against the codes' own spacing,
+    so the check does not depend on the scale of the code space."""
+    check_real(level, "level", 0.0, 1.0)
+    gap_test = nearest_distance(codes_test, codes_train)
+    return nearest_distance(draws, codes_train) > np.quantile(gap_test, level)
+
+
 def knn_predict(z_train, y_train, z_query, k: int = 5) -> np.ndarray:
     """Labels that a k-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
     z_query = _as_2d_array(z_query, "z_query")
