@@ -23,9 +23,7 @@
 # measured in nats, with the biases of each measurement stated.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
-# On Colab, install the book's package (once per session). The cell shows
-# only pip's messages, which depend on the machine, so CI does not compare
-# them.
+# On Colab, install the book's package (once per session).
 try:
     import vaebook
 except ImportError:
@@ -38,17 +36,22 @@ except ImportError:
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from torch.distributions import Beta
+from torch.distributions import (
+    Bernoulli,
+    Beta,
+    MultivariateNormal,
+    kl_divergence,
+)
 
 from vaebook import plots, pretrained, vi
 from vaebook.data import binarize_static, load_mnist
 from vaebook.exact import BayesianLinearRegression, SigmoidBeliefNet
 from vaebook.likelihood import estimate_log_likelihood
 from vaebook.losses import elbo
-from vaebook.randomness import seed_everything
+from vaebook.randomness import book_seed, seed_everything
 from vaebook.training import pick_device
 
-SEED = 0
+SEED = book_seed()  # $VAEBOOK_SEED, else 0
 seed_everything(SEED)
 device = pick_device()
 F64 = torch.float64
@@ -356,24 +359,34 @@ print(f"exact posterior: mean {posterior.mean.numpy().round(3)}, std "
 print(f"best mean-field: mean {best_mean.numpy().round(3)}, "
       f"std {best_std.numpy().round(3)}")
 
+
+
+def elbo_below_best(mean, std):
+    """How far the ELBO of N(mean, diag std²) lies below the best
+    mean-field ELBO, in nats: the difference of their KLs to the posterior
+    (log p(y) cancels), in closed form by torch.distributions."""
+    def kl(m, s):
+        return kl_divergence(MultivariateNormal(m, torch.diag(s**2)),
+                             posterior)
+    return (kl(mean, std) - kl(best_mean, best_std)).item()
+
+
 routes = {"BBVI (score function)": dict(
               method="score", n_samples=20,
               local_log_joint=regression.local_log_joint),
           "reparameterized": dict(method="pathwise", n_samples=5)}
-fitted, regression_steps = {}, {}
+fitted, below_best = {}, {}
 for label, options in routes.items():
     family = vi.GaussianMeanField(torch.zeros(2, dtype=F64),
                                   torch.zeros(2, dtype=F64))
-    result = vi.fit(family, regression.log_joint, steps=2000, lr=0.05,
-                    cosine_schedule=True, seed=SEED, **options)
+    vi.fit(family, regression.log_joint, steps=2000, lr=0.05,
+           cosine_schedule=True, seed=SEED, **options)
     fitted[label] = family.readable()
-    trace = torch.cat([result.trace["mean"], result.trace["std"]], 1)
-    regression_steps[label] = vi.steps_to_reach(
-        trace, torch.cat([best_mean, best_std]), rtol=0.1)
     mean, std = fitted[label]["mean"], fitted[label]["std"]
+    below_best[label] = elbo_below_best(mean, std)
     print(f"{label:22s}: mean {mean.numpy().round(3)}, "
           f"std {std.numpy().round(3)}, "
-          f"within 10% after {regression_steps[label]} steps")
+          f"ELBO {below_best[label]:.4f} nats below the best")
 
 plots.plot_gaussian_contours(
     {"exact posterior": (posterior.mean, posterior.covariance_matrix),
@@ -383,16 +396,22 @@ plots.plot_gaussian_contours(
     title=r"posterior of the two weights $\omega$")
 
 # %% [markdown]
-# **Check.** The posterior correlation is strong (below $-0.8$) and the best mean-field
-# standard deviations are narrower than the posterior's. Both routes reach the best mean-field
-# Gaussian: means within 0.1 of its standard deviations, standard deviations within 5%.
+# **Check.** The posterior correlation $\eta$ is strongly negative (below $-0.5$; $-0.82$
+# here). The best mean-field standard deviations are narrower than the posterior's by exactly
+# the factor $\sqrt{1 - \eta^2}$: inverting the $2 \times 2$ precision by hand gives
+# $1 / (\Sigma^{-1})_{11} = \Sigma_{11} - \Sigma_{12}^2 / \Sigma_{22} = \Sigma_{11} (1 - \eta^2)$,
+# and likewise for the second weight. Both routes reach the best mean-field Gaussian: their
+# ELBOs end within 0.02 nats of its ELBO (the difference of the two KLs to the posterior, in
+# closed form), and their standard deviations within 10% of its (the posterior's own are 1.7
+# times as large here).
 
 # %%
-assert correlation < -0.8
-assert (best_std < posterior.stddev).all()
-for q in fitted.values():
-    assert ((q["mean"] - best_mean) / best_std).abs().max() < 0.1
-    assert (q["std"] / best_std - 1).abs().max() < 0.05
+assert correlation < -0.5
+shrink = (1 - correlation**2).sqrt()
+assert torch.allclose(best_std, posterior.stddev * shrink, rtol=1e-9)
+for label, q in fitted.items():
+    assert below_best[label] < 0.02
+    assert (q["std"] / best_std - 1).abs().max() < 0.1
 
 # %% [markdown]
 # Both get there; at what price in noise? The variance of one sample's gradient (summed over the
@@ -427,8 +446,8 @@ for label, estimate in estimators.items():
     print(f"{label:30s}" + "".join(f"{v:12.4g}" for v in row))
 
 # %% [markdown]
-# **Check.** The control variate cuts the score-function variance by more than 3× at the start
-# and more than 100× at the optimum, where $f = \log p - \log q$ varies little (it would be
+# **Check.** The control variate cuts the score-function variance by more than 2× at the start
+# (3.7× here) and more than 100× at the optimum, where $f = \log p - \log q$ varies little (it would be
 # constant if $q$ could equal the posterior, as for the coin). The reparameterized gradient is
 # quieter still at the start, by more than 2×; at the optimum the two are close (the
 # controlled one within a factor 2 of the reparameterized one). These controlled variances use
@@ -447,7 +466,7 @@ for label, estimate in estimators.items():
 plain, controlled, rao_blackwell, reparam = (
     variances[k] for k in ("score, plain", "score + control variate",
                            "score + Rao-Blackwell + c.v.", "reparameterized"))
-assert controlled[0] < plain[0] / 3 and controlled[1] < plain[1] / 100
+assert controlled[0] < plain[0] / 2 and controlled[1] < plain[1] / 100
 assert reparam[0] < controlled[0] / 2
 assert reparam[1] < controlled[1] < 2 * reparam[1]
 assert abs(rao_blackwell[0] / controlled[0] - 1) < 1e-9
@@ -541,9 +560,11 @@ for label, (_, value) in sbn_fits.items():
           f"({best_elbo - value:.3f} below the best)")
 
 # %% [markdown]
-# **Check.** The control variate cuts the variance at the optimum by more than 100×, and both
-# fits that use it end within 0.01 nats of the best mean-field ELBO; the plain estimator ends
-# further below after the same 2,000 steps. Every ELBO lies below $\log p(x)$.
+# **Check.** The control variate cuts the variance at the optimum by more than 20× (about
+# 290× here; the factor depends on the network, so the check asks only for 20×), and both fits
+# that use it end within 0.01 nats of the best mean-field ELBO; the plain estimator ends further
+# below after the same 2,000 steps. Every ELBO lies below $\log p(x)$, as a lower bound must:
+# with both sides computed by enumeration, that last line checks the arithmetic, not a finding.
 #
 # Rao-Blackwellization, though, *raises* the variance here, as the factor graph warned: the
 # terms it drops for $z_j$ (the other causes' prior and $-\log q$ terms) involve the other
@@ -551,30 +572,36 @@ for label, (_, value) in sbn_fits.items():
 # noise of the likelihood term.
 
 # %%
-assert sbn_variance["control variate"] < sbn_variance["plain"] / 100
+assert sbn_variance["control variate"] < sbn_variance["plain"] / 20
 assert sbn_variance["Rao-Blackwell + c.v."] > sbn_variance["control variate"]
 for label in ("control variate", "Rao-Blackwell + c.v."):
-    assert best_elbo - 0.01 < sbn_fits[label][1] <= best_elbo + 1e-9
+    assert abs(sbn_fits[label][1] - best_elbo) < 0.01
     assert sbn_fits["plain"][1] < sbn_fits[label][1]
 assert best_elbo < log_px
 
 # %% [markdown]
 # Look at the bars. Mean-field $q$ agrees with the exact marginals where the posterior is sure,
-# and is *more* certain than the posterior where causes compete to explain the same pixels. Two
-# causes that explain each other away (chapter 3) make the posterior correlated, which a product
-# of independent factors cannot represent, and $\mathrm{KL}(q \,\Vert\, p)$, which punishes $q$
-# for putting mass where $p$ has little, prefers to commit to one explanation.
+# and is mostly *more* certain than the posterior where causes compete to explain the same
+# pixels. Two causes that explain each other away (chapter 3) make the posterior correlated,
+# which a product of independent factors cannot represent, and $\mathrm{KL}(q \,\Vert\, p)$,
+# which punishes $q$ for putting mass where $p$ has little, prefers to commit to one
+# explanation. Nothing forces *every* cause to move away from ½, though, so we measure
+# certainty over all causes at once, by entropy (in nats; 0 for a sure cause, $\log 2$ for a
+# coin flip).
 #
-# **Check.** For every cause, the best mean-field probability is at least as far from ½ as the
-# exact marginal (to 0.01), and strictly further for the causes whose marginal lies between 0.1
-# and 0.9.
+# **Check.** Summed over the causes, the entropy of the best mean-field $q$ is below that of the
+# exact marginals: $q$ is more certain than the posterior. The count of causes on which $q$ is
+# further from ½ than the exact marginal is printed, not checked (all 8 here).
 
 # %%
-certainty_q = (best_probs - 0.5).abs()
-certainty_p = (marginals - 0.5).abs()
-assert (certainty_q >= certainty_p - 0.01).all()
-unsure = (marginals > 0.1) & (marginals < 0.9)
-assert unsure.any() and (certainty_q[unsure] > certainty_p[unsure]).all()
+# tolerance: rtol=0.001 atol=0.003
+entropy_q = Bernoulli(probs=best_probs).entropy().sum().item()
+entropy_p = Bernoulli(probs=marginals).entropy().sum().item()
+surer = ((best_probs - 0.5).abs() > (marginals - 0.5).abs()).sum().item()
+print(f"entropy summed over the causes: best mean-field q {entropy_q:.3f}, "
+      f"exact marginals {entropy_p:.3f} nats")
+print(f"q further from 1/2 than the exact marginal: {surer} of 8 causes")
+assert entropy_q < entropy_p
 
 # %% [markdown]
 # ## Amortized inference: the price of the encoder
@@ -646,11 +673,14 @@ approximation = log_px_vae - refined_elbo
 total = log_px_vae - encoder_elbo
 se = amortization.std().item() / np.sqrt(len(images))
 share = amortization.mean().item() / total.mean().item()
+# the share's standard error, by the delta method for a ratio of means
+share_se = ((amortization - share * total).std().item()
+            / np.sqrt(len(images)) / total.mean().item())
 print(f"amortization gap  >= {amortization.mean():5.2f} ± {se:.2f} nats "
       f"(improved for {(amortization > 0).float().mean():.0%} of images)")
 print(f"approximation gap ~  {approximation.mean():5.2f} nats")
 print(f"whole gap         >= {total.mean():5.2f} nats "
-      f"(amortization's share {share:.0%})")
+      f"(amortization's share {share:.0%} ± {share_se:.0%})")
 
 fig = Figure(figsize=(9, 3))
 hist, bar = fig.subplots(1, 2, width_ratios=(1, 1.6))
@@ -681,12 +711,13 @@ fig
 # %% [markdown]
 # **Check.** Refining improves the ELBO of more than 90% of the images, and its mean by more than
 # ten standard errors; the refined ELBO stays below $\mathcal L_{1000}$, hence below
-# $\log p(x)$. The measured amortization gap is a large part of the measured gap (more than a
-# third of it). What the biases allow us to say: at least that many nats of the encoder's gap
-# are the price of amortization, since the measured amortization gap errs only low (up to Monte Carlo noise). How the
-# rest splits is less sure: the approximation gap's estimate can err either way, so "the
-# encoder costs more than the Gaussian family" would need a better $q^\star$ and a tighter bound
-# on $\log p(x)$ than we have here. Cremer et al. (2018), who also tried more flexible
+# $\log p(x)$. The measured amortization gap is most of the measured gap: more than half of
+# it, by more than three standard errors (68% ± 1% here). What the biases allow us to say: at
+# least that many nats of the encoder's gap are the price of amortization, since the measured
+# amortization gap errs only low (up to Monte Carlo noise). How the rest splits is less sure:
+# the approximation gap's estimate can err either way, so "the encoder costs more than the
+# Gaussian family" would need a better $q^\star$ and a tighter bound on $\log p(x)$ than we
+# have here. Cremer et al. (2018), who also tried more flexible
 # families than the Gaussian, concluded that on MNIST most of the gap comes from the imperfect
 # encoder rather than from the family.
 
@@ -694,7 +725,7 @@ fig
 assert (amortization > 0).float().mean() > 0.9
 assert amortization.mean().item() > 10 * se
 assert refined_elbo.mean() < log_px_vae.mean()
-assert share > 1 / 3
+assert share - 3 * share_se > 1 / 2
 
 # %% [markdown]
 # ## Summary
@@ -713,22 +744,24 @@ assert share > 1 / 3
 # - When the reparameterization trick applies, use it: its gradient was quieter even in two
 #   dimensions, and chapter 4 showed the gap growing with the dimension.
 # - The VAE encoder is amortized VI. Refining each image's Gaussian raised the ELBO of chapter
-#   5's model by a lower bound on the amortization gap that is a large share of the measured gap
-#   to $\mathcal L_{1000}$; how the rest splits between the Gaussian family and the bound's own
+#   5's model by a lower bound on the amortization gap that is more than half of the measured
+#   gap to $\mathcal L_{1000}$; how the rest splits between the Gaussian family and the bound's own
 #   slack, these estimates cannot say.
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. **AdaGrad.** Fit the coin with `optimizer="adagrad"` (the paper's choice) and the step sizes
-# 0.3 and 1, for 1,500 steps, with and without the control variate. Which converges fastest,
-#    and why is the smaller step size several times slower? *Hint:* `vi.fit(..., optimizer="adagrad", lr=...)`
-#    and `vi.steps_to_reach`; AdaGrad divides each step by the square root of the sum of all
-#    squared gradients so far.
-# 2. **Stronger weights.** Make the sigmoid belief net's weights larger
-#    (`SigmoidBeliefNet.random(20, 8, weight_std=4, seed=SEED)`). What happens to the KL
-#    between the best mean-field $q$ and the posterior, and why? *Hint:* `best_mean_field`
-#    above, and how sure the posterior is of one configuration:
+# 1. **AdaGrad.** Fit the coin with `optimizer="adagrad"` (the paper's choice) and the step
+#    sizes 0.3 and 1, for 1,500 steps, with and without the control variate. Which converges
+#    fastest, and why is the smaller step size so much slower? *Hint:*
+#    `vi.fit(..., optimizer="adagrad", lr=...)` and `vi.steps_to_reach`; AdaGrad divides each
+#    step by the square root of the sum of all squared gradients so far.
+# 2. **Stronger weights.** Make the sigmoid belief net's weights larger: `weight_std=4` in
+#    `SigmoidBeliefNet.random(20, 8, weight_std=4, seed=...)`, against model 3's 2. One network
+#    is one draw, so compare the two sizes on ten networks (seeds `SEED + 1000 * n`,
+#    `n = 0, ..., 9`; the first is model 3's). What happens to the KL between the best
+#    mean-field $q$ and the posterior, and why? *Hint:* `best_mean_field` above (with large
+#    weights it needs many more steps), and how sure the posterior is of one configuration:
 #    `torch.softmax(sbn.log_joint(sbn.configurations()), 0).max()`.
 # 3. **Refining from the prior.** Refine the posteriors of the first 50 images from the prior
 #    $\mathcal N(0, I)$ instead of from the encoder, with the same 300 steps. Does the refined
@@ -748,20 +781,23 @@ assert share > 1 / 3
 # :::{dropdown} Solution
 # AdaGrad's step for one coordinate at step $t$ is the step size divided by $\sqrt{\sum_{t' \le
 # t} g_{t'}^2}$: a built-in decay, since the sum only grows. With the control variate, step size
-# 1 converges fastest, within a few hundred steps, and then stays: at the posterior the
-# controlled gradient is zero, so nothing pushes $q$ away. Step size 0.3 gets there too, but
-# several times later: the denominator is dominated by the large, noisy gradients of the first
-# steps, far from the posterior, so the later, smaller gradients move $q$ only a little, and a
-# smaller step size makes every one of those moves smaller still. Without the control variate neither step size settles within 5% for good
-# in the first 1,000 steps: the noisy gradients make the sum grow fast, and the iterates keep
-# being pushed around the answer by a gradient whose noise does not vanish there (its variance
-# at the posterior was in the hundreds, above). The steps do shrink, so the wandering slows
-# down; given thousands more steps, AdaGrad's decay acts like a decaying step-size schedule.
+# 1 converges fastest (within 5% from step 179 on here) and then stays: at the posterior the
+# controlled gradient is zero, so nothing pushes $q$ away. Step size 0.3 is far slower (within
+# 5% only from step 1,165 on here, late in the 1,500 steps), and at the end it is still more
+# than twice as far from the answer (2.1% against 0.0% here). The denominator is dominated by the large, noisy gradients of the first steps, far
+# from the posterior, so the later, smaller gradients move $q$ only a little, and a smaller step
+# size makes every one of those moves smaller still. Without the control variate neither step
+# size settles within 5% in the 1,500 steps: over the last 500 of them the iterates still stray
+# from the answer by more than 5% (by up to 56% and 34% here). The noisy gradients make the sum
+# grow fast, and the iterates keep being pushed around the answer by a gradient whose noise
+# does not vanish there (its variance at the posterior was in the hundreds, above). The steps
+# do shrink, so the wandering slows down; given thousands more steps, AdaGrad's decay acts like
+# a decaying step-size schedule.
 # :::
 
 # %% tags=["hide-cell"]
 # tolerance: rtol=0.02 atol=0.01
-adagrad_steps = {}
+final, late_stray = {}, {}
 for lr in (0.3, 1.0):
     for control in (False, True):
         family = vi.BetaMeanField(torch.ones(1, dtype=F64),
@@ -771,56 +807,100 @@ for lr in (0.3, 1.0):
                         seed=SEED)
         trace = torch.cat([result.trace["alpha"], result.trace["beta"]], 1)
         reached = vi.steps_to_reach(trace, EXACT, 0.05)
-        adagrad_steps[lr, control] = reached
+        # each iterate's relative distance from (16, 14), worse coordinate
+        off = ((trace - EXACT).abs() / EXACT).max(1).values
+        final[lr, control] = off[-1].item()
+        late_stray[lr, control] = off[-500:].max().item()
         print(f"AdaGrad, step size {lr}, control variate {control!s:5s}: "
               + ("not within 5% at the end" if reached is None
-                 else f"within 5% from step {reached} on"))
-fastest = adagrad_steps[1.0, True]
-assert fastest is not None and fastest < 1000
-slower = adagrad_steps[0.3, True]
-assert slower is not None and slower > 3 * fastest
+                 else f"within 5% from step {reached} on")
+              + f"; ends {off[-1]:.1%} away, up to "
+              f"{off[-500:].max():.0%} in the last 500 steps")
+assert final[0.3, True] > 2 * final[1.0, True]
 for lr in (0.3, 1.0):
-    assert adagrad_steps[lr, False] is None or adagrad_steps[lr, False] > 1000
+    assert late_stray[lr, False] > 0.05
 
 # %% [markdown]
 # ### Solution 2
 #
 # :::{dropdown} Solution
-# The KL between the best mean-field $q$ and the posterior *shrinks*. With weights twice as
-# large, each pixel is a much sharper function of the causes, so the 20 pixels pin the causes
-# down: the posterior puts most of its mass on a single configuration. A distribution
-# concentrated on one configuration is (nearly) a product of independent factors, so a mean-field
-# $q$ can match it. Explaining away costs the mean-field family only when the posterior hesitates
-# between explanations, which weak weights (noisy pixels) cause. So the KL is a property of the
-# posterior's shape, not of the model's size; a sharper model can be *easier* for mean-field VI.
+# The KL usually *shrinks*: in 9 of the 10 networks below, its median falling from 0.103 to
+# 0.002 nats. With weights twice as large (the same weights doubled, and $x$ drawn again from
+# the sharper model), each pixel is a much sharper function of the causes, so the 20 pixels
+# usually pin the causes down: the most probable configuration $z^\star$ gains posterior
+# probability in 9 of the 10 networks. A posterior concentrated on one configuration is
+# nearly a product of independent factors, and a bound says how nearly: the point mass on
+# $z^\star$ is a limit of factorized $q$'s, and its ELBO is $\log p(x, z^\star) = \log p(x) +
+# \log p(z^\star \mid x)$, so the best mean-field KL is at most $-\log p(z^\star \mid x)$, 0.01
+# nats when $z^\star$ has probability 0.99. Explaining away costs the mean-field family only
+# when the posterior hesitates between explanations, which weak weights (noisy pixels) cause.
+# Not always, though: even with strong weights the posterior can stay split between
+# explanations (networks 5 and 9 here, whose most probable configuration keeps less than half
+# the mass), and then the KL stays large, or grows (network 9). So the KL is a property of the
+# posterior's shape, not of the model's size; a sharper model is usually *easier* for
+# mean-field VI.
+#
+# With large weights a confident $q$ needs large logits, which Adam reaches only slowly, about
+# one step of 0.05 at a time; the cell finds the best mean-field $q$ by **coordinate ascent**
+# instead (CAVI; Blei, Kucukelbir & McAuliffe, 2017), which sets each factor in turn to its
+# optimum given the others: $\log q_j(z_j) = \mathbb E_{q_{-j}}[\log p(x, z)] +
+# \text{const}$, expectations over the other factors. The exact ELBO never decreases; like
+# Adam's, its end point is a local optimum. On model 3's network the two agree to within 0.01
+# nats.
 # :::
 
 # %% tags=["hide-cell"]
-sharp = SigmoidBeliefNet.random(20, 8, weight_std=4, seed=SEED)
-kl_sharp = (sharp.log_evidence()
-            - sharp.mean_field_elbo(best_mean_field(sharp))).item()
+# tolerance: rtol=0.01 atol=0.003
+def coordinate_ascent(model, sweeps=100):
+    """The best factorized q by CAVI: each q(z_j = 1) in turn set to
+    sigmoid(E[log p(x, z) | z_j = 1] - E[log p(x, z) | z_j = 0]), the
+    expectations under the other factors. Returns (K,) probs."""
+    z = model.configurations().to(F64)
+    log_joint = model.log_joint(z)
+    probs = torch.full((model.latent_dim,), 0.5, dtype=F64)
+    for _ in range(sweeps):
+        for j in range(model.latent_dim):
+            log_q = Bernoulli(probs=probs).log_prob(z)  # (2^K, K)
+            others = (log_q.sum(1) - log_q[:, j]).exp()
+            on = z[:, j] == 1
+            gain = others[on] @ log_joint[on] - others[~on] @ log_joint[~on]
+            probs[j] = gain.sigmoid().clamp(1e-12, 1 - 1e-12)
+    return probs
 
 
-def top_posterior_probability(model):
-    """p(z | x) of the most probable configuration z, by enumeration."""
-    log_joint = model.log_joint(model.configurations())
-    return torch.softmax(log_joint, 0).max().item()
+def kl_and_top(model):
+    """KL(best factorized q || p(z | x)) and max_z p(z | x), enumerated."""
+    best = model.mean_field_elbo(coordinate_ascent(model))
+    top = torch.softmax(model.log_joint(model.configurations()), 0).max()
+    return (model.log_evidence() - best).item(), top.item()
 
 
-print(f"weight std 2: KL {log_px - best_elbo:.3f} nats, most probable z "
-      f"has posterior probability {top_posterior_probability(sbn):.2f}")
-print(f"weight std 4: KL {kl_sharp:.3f} nats, most probable z has "
-      f"posterior probability {top_posterior_probability(sharp):.2f}")
-assert kl_sharp < (log_px - best_elbo) / 2
-assert top_posterior_probability(sharp) > top_posterior_probability(sbn)
+NETWORKS = 10
+rows = []
+print("network  KL std 2 -> 4 (nats)  top p(z | x) std 2 -> 4")
+for n in range(NETWORKS):
+    row = [kl_and_top(SigmoidBeliefNet.random(20, 8, weight_std=std,
+                                              seed=SEED + 1000 * n))
+           for std in (2, 4)]
+    rows.append([row[0][0], row[1][0], row[0][1], row[1][1]])
+    print(f"{n:7d}  {row[0][0]:6.3f} -> {row[1][0]:6.3f}"
+          f"        {row[0][1]:5.2f} -> {row[1][1]:5.2f}")
+kl2, kl4, top2, top4 = torch.tensor(rows, dtype=F64).T
+shrinks, sharper = (kl4 < kl2).sum().item(), (top4 > top2).sum().item()
+print(f"the KL shrinks in {shrinks} of {NETWORKS} networks, median "
+      f"{kl2.median():.3f} -> {kl4.median():.3f} nats; the top "
+      f"configuration gains probability in {sharper}")
+assert abs(kl2[0].item() - (log_px - best_elbo)) < 0.01  # model 3's net
+assert shrinks > NETWORKS / 2 and sharper > NETWORKS / 2
 
 # %% [markdown]
 # ### Solution 3
 #
 # :::{dropdown} Solution
 # It changes: after the same 300 steps, the refinement started from the prior ends well below
-# the one started from the encoder, in this run even below the encoder's own ELBO. The encoder's guess
-# is a warm start worth hundreds of steps: from $\mathcal N(0, I)$, each $\log \sigma_j^2$ must
+# the one started from the encoder, and even below the encoder's own ELBO (both by more than
+# three standard errors of the paired, image-by-image differences). The encoder's guess is a
+# warm start worth hundreds of steps: from $\mathcal N(0, I)$, each $\log \sigma_j^2$ must
 # travel from 0 to the small values of a confident posterior, and Adam moves each parameter by
 # about one step size (0.02) per step. With many more steps the two get closer, but they need
 # not meet: each image's ELBO is not concave in $(\mu, \log \sigma^2)$, since the decoder is a
@@ -836,14 +916,19 @@ from_prior = vi.refine_posterior(vae, few, init=(zeros, zeros), steps=300,
                                  n_samples=10, lr=0.02, seed=SEED,
                                  progress=False)
 with torch.no_grad():
-    from_encoder_start = elbo_of(few, vae.encode(few)).mean().item()
-from_encoder = elbo_of(few, (mu[:50], logvar[:50])).mean().item()
-prior_refined = elbo_of(few, from_prior).mean().item()
-print(f"50 images: encoder's q {from_encoder_start:.2f}, refined from the "
-      f"encoder {from_encoder:.2f}, refined from the prior "
-      f"{prior_refined:.2f} nats")
-assert prior_refined < from_encoder - 1
-assert prior_refined < from_encoder_start
+    encoder_few = elbo_of(few, vae.encode(few))
+from_encoder = elbo_of(few, (mu[:50], logvar[:50]))
+prior_refined = elbo_of(few, from_prior)
+print(f"50 images: encoder's q {encoder_few.mean():.2f}, refined from the "
+      f"encoder {from_encoder.mean():.2f}, refined from the prior "
+      f"{prior_refined.mean():.2f} nats")
+for name, other in (("refined from the encoder", from_encoder),
+                    ("encoder's q", encoder_few)):
+    lead = other - prior_refined  # paired, image by image
+    lead_se = lead.std().item() / np.sqrt(len(few))
+    print(f"{name} above refined from the prior: {lead.mean():.2f} "
+          f"± {lead_se:.2f} nats")
+    assert lead.mean().item() > 3 * lead_se
 
 # %% [markdown]
 # ### Solution 4
@@ -889,6 +974,8 @@ assert prior_refined < from_encoder_start
 # - Blackwell, D. (1947). Conditional expectation and unbiased sequential estimation. *Annals of
 #   Mathematical Statistics*. {cite}`blackwell1947conditional`
 # - Casella, G., & Robert, C. P. (1996). Rao-Blackwellisation of sampling schemes. *Biometrika*. {cite}`casella1996rao`
+# - Blei, D. M., Kucukelbir, A., & McAuliffe, J. D. (2017). Variational inference: a review for
+#   statisticians. *Journal of the American Statistical Association*. {cite}`blei2017variational`
 # - Kschischang, F. R., Frey, B. J., & Loeliger, H.-A. (2001). Factor graphs and the sum-product
 #   algorithm. *IEEE Transactions on Information Theory*. {cite}`kschischang2001factor`
 # - Neal, R. M. (1992). Connectionist learning of belief networks. *Artificial Intelligence*. {cite}`neal1992connectionist`
