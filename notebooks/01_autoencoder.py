@@ -415,7 +415,9 @@ assert min(empty_share["rectangle", source]
 # go farther than nine in ten test codes do.
 
 # %%
-# tolerance: rtol=0 atol=5
+# tolerance: rtol=0 atol=12
+# (shares of 2,000 draws from a retrained model: they moved by up to 8
+# points between two trainings with the same seed on other kernels)
 z_real = z_test[:2_000]
 with torch.no_grad():
     from_draws = ae_bce.decode(z_draws)
