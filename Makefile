@@ -99,6 +99,7 @@ browser: html
 bench: $(STAMP)
 	$(PY) benchmarks/epoch_speed.py
 	$(PY) benchmarks/tsne_speed.py
+	$(PY) benchmarks/nll_speed.py
 
 clean:
 	rm -rf _build
