@@ -49,6 +49,13 @@ def test_padding_may_change_width_but_identifiers_are_text():
     assert compare_text("a 12,000-image set", "a 12,010-image set", Tolerance(0.001, 0))[0]
 
 
+def test_a_signed_change_may_cross_zero():
+    assert compare_text("change -0.002 (SE 0.022)", "change +0.010 (SE 0.021)", Tolerance(0, 0.05))[0]
+    assert not compare_text("change -0.002", "change +0.090", Tolerance(0, 0.05))[0]
+    assert compare_text("x+2 = 3", "x+2 = 3", Tolerance(0, 0))[0]
+    assert not compare_text("x+2 = 3", "x+3 = 3", Tolerance(0, 0))[0]
+
+
 def _notebook(path, source, stored_outputs):
     cell = nbformat.v4.new_code_cell(source, execution_count=1,
                                      outputs=[nbformat.from_dict(o) for o in stored_outputs])

@@ -30,10 +30,10 @@ from pathlib import Path
 import nbformat
 from nbval.plugin import IPyNbCell, IPyNbFile
 
-# A number: optional sign (ASCII or Unicode minus), digits with optional thousands commas, an
-# optional fraction and exponent. Digits inside an identifier (L_1000, x2) stay text; a unit glued
-# to the end (3.8s) does not stop the number.
-NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# A number: optional sign (plus, ASCII or Unicode minus: a signed change may cross zero), digits
+# with optional thousands commas, an optional fraction and exponent. Digits inside an identifier
+# (L_1000, x2) stay text; a unit glued to the end (3.8s) does not stop the number.
+NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 DECLARATION = re.compile(r"^\s*#\s*tolerance:\s*rtol=(\S+)\s+atol=(\S+)\s*$", re.M)
 SPACES = re.compile(r"[ \t]+")
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
