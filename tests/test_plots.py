@@ -85,6 +85,18 @@ def test_plot_gaussian_contours_draws_two_ellipses_per_gaussian():
         plot_gaussian_contours({"bad": (torch.zeros(3), torch.eye(3))})
 
 
+def test_plot_gaussian_contours_names_the_axes_and_both_line_styles():
+    ax = plot_gaussian_contours({"p": (torch.zeros(2), torch.eye(2))}).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("$z_1$", "$z_2$")
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["p", "1 standard deviation", "2 standard deviations"]
+    assert len(ax.lines) == 2  # the style keys are not drawn on the axes
+    ax = plot_gaussian_contours({"p": (torch.zeros(2), torch.eye(2))}, labels=("$a$", "$b$")).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("$a$", "$b$")
+    with pytest.raises(ValueError, match="two axes"):
+        plot_gaussian_contours({"p": (torch.zeros(2), torch.eye(2))}, labels=("$a$",))
+
+
 def test_plot_embeddings_one_panel_per_embedding_and_one_legend():
     labels = torch.tensor([0, 1, 1, 2])
     fig = plots.plot_embeddings({"a": torch.randn(4, 2), "b": torch.randn(4, 2).numpy()}, labels, ncols=3)

@@ -15,6 +15,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from torch import Tensor
 from torchvision.utils import make_grid
 
@@ -184,10 +185,14 @@ def plot_decoder_grid(decode: Callable[[Tensor], Tensor], extent: tuple[float, f
     return fig
 
 
-def plot_gaussian_contours(gaussians: dict[str, tuple[Tensor, Tensor]], title: str | None = None) -> Figure:
-    """Draw the 1- and 2-standard-deviation ellipses of 2-D Gaussians given as name -> (mean (2,),
-    covariance (2, 2)), one colour each: e.g. an approximate posterior against the exact one. The
-    first is drawn wide and pale, so that a close fit drawn over it stays visible."""
+def plot_gaussian_contours(gaussians: dict[str, tuple[Tensor, Tensor]], title: str | None = None,
+                           labels: tuple[str, str] = ("$z_1$", "$z_2$")) -> Figure:
+    """Draw the 1- and 2-standard-deviation ellipses (solid and dotted) of 2-D Gaussians given as
+    name -> (mean (2,), covariance (2, 2)), one colour each: e.g. an approximate posterior against
+    the exact one. The first is drawn wide and pale, so that a close fit drawn over it stays
+    visible. ``labels`` name the two axes."""
+    if len(labels) != 2:
+        raise ValueError(f"labels must name the two axes, got {labels!r}.")
     fig = Figure(figsize=(4.8, 4.2))
     ax = fig.subplots()
     angle = torch.linspace(0, 2 * math.pi, 200, dtype=torch.float64)
@@ -201,10 +206,14 @@ def plot_gaussian_contours(gaussians: dict[str, tuple[Tensor, Tensor]], title: s
             ellipse = mean.detach().double()[:, None] + radius * root @ circle
             ax.plot(ellipse[0], ellipse[1], style, color=f"C{i}", lw=3.5 if i == 0 else 1.5,
                     alpha=0.5 if i == 0 else 1.0, label=name if radius == 1 else None)
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
     ax.set_aspect("equal", adjustable="datalim")
-    ax.legend(fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    for style, name in (("-", "1 standard deviation"), (":", "2 standard deviations")):
+        handles.append(Line2D([], [], color="grey", ls=style))  # a key, not drawn on the axes
+        names.append(name)
+    ax.legend(handles, names, fontsize=8)
     if title:
         ax.set_title(title)
     fig.tight_layout()
