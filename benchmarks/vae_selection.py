@@ -1,4 +1,4 @@
-"""Choose chapter 5's VAE on validation data, within the chapter's compute budget.
+"""Choose chapter 5's VAE on validation data, from a grid of affordable candidates.
 
 Protocol (nothing here sees the MNIST test set):
 
@@ -11,17 +11,19 @@ Protocol (nothing here sees the MNIST test set):
    NLL's standard error over images and, for each candidate, the mean per-image difference of its
    NLL to the chosen one's with the *paired* standard error (the standard deviation of the
    per-image differences over √2,000): two models scored on the same images share most of the
-   images' difficulty, so their difference is far more precise than either NLL. Neither standard
-   error includes the variation between training runs; the replicate of the centre with another
-   seed shows its size.
-3. The budget. Chapter 5 must run in 330 s on two cores, test NLL on all 10,000 test images
-   included. Its final model's training (on all 60,000 images) plus that test NLL (k = 1000 on
-   10,000 images) may take at most ``BUDGET_SECONDS`` on two cores; the rest of the chapter takes
-   the remainder. For every architecture and batch size the script times, with two threads, an
-   epoch of 60,000 images and the test NLL's log-weights (best of three short runs, scaled up),
-   and predicts the final model's cost from them.
-4. The chosen model is the candidate with the lowest validation NLL among those that fit the
-   budget. The replicate is no candidate: choosing a seed would be tuning on noise.
+   images' difficulty, so their difference is far more precise than either NLL. The same is
+   stored against the centre, for the one-factor-at-a-time comparisons. Neither standard error
+   includes the variation between training runs: the centre is trained again with seeds 1 and 2,
+   and the standard deviation of its three validation NLLs (``seed_sd``) is that yardstick.
+3. Cost, for information. The grid is laid out so that every candidate is affordable in the
+   chapter (at most 45 epochs, layers of at most 500 units). For every architecture and batch size
+   the script times, with two threads, an epoch of 60,000 images and the test NLL's log-weights
+   (best of three short runs, scaled up), and predicts the final model's cost from them. The
+   choice does not use these times: on a shared two-core machine, two runs of this script
+   minutes apart timed the same candidate up to 50% apart, more than most differences between
+   candidates, so a budget line drawn through them would choose by timing noise.
+4. The chosen model is the candidate with the lowest validation NLL. The replicates are no
+   candidates: choosing a seed would be tuning on noise.
 
 The grid is one factor at a time around a centre, over what chapter 5's "what mattered"
 paragraph discusses: peak learning rate, the output bias started at the mean image, the
@@ -67,7 +69,6 @@ NLL_IMAGES = 2_000  # the first validation images, scored by -L_k
 K = 1000  # importance samples, for validation and for the chapter's test NLL
 SEED = 0  # validation binarization and evaluation draws
 TEST_IMAGES = 10_000
-BUDGET_SECONDS = 240  # final training + test NLL, on two cores
 TIMING_REPEATS = 3
 
 CENTRE = pretrained.Recipe(model="VAE", hidden=(400, 400), encoder_hidden=(400,), latent_dim=32,
@@ -87,7 +88,9 @@ CANDIDATES = {
     "20 epochs": ("20 epochs", replace(CENTRE, epochs=20)),
     "45 epochs": ("45 epochs", replace(CENTRE, epochs=45)),
 }
-REPLICATES = {"centre, seed 1": ("another seed (not a candidate)", replace(CENTRE, seed=1))}
+# The centre trained again with other seeds: how much the luck of one training run moves a score.
+REPLICATES = {f"centre, seed {seed}": ("another seed (not a candidate)", replace(CENTRE, seed=seed))
+              for seed in (1, 2)}
 ALL = {**CANDIDATES, **REPLICATES}
 
 
@@ -174,35 +177,42 @@ def table(timed: dict) -> dict:
             "recipe": asdict(recipe),
             "epoch_seconds": round(t["epoch_seconds"], 2),
             "train_seconds": round(train_seconds), "test_nll_seconds": round(t["test_nll_seconds"]),
-            "fits": train_seconds + t["test_nll_seconds"] <= BUDGET_SECONDS,
             "val_neg_elbo": round(scores[name]["neg_elbo"], 3),
             "val_nll": round(-log_px.mean().item(), 3),
             "val_nll_se": round(log_px.std().item() / NLL_IMAGES**0.5, 3),
         }
-    fitting = [n for n in CANDIDATES if rows[n]["fits"]]
-    chosen = min(fitting, key=lambda n: rows[n]["val_nll"])
+    chosen = min(CANDIDATES, key=lambda n: rows[n]["val_nll"])
     for name, row in rows.items():
-        diff = scores[chosen]["log_px"] - scores[name]["log_px"]  # NLL(name) - NLL(chosen)
-        row["diff_to_chosen"] = round(diff.mean().item(), 3)
-        row["diff_se"] = round(diff.std().item() / NLL_IMAGES**0.5, 3)
+        row["diff_to_chosen"], row["diff_se"] = paired(scores[name], scores[chosen])
+        row["diff_to_centre"], row["diff_to_centre_se"] = paired(scores[name], scores["centre"])
+    centre_seeds = torch.tensor([rows[name]["val_nll"] for name in ("centre", *REPLICATES)])
     return {
         "protocol": {"validation_images": N_VALIDATION, "nll_images": NLL_IMAGES, "k": K,
                      "seed": SEED, "fit_images": 60_000 - N_VALIDATION,
-                     "budget_seconds": BUDGET_SECONDS, "test_images": TEST_IMAGES,
+                     "test_images": TEST_IMAGES,
                      "timing": f"two threads, best of {TIMING_REPEATS}, load average "
                                f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}"},
         "chosen": chosen, "rows": rows,
+        # The standard deviation of the centre's validation NLL over its training seeds (0, 1, 2).
+        "seed_sd": round(centre_seeds.std().item(), 3),
     }
 
 
+def paired(row: dict, other: dict) -> tuple[float, float]:
+    """The mean per-image NLL of ``row`` minus that of ``other`` (both scored on the same images
+    with the same draws) and its paired standard error."""
+    diff = other["log_px"] - row["log_px"]
+    return round(diff.mean().item(), 3), round(diff.std().item() / NLL_IMAGES**0.5, 3)
+
+
 def show(result: dict) -> None:
-    print(f"{'':16s} {'train s':>7s} {'+NLL s':>6s} {'fits':>4s} {'-ELBO':>6s} {'NLL':>6s} "
+    print(f"{'':16s} {'train s':>7s} {'+NLL s':>6s} {'-ELBO':>6s} {'NLL':>6s} "
           f"{'+-':>4s} {'vs chosen':>9s} {'+-':>4s}")
     for name, r in result["rows"].items():
         print(f"{name:16s} {r['train_seconds']:7d} {r['test_nll_seconds']:6d} "
-              f"{'yes' if r['fits'] else 'no':>4s} {r['val_neg_elbo']:6.2f} {r['val_nll']:6.2f} "
+              f"{r['val_neg_elbo']:6.2f} {r['val_nll']:6.2f} "
               f"{r['val_nll_se']:4.2f} {r['diff_to_chosen']:+9.2f} {r['diff_se']:4.2f}")
-    print(f"chosen: {result['chosen']}")
+    print(f"chosen: {result['chosen']}; the centre's NLL over three seeds: sd {result['seed_sd']:.2f}")
 
 
 def main() -> None:

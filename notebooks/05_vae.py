@@ -18,7 +18,7 @@
 #
 # **What you will learn.** How to build, train and *honestly evaluate* a Bernoulli VAE: why the
 # pixels must be binarized, what one training step computes, how to choose a model on
-# validation data within a compute budget, how to estimate the test log-likelihood by importance
+# validation data, how to estimate the test log-likelihood by importance
 # sampling and how to check how far the estimate has converged, what the samples, reconstructions
 # and interpolations look like, and what each term of the ELBO does to the latent space when the
 # other is switched off.
@@ -208,11 +208,15 @@ assert loss_after < loss
 # - each candidate is scored on validation: the $-\mathcal L$ on all 10,000 images, and the
 #   importance-sampled NLL of the next section, $-\mathcal L_{1000}$, on the first 2,000 of them
 #   (the same images and draws for every candidate);
-# - the **compute budget**: the final model's training on 60,000 images *plus* its test NLL on
-#   all 10,000 test images may take at most 240 s on two CPU cores. The script predicts both
-#   for each candidate from short timed runs on two cores;
-# - the chosen model is the candidate with the lowest validation NLL among those within the
-#   budget.
+# - the chosen model is the candidate with the lowest validation NLL.
+#
+# Compute enters through the grid, not through the choice: every candidate was laid out to be
+# affordable here (at most 45 epochs, layers of at most 500 units). The script also predicts,
+# from short runs timed on two cores, how long each candidate's final training on 60,000 images
+# and its test NLL on all 10,000 test images would take, and the table shows those times. They
+# do not decide anything: on a shared two-core machine, runs of the script minutes apart timed
+# the same candidate tens of per cent apart, as much as many differences between candidates,
+# and a budget line drawn through such numbers would choose by timing noise.
 #
 # The candidates vary one factor at a time around a **centre** (the first row: 30 epochs, all
 # other settings as in the chosen recipe printed further down). The columns: the number of
@@ -221,37 +225,29 @@ assert loss_after < loss
 # the difference of each NLL to the chosen model's with its **paired** standard error. Both
 # models are scored on the same images, and most of an image's NLL is how hard the image is,
 # which cancels in the per-image difference, so differences are measured far more precisely
-# than either NLL. Neither error includes the variation between training runs: the last row, the
-# centre trained again with another seed, shows how large that is.
+# than either NLL. Neither error includes the variation between training runs: the last two
+# rows, the centre trained again with two other seeds, show how large that is.
 
 # %%
 x_fit = x_train[:-10_000]  # what the candidates trained on
 x_val = binarize_static(x_train[-10_000:], seed=SEED)  # validation split
 selection = pretrained.selection("chapter5_vae")
-rows, budget = selection["rows"], selection["protocol"]["budget_seconds"]
-print(f"budget: final training + test NLL <= {budget} s on two cores")
+rows = selection["rows"]
 print(f"{'':16s} {'epochs':>6s} {'train':>5s} {'+NLL':>5s} {'-ELBO':>6s} "
       f"{'NLL':>6s} {'':5s} {'vs chosen':>9s} {'':5s}")
 for name, r in rows.items():
-    tag = "" if r["fits"] else "  over budget"
     print(f"{name:16s} {r['recipe']['epochs']:6d} {r['train_seconds']:4d}s "
           f"{r['test_nll_seconds']:4d}s {r['val_neg_elbo']:6.2f} "
           f"{r['val_nll']:6.2f} ±{r['val_nll_se']:4.2f} "
-          f"{r['diff_to_chosen']:+9.2f} ±{r['diff_se']:4.2f}{tag}")
+          f"{r['diff_to_chosen']:+9.2f} ±{r['diff_se']:4.2f}")
 print(f"chosen: {selection['chosen']}")
 
 # %% [markdown]
 # **Check.** The chapter's recipe is the chosen candidate (up to its seed, which is the book's),
-# and no candidate within the budget has a lower validation NLL. These asserts read the table
-# that ships with `vaebook`: they check that the chapter and the table agree, not the training
-# behind it. The script that wrote the table is that computation; run again, it reproduces the
-# table up to the luck of training that the last row shows.
-#
-# The times are predicted from short runs timed on a quiet machine, where they are good to a few
-# per cent (a busy machine, or a progress bar below, can take several times as long), so a
-# choice must not hinge on a smaller margin. It does not: every candidate fits with more than
-# 10% of the budget to spare. The cell under *What mattered* prints the most epochs of the chosen
-# architecture that fit with that spare: a few more than 45, and fewer than 60.
+# and no candidate has a lower validation NLL. These asserts read the table that ships with
+# `vaebook`: they check that the chapter and the table agree, not the training behind it. The
+# script that wrote the table is that computation; run again, it reproduces the table up to the
+# luck of training that the last two rows show.
 
 # %%
 chosen = rows[selection["chosen"]]
@@ -263,52 +259,43 @@ def as_stored(fields):
             for k, v in fields.items() if k != "seed"}
 
 
-def cost(r, epochs=None):
-    """Predicted seconds of a row's final training and test NLL."""
-    epochs = r["recipe"]["epochs"] if epochs is None else epochs
-    return epochs * r["epoch_seconds"] + r["test_nll_seconds"]
-
-
 assert as_stored(chosen["recipe"]) == as_stored(asdict(recipe))
 assert all(r["val_nll"] >= chosen["val_nll"] for r in rows.values()
-           if r["fits"] and r["candidate"])
-assert all(cost(r) < 0.9 * budget for r in rows.values())
+           if r["candidate"])
 
 # %% [markdown]
-# *What mattered.* The next cell compares each candidate with the centre. The difference of two
-# rows is the difference of their differences to the chosen model; its paired standard error is
-# not in the table, but it is at most the sum of the two rows' paired errors (the standard
-# deviation of a difference of differences obeys the triangle inequality), which the cell
-# uses. A difference counts only when it is larger than twice that error *and* larger than
-# twice the difference the centre's second seed makes: below that, a setting's effect cannot be
-# told from the luck of one training run. One replicate gives only a rough yardstick.
+# *What mattered.* The next cell compares each candidate with the centre, image by image: the
+# table stores, for every row, the mean per-image difference of its NLL to the centre's and the
+# **paired** standard error of that difference. That error covers the choice of the 2,000
+# images only. The luck of training is a second source of noise, measured separately: the
+# centre was trained with three seeds (the last two rows), and the standard deviation $s$ of its
+# three validation NLLs is the yardstick. A difference between two training runs carries the
+# luck of both, so its noise is $\sqrt{\mathrm{SE}^2 + 2s^2}$; a difference counts only when it
+# is more than twice that. Three seeds give a rough $s$ (two degrees of freedom), so a verdict
+# near the line is a weak one.
 
 # %%
-replicate = rows["centre, seed 1"]["diff_to_chosen"] - rows["centre"][
-    "diff_to_chosen"]
-print(f"another seed moves the centre by {replicate:+.2f} nats")
+seed_sd = selection["seed_sd"]
+print(f"the centre's validation NLL over three seeds: sd {seed_sd:.2f} nats")
 gap, counts = {}, {}
 for name, r in rows.items():
     if r["candidate"] and name != "centre":
-        gap[name] = r["diff_to_chosen"] - rows["centre"]["diff_to_chosen"]
-        se = r["diff_se"] + rows["centre"]["diff_se"]  # an upper bound
-        counts[name] = abs(gap[name]) > max(2 * se, 2 * abs(replicate))
-        print(f"{name:16s} {gap[name]:+.2f} ± {se:.2f} (at most)  "
+        gap[name], se = r["diff_to_centre"], r["diff_to_centre_se"]
+        noise = (se**2 + 2 * seed_sd**2) ** 0.5  # the images' and training's
+        counts[name] = abs(gap[name]) > 2 * noise
+        print(f"{name:16s} {gap[name]:+.2f} ± {se:.2f}, noise {noise:.2f}  "
               f"{'counts' if counts[name] else 'within the noise'}")
-most = int((0.9 * budget - chosen["test_nll_seconds"])
-           / chosen["epoch_seconds"])
-print(f"epochs of the chosen model that fit with 10% to spare: {most} "
-      f"(60 would take about {cost(chosen, epochs=60):.0f} s)")
 
 # %% [markdown]
 # The decoder's depth mattered most: a one-layer decoder is worse than the centre by more than
 # two nats, and so is a second encoder layer. Half or twice the peak learning rate costs about a
 # nat and a half. Training longer helps steadily: 20, 30 and 45 epochs form a descent of more
-# than a nat per step, and 45 epochs, the longest in the grid, won; the budget would allow a
-# few epochs more, and the descent suggests they would help a little. A
-# narrower decoder costs between half a nat and one and a half, and starting the output bias at
-# the mean image is worth half a nat. A wider decoder (500-500) and batches of 256 (45 epochs of
-# them: fewer, cheaper steps, 14% less time per epoch) are within the noise of the centre.
+# than a nat per step, and 45 epochs, the longest in the grid, won; the descent suggests that
+# more epochs would help a little, at proportionally more time. A narrower decoder costs
+# between half a nat and one and a half, and starting the output bias at the mean image is
+# worth half a nat. A wider decoder (500-500) and batches of 256 (45 epochs of them: fewer,
+# larger steps, each epoch faster) come out a fraction of a nat better than the centre, but
+# within the noise of training: with three seeds, that verdict is the weakest in the table.
 # Two warnings go with any such table. It varies one factor at a time (the batch-256 row also
 # trains 45 epochs, to keep the number of steps comparable), so it says nothing about
 # combinations (a wider decoder trained for 45 epochs was not tried). And the smallest of eleven
@@ -326,10 +313,10 @@ assert all(counts[name] for name in ("20 epochs", "45 epochs"))
 assert 0.5 < gap["decoder 300-300"] < 1.5 and counts["decoder 300-300"]
 assert 0.25 < gap["no bias init"] < 0.75 and counts["no bias init"]
 assert not counts["decoder 500-500"] and not counts["batch 256"]
+assert all(-0.5 < gap[name] < 0 for name in ("decoder 500-500", "batch 256"))
 per_epoch = rows["batch 256"]["epoch_seconds"] / chosen["epoch_seconds"]
-assert 0.8 < per_epoch < 0.9
+assert per_epoch < 0.95
 assert sum(r["candidate"] for r in rows.values()) == 11
-assert 45 < most < 60
 
 # %% [markdown]
 # ## Training the chosen model
@@ -337,7 +324,8 @@ assert 45 < most < 60
 # The final model trains with the chosen settings on all 60,000 training images (the
 # validation images too: they have done their job). The bar shows the mean $-\hat{\mathcal L}$
 # per image over each epoch's training batches; nothing is measured on the test set until
-# training is over.
+# training is over. The time on the bar is that of whichever machine ran the notebook and of
+# whatever else it was running; the table's predictions are for two otherwise idle cores.
 
 # %%
 # tolerance: rtol=0.003 atol=0
@@ -414,7 +402,7 @@ for shift in (0.0, -12.0, -20.0):  # a typical digit, and two harder ones
 # **Check.** Near $-90$ the naive computation still returns the right number to three decimals;
 # 12 nats lower, deep in the subnormal range, it is off by more than 0.05 nats; 20 nats lower
 # every weight underflows to 0 and the naive logarithm is $-\infty$. Log-sum-exp returns the
-# first answer minus the shift, as it should.
+# first answer lowered by 12 and 20 nats, as it should.
 
 # %%
 assert abs(naive[0.0] - by_hand[0.0]) < 1e-3
@@ -448,7 +436,8 @@ print(f"test images whose every weight underflows in float32: "
 # **Check.** The importance-sampled NLL is at least 3 nats below the $-\mathcal L$: the ELBO
 # understates this model's likelihood by that much. The test NLL also lies within 1.5 nats of the
 # chosen candidate's validation NLL: a model chosen on validation data does about as well on new
-# data (the final model trained on 10,000 more images, which helps it a little). It is what it
+# data (the two are measured on different images, so a gap of a nat or so is within the noise of
+# the 2,000 validation images). It is what it
 # is: reported once, with its standard error and its $k$, and nothing was tuned to move it.
 
 # %%
@@ -634,7 +623,7 @@ plots.plot_rows([latent_path, pixel_path], ["latent", "pixels"])
 
 # %%
 # tolerance: rtol=0.01 atol=0.002
-# Loaded from the model cache, or trained quietly (5 epochs, 10 s) if missing.
+# Loaded from the model cache, or trained quietly (5 epochs) if missing.
 classifier = pretrained.load_or_train("digit_classifier", device=device,
                                      progress=False)
 with torch.no_grad():
@@ -855,8 +844,8 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 #   for testing.
 # - One training step is a few lines: binarize, encode, reparameterize, decode to logits, the
 #   Bernoulli log-likelihood from the logits and the closed-form KL, backpropagate.
-# - Choose every setting on a validation split carved from the training data, within the compute
-#   budget you will actually have, and compare candidates with paired standard errors; the test
+# - Choose every setting on a validation split carved from the training data, from a grid you
+#   can afford, and compare candidates with paired standard errors; the test
 #   set is never used to choose anything, it reports the final model.
 # - Report the importance-sampled NLL on the whole test set with its standard error and $k$,
 #   and check whether $k$ is large enough. Here the estimated Pareto shape of the weights exceeds 0.7
@@ -876,10 +865,10 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 #    *Hint:* `train_small(VAE(hidden=(256,), latent_dim=K), vae_loss, 2, x=x_fit)`, then
 #    `evaluate(model, vae_loss, x_val)` and `analysis.active_units` of the validation means.
 # 2. **A Gaussian decoder on grey pixels** (no training needed). Suppose you replaced the
-#    Bernoulli likelihood by a Gaussian with a fixed variance $\tau^2$ per pixel on the grey
-#    images. Why can its "NLL" not be compared with
-#    the numbers above, and what happens to it as $\tau \to 0$? *Hint:* densities versus
-#    probabilities.
+#    Bernoulli likelihood by a Gaussian on the grey images, with one fixed variance $\tau^2$
+#    shared by all pixels. Why can its "NLL" not be compared with the numbers above, what
+#    happens to it as $\tau \to 0$, and what if each pixel had a variance of its own, learned
+#    with the decoder? *Hint:* densities versus probabilities.
 # 3. **KL warm-up.** Warm $\beta$ up from 0 to 1 over the first epochs of training (Bowman et
 #    al., 2016) and compare the validation $-\mathcal L$ (at $\beta = 1$) and the active units with
 #    a run without warm-up. *Hint:* `train` uses one loss for all its epochs, so call it once per
@@ -938,11 +927,12 @@ assert by_latent[64][2] == 64
 # probability is at most 1, so a Bernoulli NLL is at least 0 and says how many nats the model
 # needs to encode the image. A density can be any positive number: one pixel contributes
 # $-\log \mathcal N(x_d; m_d, \tau^2) = \tfrac12 \log 2\pi\tau^2 + (x_d - m_d)^2 / 2\tau^2$. For a
-# given decoder the best $\tau^2$ is the mean squared error, where each pixel costs
-# $\tfrac12 \log(2\pi e\, \tau^2)$. A decoder that fits the background pixels (exactly 0 in
-# MNIST) ever more closely can shrink $\tau$ with them, driving the "NLL" to $-\infty$: the
-# density is unbounded although the model gets no better at the digits. (For a fixed decoder
-# that is not exact, $\tau \to 0$ sends the squared-error term, and the "NLL", to $+\infty$.) It also
+# given decoder the best shared $\tau^2$ is the mean squared error over all pixels, where each
+# pixel costs $\tfrac12 \log(2\pi e\, \tau^2)$; for a decoder that is not exact, $\tau \to 0$
+# sends the squared-error term, and the "NLL", to $+\infty$. With a learned variance
+# $\tau_d^2$ per pixel the opposite happens: some pixels at the edge of the frame are 0 in every
+# MNIST image, a decoder fits them exactly, their $\tau_d$ can shrink to 0, and the "NLL" goes
+# to $-\infty$: the density is unbounded although the model gets no better at the digits. It also
 # changes when the pixels are rescaled (a density's units are those of $1/x$). The two numbers
 # measure different things on different data (grey versus binary images), so they cannot be
 # compared. To compare a continuous model with discrete data one *discretizes* it: the
@@ -961,7 +951,7 @@ assert by_latent[64][2] == 64
 # decoder draws the pixels independently given $z$; it cannot model a digit without $z$, so there
 # is no collapse to prevent, and four epochs are too few for unit pruning, which a warm-up might
 # delay. (A full answer for the main model would repeat its 45-epoch training with and without
-# warm-up and compare on validation: about as long again as the whole budget.)
+# warm-up and compare on validation: about as long again as this whole chapter.)
 #
 # Writing the warm-up this way has a cost worth knowing: each call of `train` starts a new Adam,
 # whose running averages of the gradients restart from zero, and has no learning-rate schedule

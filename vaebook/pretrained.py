@@ -76,7 +76,7 @@ RECIPES = {
     "chapter1_ae": Recipe(model="Autoencoder", hidden=(256, 64), latent_dim=2, loss="bce", epochs=10),
     "chapter2_dae": Recipe(model="Autoencoder", hidden=(512,), latent_dim=64, loss="denoising_bce",
                            noise_std=0.5, epochs=6),
-    # Chosen on validation data within chapter 5's budget by benchmarks/vae_selection.py.
+    # Chosen on validation data by benchmarks/vae_selection.py (chapter 5 shows the table).
     "chapter5_vae": Recipe(model="VAE", hidden=(400, 400), encoder_hidden=(400,), latent_dim=32,
                            loss="vae", epochs=45, lr=1e-3, cosine_schedule=True, output_bias_init=True),
     "digit_classifier": Recipe(model="Classifier", hidden=(256,), latent_dim=10, loss="cross_entropy",
@@ -102,10 +102,12 @@ def selection(name: str) -> dict:
     ``benchmarks/vae_selection.py`` (shipped with the package, so a chapter reads it on Colab
     too): ``{"protocol": {...}, "chosen": row name, "rows": {row name: row}}``. Each row holds
     the candidate's ``recipe`` (``dataclasses.asdict``, tuples as lists), whether it is a
-    ``candidate`` (or a replicate), its predicted seconds on two cores (``train_seconds``,
-    ``test_nll_seconds``), whether they ``fits`` the budget, and its validation scores:
+    ``candidate`` (or a replicate), its predicted seconds on two cores (``epoch_seconds``,
+    ``train_seconds``, ``test_nll_seconds``; for information), and its validation scores:
     ``val_neg_elbo``, ``val_nll`` ± ``val_nll_se``, and ``diff_to_chosen`` ± ``diff_se``, the
-    mean and paired standard error of its per-image NLL minus the chosen one's. Raises
+    mean and paired standard error of its per-image NLL minus the chosen one's, and the same
+    against the centre, ``diff_to_centre`` ± ``diff_to_centre_se``. ``seed_sd`` is the standard
+    deviation of the centre's validation NLL over three training seeds. Raises
     ``ValueError`` for a name that is no recipe or has no table."""
     recipe(name)
     path = files("vaebook").joinpath("selection", f"{name}.json")
