@@ -167,8 +167,8 @@ plots.plot_losses({"MSE autoencoder": history_mse},
 
 # %% [markdown]
 # **Check.** Both runs learned: the test loss of the last epoch is below 90% of that of the
-# first. The final models' training and test losses are within 3% of each other, so a
-# two-number code has little room to overfit 60,000 images. A perfect reconstruction would still
+# first. The final models' training and test losses are within 3% of each other: they do not
+# overfit the 60,000 images. A perfect reconstruction would still
 # pay between a quarter and a half of the BCE autoencoder's final test loss: the floor is a large
 # part of the "nats" in the plot.
 
@@ -417,7 +417,7 @@ assert min(empty_share["rectangle", source]
 # %%
 # tolerance: rtol=0 atol=12
 # (shares of 2,000 draws from a retrained model: they moved by up to 8
-# points between two trainings with the same seed on other kernels)
+# points between two trainings with the same seed on another CPU's maths)
 z_real = z_test[:2_000]
 with torch.no_grad():
     from_draws = ae_bce.decode(z_draws)
@@ -459,7 +459,7 @@ assert above_expected(long_trip[~empty_ae])
 # ## Why this calls for a variational autoencoder
 #
 # The gap is not that the plane has empty parts: a rectangle around codes that do follow a
-# Gaussian is about as empty. The gap is that an autoencoder defines no density on $z$ to draw
+# Gaussian is more than 40% empty too. The gap is that an autoencoder defines no density on $z$ to draw
 # codes from and no likelihood $p(x)$ to score an image, so it is not, by itself, a generative
 # model.
 # One can fit a density to its codes after training and draw from that instead (Ghosh et al.,
@@ -507,7 +507,8 @@ assert above_expected(long_trip[~empty_ae])
 #    $-x_d \log \hat x_d - (1 - x_d) \log(1 - \hat x_d)$, is smallest at $\hat x_d = x_d$, and that
 #    the minimum is the entropy $-x_d \log x_d - (1 - x_d) \log(1 - x_d)$. (b) Show that the
 #    Bernoulli formula $\hat x_d^{\,x_d} (1 - \hat x_d)^{1 - x_d}$, read as a function of a grey
-#    $x_d$, is not a probability density on $[0, 1]$: compute its integral. *Hint:* for (b), write
+#    $x_d$, is not a probability density on $[0, 1]$: compute its integral. *Hint:* for (a),
+#    differentiate in $\hat x_d$ and look at the sign of the derivative; for (b), write
 #    $\hat x_d^{\,x_d} (1 - \hat x_d)^{1 - x_d} = (1 - \hat x_d)\, e^{x_d \ell_d}$ with the logit
 #    $\ell_d = \log \frac{\hat x_d}{1 - \hat x_d}$.
 
@@ -642,7 +643,7 @@ for x_hat in (0.1, 0.3, 0.7, 0.99):
     integral = torch.trapezoid(formula, level).item()
     closed_form = (2 * x_hat - 1) / np.log(x_hat / (1 - x_hat))
     assert abs(integral - closed_form) < 1e-8 and integral < 0.5
-print("BCE(x, x) = pixel entropy; the Bernoulli formula integrates to < 1/2")
+print("BCE(x, x) = pixel entropy; the Bernoulli formula integrates to <= 1/2")
 
 # %% [markdown]
 # ## References

@@ -532,7 +532,8 @@ assert firing["denoising AE"] > firing["plain AE"] + 0.04
 # ## Exercises
 #
 # 1. Train the denoising autoencoder with masking noise (half of the pixels erased) instead.
-#    Which test noise does it handle best now, and which worst? *Hint:*
+#    On which test noise does it beat the Gaussian-trained model, and on which does it fail?
+#    *Hint:*
 #    `losses.denoising_bce_loss(noise_std)` returns the Gaussian version; write the same loss
 #    with masking: `def masking_loss(model, x, generator=None): return
 #    -log_bernoulli(x, model(masking_noise(x, 0.5, generator))).mean()`
