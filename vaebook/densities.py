@@ -39,8 +39,14 @@ def log_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
     x: (..., D) in [0, 1] (a true likelihood when x is binary); logits: broadcastable to x.
     Returns the broadcast shape without its last dimension.
     """
+    # x·l − softplus(l), with softplus(l) = max(l, 0) + log(1 + e^{−|l|}) written out: torch's CPU
+    # `log` is vectorized and its `log1p` (inside F.softplus and F.binary_cross_entropy_with_logits)
+    # is not, which made this line 40 % of chapter 5's importance-sampling pass; written out it
+    # takes 2.3 times less (benchmarks/nll_speed.py). Where 1 + e^{−|l|} rounds to 1 (|l| > 17 in
+    # float32) the error is below 5e-8 nats per pixel.
     logits, x = torch.broadcast_tensors(logits, x)
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    softplus = logits.clamp(min=0) + torch.log(1 + torch.exp(-logits.abs()))
+    return (x * logits).sum(-1) - softplus.sum(-1)
 
 
 @checked(_check_finite_vectors)
