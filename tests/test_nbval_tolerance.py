@@ -56,26 +56,22 @@ def test_a_signed_change_may_cross_zero():
     assert not compare_text("x+2 = 3", "x+3 = 3", Tolerance(0, 0))[0]
 
 
-def _notebook(path, source, stored_outputs):
-    cell = nbformat.v4.new_code_cell(source, execution_count=1,
-                                     outputs=[nbformat.from_dict(o) for o in stored_outputs])
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
-
-
 def _stream(text):
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
-@pytest.fixture
-def run_notebook(pytester):
-    def run(source, stored_outputs):
-        _notebook(pytester.path / "chapter.ipynb", source, stored_outputs)
-        report = pytester.path / "deviations.json"
-        result = pytester.runpytest_subprocess(
-            "-p", "tools.nbval_tolerance", "--nbval-tolerance", "--nbval-current-env",
-            f"--nbval-deviations={report}", "chapter.ipynb")
-        return result, json.loads(report.read_text())
-    return run
+STORED = [_stream("NLL 89.72 nats\n")]
+# One notebook, one kernel: each cell is a case, and nbval reports each cell as its own test.
+CASES = {  # name: (source, stored outputs, whether nbval must pass the cell)
+    "within the tolerance": (DECLARED + 'print("NLL 89.65 nats")', STORED, True),
+    "a number too far": (DECLARED + 'print("NLL 95.0 nats")', STORED, False),
+    "a changed word": (DECLARED + 'print("NLL 89.72 bits")', STORED, False),
+    "no tolerance: exact": ('print("NLL 89.65 nats")', STORED, False),
+    "a missing output": (DECLARED + 'print("NLL 89.72 nats")',
+                         [*STORED, {"output_type": "execute_result", "execution_count": 1,
+                                    "metadata": {}, "data": {"text/plain": "89.72"}}], False),
+    "an extra output": (DECLARED + 'print("NLL 89.72 nats")\n89.72', STORED, False),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -86,29 +82,19 @@ def _importable_tools(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
 
 
-def test_notebook_accepts_a_number_within_the_declared_tolerance(run_notebook):
-    result, deviations = run_notebook(DECLARED + 'print("NLL 89.65 nats")', [_stream("NLL 89.72 nats\n")])
-    result.assert_outcomes(passed=1)
-    assert deviations[0]["deviation"] == pytest.approx(0.07 / 89.72)
-    assert deviations[0]["tolerance"] == {"rtol": 0.002, "atol": 0.0}
-
-
-@pytest.mark.parametrize("source", [DECLARED + 'print("NLL 95.0 nats")',   # a number too far
-                                    DECLARED + 'print("NLL 89.72 bits")',  # a changed word
-                                    'print("NLL 89.65 nats")'])            # no tolerance: exact
-def test_notebook_rejects_a_far_number_a_changed_word_and_any_change_without_tolerance(run_notebook, source):
-    result, _ = run_notebook(source, [_stream("NLL 89.72 nats\n")])
-    result.assert_outcomes(failed=1)
-
-
-def test_notebook_rejects_a_missing_output(run_notebook):
-    stored = [_stream("NLL 89.72 nats\n"),
-              {"output_type": "execute_result", "execution_count": 1, "metadata": {},
-               "data": {"text/plain": "89.72"}}]
-    result, _ = run_notebook(DECLARED + 'print("NLL 89.72 nats")', stored)
-    result.assert_outcomes(failed=1)
-
-
-def test_notebook_rejects_an_extra_output(run_notebook):
-    result, _ = run_notebook(DECLARED + 'print("NLL 89.72 nats")\n89.72', [_stream("NLL 89.72 nats\n")])
-    result.assert_outcomes(failed=1)
+def test_a_notebook_passes_only_the_cells_within_their_declared_tolerance(pytester):
+    cells = [nbformat.v4.new_code_cell(source, execution_count=i + 1,
+                                       outputs=[nbformat.from_dict(o) for o in stored])
+             for i, (source, stored, _) in enumerate(CASES.values())]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), pytester.path / "chapter.ipynb")
+    report = pytester.path / "deviations.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "tools.nbval_tolerance", "--nbval-tolerance", "--nbval-current-env",
+        f"--nbval-deviations={report}", "-v", "chapter.ipynb")
+    for i, (name, (_, _, passes)) in enumerate(CASES.items()):
+        verdict = "PASSED" if passes else "FAILED"
+        assert any(f"::Cell {i} {verdict}" in line for line in result.outlines), (name, verdict)
+    result.assert_outcomes(passed=1, failed=len(CASES) - 1)
+    within = [d for d in json.loads(report.read_text()) if d["cell"] == 0]
+    assert within[0]["deviation"] == pytest.approx(0.07 / 89.72)
+    assert within[0]["tolerance"] == {"rtol": 0.002, "atol": 0.0}

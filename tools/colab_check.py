@@ -11,8 +11,14 @@ stored ones: the one execution of each chapter in ``make test``.
    one, numbers within the tolerance their cell declares (``tools/nbval_tolerance.py``). The
    largest deviations go to ``_build/deviations/<chapter>.json``.
 
-Usage: ``python tools/colab_check.py NN_name [pytest options]`` (the Makefile's ``check-NN_name``
-targets); the wheel must exist (``make wheel``). Exit status: pytest's.
+A chapter that loads a model another chapter trains (``LOADS`` and ``TRAINS`` of
+``tools/run_chapters.py``) first waits until the model is in the cache, for as long as a check of
+a chapter that trains it is running. So chapter 7's check can start once chapter 5's check has
+saved the VAE, long before that check ends, and no model is trained twice at once. When no such
+check runs, the chapter trains what it needs itself, as on Colab.
+
+Usage: ``python -m tools.colab_check NN_name [pytest options]`` from the repository root (the
+Makefile's ``check-NN_name`` targets); the wheel must exist (``make wheel``). Exit status: pytest's.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+
+from tools.run_chapters import LOADS, TRAINS
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
@@ -75,7 +84,46 @@ def point_install_cell_at_wheel(source: Path, target: Path) -> None:
     nbformat.write(nb, target)
 
 
+def running_marker(chapter: str) -> Path:
+    """The file that says a check of ``chapter`` is running, and in which process."""
+    return BUILD / "colab" / "running" / chapter
+
+
+def is_running(chapter: str) -> bool:
+    try:
+        os.kill(int(running_marker(chapter).read_text()), 0)
+    except (OSError, ValueError):  # no marker, a stale one (the process is gone), a torn write
+        return False
+    return True
+
+
+def wait_for_models(chapter: str, poll_seconds: float = 2.0) -> None:
+    """Wait until every model ``chapter`` loads is in the cache, or no check that trains it runs."""
+    # Imported here: the cache folder comes from the environment (VAEBOOK_CACHE).
+    from vaebook.pretrained import checkpoint_path
+    for model in LOADS.get(chapter, []):
+        trainers = [name for name, models in TRAINS.items() if model in models]
+        start = time.perf_counter()
+        while not checkpoint_path(model).is_file() and any(map(is_running, trainers)):
+            time.sleep(poll_seconds)
+        if time.perf_counter() - start > poll_seconds:
+            print(f"{chapter}: waited {time.perf_counter() - start:.0f} s for {model}", flush=True)
+
+
 def main(chapter: str, pytest_options: list[str]) -> int:
+    marker = running_marker(chapter)
+    if chapter in TRAINS:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+    try:
+        wait_for_models(chapter)
+        return check(chapter, pytest_options)
+    finally:
+        if chapter in TRAINS:
+            marker.unlink(missing_ok=True)
+
+
+def check(chapter: str, pytest_options: list[str]) -> int:
     folder = BUILD / "colab" / chapter
     kernel = f"vaebook-colab-{chapter}"
     jupyter_path = make_environment(folder / "venv", kernel)
