@@ -45,5 +45,5 @@ def test_mse_and_psnr_known_values():
     x, x_hat = torch.zeros(2, 4), torch.tensor([[0.1] * 4, [0.01] * 4])
     torch.testing.assert_close(mse(x, x_hat), torch.tensor([0.01, 0.0001]))
     torch.testing.assert_close(psnr(x, x_hat), torch.tensor([20.0, 40.0]))
-    with pytest.raises(ValueError, match="x and x_hat must have the same number of rows"):
+    with pytest.raises(ValueError, match="x and x_hat must have the same shape"):
         psnr(x, x_hat[:1])

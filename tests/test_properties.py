@@ -13,6 +13,7 @@ configurations, and malformed checkpoint files.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -76,10 +77,11 @@ Q = torch.distributions.Normal(torch.zeros(2), torch.ones(2))
 
 
 def raises_clearly(call, name: str, errors=(TypeError, ValueError)) -> None:
-    """``call()`` raises one of ``errors`` whose message names ``name``."""
+    """``call()`` raises one of ``errors`` whose message names ``name`` as a whole word: "mu" is
+    not found in "must", nor "x" in "pixel"."""
     with pytest.raises(errors) as error:
         call()
-    assert name in str(error.value), (name, error.value)
+    assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", str(error.value)), (name, error.value)
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -562,7 +564,7 @@ def test_plot_rows_refuses_mismatched_rows_and_labels(rows, labels):
                               {"a": torch.zeros(3, 2, dtype=torch.long)}]))
 def test_gradient_variance_refuses_what_is_not_per_sample_gradients(grads):
     event("grads")
-    raises_clearly(lambda: vi.gradient_variance(grads), "grad" if not isinstance(grads, dict) or not grads
+    raises_clearly(lambda: vi.gradient_variance(grads), "grads" if not isinstance(grads, dict) or not grads
                    else "a")
 
 

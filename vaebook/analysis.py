@@ -91,6 +91,7 @@ def pca_reconstruction(x_train, x_test, k: int, seed: int = 0) -> np.ndarray:
     """Project x_test (M, D) onto the top-k principal subspace of x_train (N, D) and map back:
     the best linear k-dimensional autoencoder, for comparison. Returns (M, D)."""
     x_train, x_test = _as_2d_array(x_train, "x_train"), _as_2d_array(x_test, "x_test")
+    _check_same_width(x_train, "x_train", x_test, "x_test")
     check_positive_int(k, "k")
     pca = PCA(n_components=k, random_state=seed).fit(x_train)
     return pca.inverse_transform(pca.transform(x_test))
@@ -99,8 +100,15 @@ def pca_reconstruction(x_train, x_test, k: int, seed: int = 0) -> np.ndarray:
 def pca_codes(x_train, x, k: int, seed: int = 0) -> np.ndarray:
     """Coordinates of x (M, D) in the top-k principal subspace of x_train (N, D): (M, k)."""
     x_train, x = _as_2d_array(x_train, "x_train"), _as_2d_array(x, "x")
+    _check_same_width(x_train, "x_train", x, "x")
     check_positive_int(k, "k")
     return PCA(n_components=k, random_state=seed).fit(x_train).transform(x)
+
+
+def _check_same_width(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{b_name} must have as many columns as {a_name} ({a.shape[1]}), got "
+                         f"{b.shape[1]}.")
 
 
 def tsne(x, perplexity: float = 30.0, seed: int = 0, initialization: str = "pca", n_iter: int = 250,

@@ -14,7 +14,6 @@ from vaebook.checks import (
     check_batch,
     check_finite,
     check_real,
-    check_same_length,
     check_unit_interval,
     checked,
 )
@@ -53,8 +52,10 @@ def salt_and_pepper(x: Tensor, fraction: float, generator: torch.Generator | Non
 def mse(x: Tensor, x_hat: Tensor) -> Tensor:
     """Mean squared error per image, 1/D Σ_d (x_d − x̂_d)². (B, D), (B, D) -> (B,)."""
     check_finite(check_batch(x, "x"), "x")
-    check_finite(check_batch(x_hat, "x_hat", x.shape[1]), "x_hat")
-    check_same_length((x, x_hat), "x and x_hat")
+    check_finite(check_batch(x_hat, "x_hat"), "x_hat")
+    if x.shape != x_hat.shape:
+        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and "
+                         f"{tuple(x_hat.shape)}.")
     return ((x - x_hat) ** 2).mean(-1)
 
 

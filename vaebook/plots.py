@@ -64,8 +64,9 @@ def plot_rows(rows: Sequence[Tensor], labels: Sequence[str]) -> Figure:
     if len(rows) != len(labels) or not rows:
         raise ValueError(f"give one label per row of images, got {len(rows)} rows and "
                          f"{len(labels)} labels.")
-    check_same_length(tuple(rows), "every row of images")
-    n = len(rows[0])
+    n = check_same_length(tuple(rows), "every row of images")
+    if n == 0:
+        raise ValueError("each row needs at least one image, got rows of none.")
     fig = Figure(figsize=(n * 0.6, len(rows) * 0.85))
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, row, label in zip(axes[:, 0], rows, labels, strict=True):
