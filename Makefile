@@ -64,8 +64,9 @@ $(MATHJAX): package.json package-lock.json
 
 # Jobs start in this order, $(JOBS) at a time: chapter 5 (the longest) at once, beside it the unit
 # tests and the chapters that train the models others load, then the chapters that load them.
-test: $(STAMP)
-	$(MAKE) -j$(JOBS) check-05_vae unit lint notebooks browser
+# The wheel is built first: a job that waits for it is started last by make -j.
+test: $(STAMP) wheel
+	$(MAKE) -j$(JOBS) WHEEL_BUILT=1 check-05_vae unit lint notebooks browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vaebook tests tools benchmarks notebooks book/_ext
@@ -83,7 +84,7 @@ CHECK_LAST := 08_beyond_vae
 notebooks: $(addprefix check-,$(CHECK_FIRST) $(filter-out $(CHECK_FIRST) $(CHECK_LAST),$(CHAPTERS)) \
 	$(CHECK_LAST))
 
-check-%: FORCE | wheel
+check-%: FORCE | $(if $(WHEEL_BUILT),,wheel)
 	$(PY) -m tools.colab_check $*
 
 # The wheel the chapters' install cells install in `make notebooks`, built once from this checkout.
