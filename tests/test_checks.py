@@ -19,6 +19,7 @@ from vaebook.checks import (
     check_unit_interval,
     check_values,
     checked,
+    trusted,
 )
 
 
@@ -87,7 +88,7 @@ def test_length_broadcast_values_model_and_device_checks():
         check_same_device(torch.zeros(2, device="meta"), torch.device("cpu"), "x")
 
 
-def test_checked_checks_with_defaults_then_computes_and_can_skip_the_check():
+def test_checked_checks_with_defaults_then_computes_and_trusted_skips_the_check():
     seen = []
 
     def check(a, b, **_):
@@ -101,7 +102,10 @@ def test_checked_checks_with_defaults_then_computes_and_can_skip_the_check():
         return a + b
 
     assert add(1) == 11 and seen == [(1, 10)]
-    assert add.unchecked(-1) == 9 and len(seen) == 1
+    with trusted():
+        assert add(-1) == 9 and len(seen) == 1
+    with pytest.raises(ValueError, match="a must be >= 0"):
+        add(-1)  # the switch is back on after the block
     add.check(2, b=3)
     assert seen[-1] == (2, 3)
     with pytest.raises(ValueError, match="a must be >= 0"):

@@ -602,3 +602,24 @@ def test_properties_cover_many_public_functions():
               REAL_ARGUMENTS, LEVEL_ARGUMENTS, OPTION_ARGUMENTS)
     assert sum(len(t) for t in tables) >= 100
     assert np.all([callable(call) for t in tables for call, _ in t.values()])
+
+
+# --- values that overflow: a clear error or the right value, never a silent nan ----------------
+
+@SETTINGS
+@given(magnitude=st.floats(1e2, 1e30), sign=st.sampled_from([-1.0, 1.0]))
+def test_continuous_bernoulli_gradients_stay_finite_at_any_logit(magnitude, sign):
+    event("logit magnitude")
+    logits = torch.tensor([sign * magnitude, 0.0, 1e-3, 0.3], requires_grad=True)
+    for fn in (continuous_bernoulli_mean, log_continuous_bernoulli_normalizer):
+        value = fn(logits)
+        (grad,) = torch.autograd.grad(value.sum(), logits)
+        assert torch.isfinite(value).all() and torch.isfinite(grad).all(), fn.__name__
+
+
+def test_overflowing_aggregate_posterior_draws_are_refused_and_kl_split_does_not_return_nan():
+    mu, logvar = torch.zeros(5, 2), torch.full((5, 2), 200.0)  # σ = e^100 overflows float32
+    raises_clearly(lambda: sample_aggregate_posterior(mu, logvar, 10), "logvar")
+    raises_clearly(lambda: kl_split(mu, logvar, n_samples=10), "logvar")
+    split = kl_split(mu.double(), logvar.double(), n_samples=10)  # float64 holds e^100
+    assert math.isfinite(split.mutual_information) and math.isfinite(split.average_kl)

@@ -106,6 +106,54 @@ def test_divergence_raises_naming_the_epoch_and_step_and_keeps_finite_weights():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_a_finite_loss_with_an_infinite_gradient_stops_before_the_step():
+    # sqrt at 0 has an infinite derivative: the loss is finite, its gradient is not. The
+    # weights must be exactly those from before the step, not merely finite.
+    model = Autoencoder(hidden=(8,), latent_dim=2)
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def sqrt_loss(model, x, generator=None):
+        return torch.sqrt((model(x) * 0).sum())
+
+    with pytest.raises(FloatingPointError, match=r"a gradient is not finite at epoch 1, step 1"):
+        train(model, sqrt_loss, torch.rand(16, 784), epochs=1, device="cpu", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_evaluate_raises_on_a_model_that_is_not_finite():
+    model = Autoencoder(hidden=(8,), latent_dim=2)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="mean loss is nan"):
+        evaluate(model, mse_loss, torch.rand(4, 784))
+
+
+def test_the_transform_and_the_loss_draw_from_independent_streams():
+    # Each records the first uniform its generator gives; with two generators seeded alike (the
+    # old design) the two numbers were equal.
+    first = {}
+
+    def transform(x, generator):
+        first.setdefault("transform", torch.rand(1, generator=generator).item())
+        return x
+
+    def loss(model, x, generator=None):
+        first.setdefault("loss", torch.rand(1, generator=generator).item())
+        return model(x).sum() * 0
+
+    model = Autoencoder(hidden=(8,), latent_dim=2)
+    evaluate(model, loss, torch.rand(4, 784), transform=transform, seed=3)
+    assert first["transform"] != first["loss"]
+    repeated = dict(first)
+    first.clear()
+    train(model, loss, torch.rand(4, 784), epochs=1, transform=transform, seed=3, device="cpu",
+          progress=False)
+    assert first["transform"] != first["loss"]
+    first.clear()
+    evaluate(model, loss, torch.rand(4, 784), transform=transform, seed=3)
+    assert first == repeated  # and the same seed gives the same streams
+
+
 def test_evaluation_runs_where_the_model_is(monkeypatch):
     import vaebook.training as training
     from vaebook.likelihood import estimate_log_likelihood

@@ -128,6 +128,25 @@ def test_fit_is_seeded_and_leaves_the_global_generator_alone():
     assert torch.equal(torch.rand(1), before)
 
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fit_honours_its_seed_on_the_device_of_the_family(device, monkeypatch):
+    made_on = []
+    real = vi.seeded_generator
+    monkeypatch.setattr(vi, "seeded_generator", lambda seed, dev="cpu": made_on.append(
+        torch.device(dev)) or real(seed, dev))
+    runs = []
+    for seed in (3, 3, 4):
+        family = vi.GaussianMeanField(torch.zeros(2, dtype=F64, device=device),
+                                      torch.zeros(2, dtype=F64, device=device))
+        runs.append(vi.fit(family, lambda z: -0.5 * ((z - 1) ** 2).sum(-1), steps=5, seed=seed,
+                           method="pathwise").trace["mean"])
+    assert all(d.type == torch.device(device).type for d in made_on)
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
 @pytest.fixture(scope="module")
 def regression():
     return BayesianLinearRegression.random(40, torch.tensor([1.0, -2.0, 0.5], dtype=F64),

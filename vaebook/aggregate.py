@@ -79,7 +79,12 @@ def sample_aggregate_posterior(mu: Tensor, logvar: Tensor, n_samples: int,
     """
     index = torch.randint(len(mu), (n_samples,), generator=generator, device=mu.device)
     eps = torch.randn(n_samples, mu.shape[1], generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu[index] + torch.exp(0.5 * logvar[index]) * eps, index
+    z = mu[index] + torch.exp(0.5 * logvar[index]) * eps
+    if not torch.isfinite(z).all():
+        raise ValueError(f"draws from the aggregate posterior overflow {mu.dtype} (log σ² up to "
+                         f"{logvar.max().item():.4g}, |μ| up to {mu.abs().max().item():.4g}); pass "
+                         f"mu and logvar as float64, or check the encoder that produced them.")
+    return z, index
 
 
 @dataclass(frozen=True)
@@ -118,10 +123,10 @@ def kl_split(mu: Tensor, logvar: Tensor, *, n_samples: int = 1000, seed: int = 0
     """
     generator = seeded_generator(seed, mu.device)
     with torch.no_grad():
-        z, index = sample_aggregate_posterior.unchecked(mu, logvar, n_samples, generator)
-        own = log_normal_diag.unchecked(z.double(), mu[index].double(), logvar[index].double())
-        terms = own - log_aggregate_posterior.unchecked(z, mu, logvar)
-        average = kl_standard_normal.unchecked(mu.double(), logvar.double()).mean().item()
+        z, index = sample_aggregate_posterior(mu, logvar, n_samples, generator)
+        own = log_normal_diag(z.double(), mu[index].double(), logvar[index].double())
+        terms = own - log_aggregate_posterior(z, mu, logvar)
+        average = kl_standard_normal(mu.double(), logvar.double()).mean().item()
     information = terms.mean().item()
     se = terms.std().item() / math.sqrt(n_samples) if n_samples > 1 else math.inf
     return KLSplit(average_kl=average, mutual_information=information, mutual_information_se=se,

@@ -7,17 +7,22 @@ data, which on a GPU means waiting for it, so they run once where data enters (`
 ``evaluate``, a direct call), never on every step of a loop.
 
 A function checked at its edge is a :class:`Checked`: calling it checks its arguments, then
-computes; ``f.check(...)`` only checks and ``f.unchecked(...)`` only computes, for a loop over
-data that was checked once.
+computes; ``f.check(...)`` only checks. One switch, :func:`trusted`, turns the checks of every
+call off inside a block, as ``torch.distributions``' ``validate_args`` does for distributions:
+``training.train`` checks the data once and runs its loop trusted, so a loss built from public
+functions costs no check per step. A checked function computes trusted too, so the functions it
+calls do not check again what its own check covered.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Iterator, Sequence, Sized
+from contextlib import contextmanager
 from typing import Generic, ParamSpec, TypeVar
 
 import torch
@@ -25,6 +30,20 @@ from torch import Tensor, nn
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+_CHECKING = contextvars.ContextVar("vaebook_checking", default=True)
+
+
+@contextmanager
+def trusted() -> Iterator[None]:
+    """Inside the block, calls of :class:`Checked` functions compute without checking their
+    arguments: for a loop over data that was checked once, where it entered."""
+    token = _CHECKING.set(False)
+    try:
+        yield
+    finally:
+        _CHECKING.reset(token)
 
 
 class Checked(Generic[P, R]):
@@ -36,21 +55,24 @@ class Checked(Generic[P, R]):
 
     def __init__(self, check: Callable[..., None], compute: Callable[P, R]):
         functools.update_wrapper(self, compute)
-        self._check, self.unchecked = check, compute
+        self._check, self._compute = check, compute
         self._signature = inspect.signature(compute)
 
     def check(self, *args: P.args, **kwargs: P.kwargs) -> None:
-        """Check the arguments of a call, without computing."""
+        """Check the arguments of a call, without computing (whether or not inside ``trusted``)."""
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as err:
-            raise TypeError(f"{self.unchecked.__name__}{self._signature}: {err}") from None
+            raise TypeError(f"{self._compute.__name__}{self._signature}: {err}") from None
         bound.apply_defaults()
         self._check(**bound.arguments)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not _CHECKING.get():
+            return self._compute(*args, **kwargs)
         self.check(*args, **kwargs)
-        return self.unchecked(*args, **kwargs)
+        with trusted():  # what it calls gets arguments this check covered, or derived from them
+            return self._compute(*args, **kwargs)
 
 
 def checked(check: Callable[..., None]) -> Callable[[Callable[P, R]], Checked[P, R]]:

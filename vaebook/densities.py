@@ -90,9 +90,13 @@ def log_continuous_bernoulli_normalizer(logits: Tensor) -> Tensor:
     """
     a = logits.abs()
     small = a < 1e-2
-    safe = torch.where(small, torch.ones_like(a), a)  # no nan (nor nan gradient) from log 0
+    # Each branch sees only the inputs it serves (1 or 0 elsewhere): torch.where passes a zero
+    # gradient to the unused branch, and zero times an infinite derivative is nan (log 0 in the
+    # exact branch near 0, ℓ⁴ overflowing in the Taylor branch at large |ℓ|).
+    safe = torch.where(small, torch.ones_like(a), a)
+    near_zero = torch.where(small, logits, torch.zeros_like(logits))
     exact = torch.log(safe) - torch.log(-torch.expm1(-safe)) + torch.log1p(torch.exp(-safe))
-    taylor = math.log(2) + logits**2 / 12 - 7 * logits**4 / 1440
+    taylor = math.log(2) + near_zero**2 / 12 - 7 * near_zero**4 / 1440
     return torch.where(small, taylor, exact)
 
 
@@ -107,7 +111,7 @@ def log_continuous_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
     """
     logits, x = torch.broadcast_tensors(logits, x)
     unnormalized = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    return (unnormalized + log_continuous_bernoulli_normalizer.unchecked(logits)).sum(-1)
+    return (unnormalized + log_continuous_bernoulli_normalizer(logits)).sum(-1)
 
 
 @checked(_check_finite_vectors)
@@ -120,7 +124,13 @@ def continuous_bernoulli_mean(logits: Tensor) -> Tensor:
     Bernoulli decoder.
     """
     small = logits.abs() < 0.5
+    # As in the normalizer, each branch sees only its own inputs, so neither sends a nan gradient.
+    # With m = |ℓ| and t = 1/(e^m − 1) = e^−m / (1 − e^−m), 1/(1 − e^−ℓ) is 1 + t for ℓ > 0 and −t
+    # for ℓ < 0; written with e^−m, t and its gradient stay finite however large m is.
     safe = torch.where(small, torch.ones_like(logits), logits)
-    exact = -1 / torch.expm1(-safe) - 1 / safe
-    taylor = 0.5 + logits / 12 - logits**3 / 720 + logits**5 / 30240
+    near_zero = torch.where(small, logits, torch.zeros_like(logits))
+    m = safe.abs()
+    t = torch.exp(-m) / -torch.expm1(-m)
+    exact = torch.where(safe > 0, 1 + t, -t) - 1 / safe
+    taylor = 0.5 + near_zero / 12 - near_zero**3 / 720 + near_zero**5 / 30240
     return torch.where(small, taylor, exact)

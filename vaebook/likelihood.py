@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from vaebook.checks import check_batch, check_model, check_positive_int, check_tensor, checked
+from vaebook.checks import check_batch, check_model, check_positive_int, check_tensor, checked, trusted
 from vaebook.densities import log_bernoulli, log_normal_diag, log_standard_normal
 from vaebook.losses import check_model_and_data
 from vaebook.models import VAE, eval_mode, model_device, reparameterize
@@ -32,9 +32,9 @@ def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Gener
     x: (B, D) in [0, 1]. Returns (B, k): row b holds the k log-weights of image b.
     """
     mu, logvar = model.encode(x)
-    z = reparameterize.unchecked(mu, logvar, k, generator)  # (k, B, K)
-    log_w = (log_bernoulli.unchecked(x, model.decoder(z)) + log_standard_normal.unchecked(z)
-             - log_normal_diag.unchecked(z, mu, logvar))
+    z = reparameterize(mu, logvar, k, generator)  # (k, B, K)
+    log_w = (log_bernoulli(x, model.decoder(z)) + log_standard_normal(z)
+             - log_normal_diag(z, mu, logvar))
     return log_w.T
 
 
@@ -61,7 +61,7 @@ def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None 
     L_1 is the ELBO, E[L_k] rises with k and tends to log p_θ(x). x: (B, D). Returns (B,), in
     nats. Memory grows as k·B·D: split large k with ``estimate_log_likelihood``.
     """
-    return bound_from_log_weights(log_importance_weights.unchecked(model, x, k, generator))
+    return bound_from_log_weights(log_importance_weights(model, x, k, generator))
 
 
 @torch.no_grad()
@@ -84,11 +84,11 @@ def sample_log_weights(model: VAE, x: Tensor, *, k: int = 1000, batch_size: int 
     log_importance_weights.check(model, x, k)
     generator = seeded_generator(seed, model_device(model))
     results = []
-    with eval_mode(model):
+    with eval_mode(model), trusted():  # checked above, once
         steps = range(0, len(x), batch_size)
         for start in tqdm(steps, desc=f"log p(x), k={k}", unit="batch", disable=not progress):
             batch = x[start:start + batch_size]
-            log_w = torch.cat([log_importance_weights.unchecked(model, batch, min(chunk, k - done), generator)
+            log_w = torch.cat([log_importance_weights(model, batch, min(chunk, k - done), generator)
                                for done in range(0, k, chunk)], dim=1)
             results.append(log_w.cpu())
     return torch.cat(results)

@@ -5,8 +5,8 @@ A *loss* is a scalar mean over the batch, ready for ``.backward()``, with the si
 ``loss(model, x, generator=None)``; a loss of labelled data also takes ``labels=`` (B,) class
 indices. ``generator`` feeds whatever the loss draws (z, noise), see ``vaebook.randomness``. Each
 loss is ``Checked``: a direct call checks the model's class and the data (shape, dtype, device,
-finite, in [0, 1]); ``training.train`` checks all the data once and then calls
-``loss.unchecked`` on every batch.
+finite, in [0, 1]); ``training.train`` checks all the data once and then calls the loss on
+every batch inside ``checks.trusted()``, which skips the checks.
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def elbo(model: VAE, x: Tensor, n_samples: int = 1, generator: torch.Generator |
     Returns (B,), in nats; differentiable in θ, φ and the given (μ, log σ²).
     """
     mu, logvar = model.encode(x) if posterior is None else posterior
-    z = reparameterize.unchecked(mu, logvar, n_samples, generator)
-    reconstruction = log_bernoulli.unchecked(x, model.decoder(z)).mean(0)
-    return reconstruction - kl_standard_normal.unchecked(mu, logvar)
+    z = reparameterize(mu, logvar, n_samples, generator)
+    reconstruction = log_bernoulli(x, model.decoder(z)).mean(0)
+    return reconstruction - kl_standard_normal(mu, logvar)
 
 
 def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Loss], Checked]:
@@ -94,7 +94,7 @@ def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Los
 @_checked_loss(VAE)
 def vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """The VAE's training loss −L(θ, φ; x), averaged over the batch (one z per image). x: (B, D)."""
-    return -elbo.unchecked(model, x, 1, generator).mean()
+    return -elbo(model, x, 1, generator).mean()
 
 
 @_checked_loss(VAE)
@@ -103,16 +103,16 @@ def continuous_bernoulli_vae_loss(model: VAE, x: Tensor, generator: torch.Genera
     a density on grey images x ∈ [0, 1]^D (``densities.log_continuous_bernoulli``), and the
     analytic KL; averaged over the batch, one z per image. x: (B, D) in [0, 1]."""
     mu, logvar = model.encode(x)
-    z = reparameterize.unchecked(mu, logvar, None, generator)
-    fit = log_continuous_bernoulli.unchecked(x, model.decoder(z))
-    return -(fit - kl_standard_normal.unchecked(mu, logvar)).mean()
+    z = reparameterize(mu, logvar, None, generator)
+    fit = log_continuous_bernoulli(x, model.decoder(z))
+    return -(fit - kl_standard_normal(mu, logvar)).mean()
 
 
 @_checked_loss(Autoencoder)
 def bce_loss(model: Autoencoder, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Binary cross-entropy of the reconstruction, −Σ_d log p(x_d | x̂_d), averaged over the
     batch. x: (B, D) in [0, 1]; ``generator`` is not used (the loss draws nothing)."""
-    return -log_bernoulli.unchecked(x, model(x)).mean()
+    return -log_bernoulli(x, model(x)).mean()
 
 
 @_checked_loss(Autoencoder)
@@ -131,8 +131,8 @@ def denoising_bce_loss(noise_std: float) -> Checked:
 
     @_checked_loss(Autoencoder)
     def denoising_loss(model: Autoencoder, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        noisy = gaussian_noise.unchecked(x, std, generator)
-        return -log_bernoulli.unchecked(x, model(noisy)).mean()
+        noisy = gaussian_noise(x, std, generator)
+        return -log_bernoulli(x, model(noisy)).mean()
 
     return denoising_loss
 
@@ -154,4 +154,4 @@ def conditional_vae_loss(model: ConditionalVAE, x: Tensor, generator: torch.Gene
 
     x: (B, D) in [0, 1] (binarized, for a Bernoulli likelihood); labels: (B,) class indices."""
     logits, mu, logvar = model(x, labels, generator)
-    return -(log_bernoulli.unchecked(x, logits) - kl_standard_normal.unchecked(mu, logvar)).mean()
+    return -(log_bernoulli(x, logits) - kl_standard_normal(mu, logvar)).mean()

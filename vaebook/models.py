@@ -191,7 +191,7 @@ class VAE(nn.Module):
         """x: (B, D) -> (logits of p_θ(x | z), μ, log σ²): (B, D), (B, K), (B, K), for one
         reparameterized z ~ q_φ(z | x) per row, drawn from ``generator``."""
         mu, logvar = self.encode(x)
-        return self.decoder(reparameterize.unchecked(mu, logvar, None, generator)), mu, logvar
+        return self.decoder(reparameterize(mu, logvar, None, generator)), mu, logvar
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -270,7 +270,7 @@ class ConditionalVAE(nn.Module):
         x = check_input(self, x)
         e = self._one_hot(labels, len(x))
         mu, logvar = self._encode(x, e)
-        z = reparameterize.unchecked(mu, logvar, None, generator)
+        z = reparameterize(mu, logvar, None, generator)
         return self.decoder(torch.cat([z, e], dim=-1)), mu, logvar
 
     @torch.no_grad()

@@ -18,7 +18,7 @@
    NumPy's and torch's), on purpose: a chapter's setup cell calls it.
 5. The book has one seed, :func:`book_seed`: ``$VAEBOOK_SEED``, else 0. Every chapter's ``SEED``
    and every recipe of ``pretrained`` start from it, so one variable reruns the whole book, its
-   shared models included, under another seed (``tools/seed_check.py`` does that).
+   shared models included, under another seed (``make seeds`` does that).
 """
 
 from __future__ import annotations
@@ -60,6 +60,18 @@ def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gen
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
     return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def seeded_generators(seed: int, n: int, device: torch.device | str = "cpu") -> list[torch.Generator]:
+    """``n`` independent streams from one seed, for an entry point that draws for several purposes
+    (``training.train``: the batch order and the transform, and the loss's noise). The split is
+    NumPy's ``SeedSequence(seed).spawn(n)``: stream i is seeded with the first 64 bits of child i's
+    state, so it depends on (seed, i) only, and no two streams start from the same state (as two
+    generators seeded with the same ``seed`` would)."""
+    seeded_generator(seed)  # the same check of the seed
+    children = np.random.SeedSequence(int(seed)).spawn(n)
+    return [torch.Generator(device=device).manual_seed(int(child.generate_state(1, np.uint64)[0]))
+            for child in children]
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.distributions import Beta, Categorical, Distribution
 from tqdm import tqdm  # text bars, as in training: no widget state in the notebooks
 
-from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor, check_values
+from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor, check_values, trusted
 from vaebook.estimators import diagonal_gaussian, pathwise_gradient, score_function_gradient
 from vaebook.losses import check_gaussian_per_image, elbo
 from vaebook.models import VAE, model_device
@@ -165,16 +165,18 @@ def elbo_gradient(family: MeanField, log_joint: LogJoint, n_samples: int, *, met
     log p(x, z_s) − log q(z_s), (S,), whose mean estimates L; by ``method`` "score" or "pathwise"
     (module docstring). The control variate needs S ≥ 2."""
     _check_gradient_call(family, method, n_samples, control_variate, local_log_joint)
-    return _elbo_gradient(family, log_joint, n_samples, method, control_variate, local_log_joint, generator)
+    with trusted():
+        return _elbo_gradient(family, log_joint, n_samples, method, control_variate, local_log_joint,
+                              generator)
 
 
 def _elbo_gradient(family, log_joint, n_samples, method, control_variate, local_log_joint, generator):
     f, local = _elbo_integrands(log_joint, local_log_joint)
     if method == "score":
-        return score_function_gradient.unchecked(f, family.distribution, family.params, n_samples,
+        return score_function_gradient(f, family.distribution, family.params, n_samples,
                                                  baseline="optimal" if control_variate else None,
                                                  local=local, generator=generator)
-    return pathwise_gradient.unchecked(f, family.distribution, family.params, n_samples, generator=generator)
+    return pathwise_gradient(f, family.distribution, family.params, n_samples, generator=generator)
 
 
 @dataclass
@@ -201,22 +203,24 @@ def fit(family: MeanField, log_joint: LogJoint, *, steps: int, n_samples: int = 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}.")
     _check_gradient_call(family, method, n_samples, control_variate, local_log_joint)
-    generator = seeded_generator(seed)
+    # Drawn where the family's parameters live: a CPU generator cannot draw on a GPU.
+    generator = seeded_generator(seed, next(iter(family.params.values())).device)
     steps_taker = OPTIMIZERS[optimizer](family.params.values(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(steps_taker, steps) if cosine_schedule else None
     history = [family.readable()]
     result = VIResult()
-    for step in tqdm(range(steps), desc="VI steps", disable=not progress):
-        grads, terms = _elbo_gradient(family, log_joint, n_samples, method, control_variate,
-                                      local_log_joint, generator)
-        for name, value in family.params.items():
-            value.grad = -grads[name].mean(0)  # the optimizer minimizes −L
-        steps_taker.step()
-        if scheduler:
-            scheduler.step()
-        _check_finite(family, step, lr)
-        result.elbo.append(terms.mean().item())
-        history.append(family.readable())
+    with trusted():  # checked above, once
+        for step in tqdm(range(steps), desc="VI steps", disable=not progress):
+            grads, terms = _elbo_gradient(family, log_joint, n_samples, method, control_variate,
+                                          local_log_joint, generator)
+            for name, value in family.params.items():
+                value.grad = -grads[name].mean(0)  # the optimizer minimizes −L
+            steps_taker.step()
+            if scheduler:
+                scheduler.step()
+            _check_finite(family, step, lr)
+            result.elbo.append(terms.mean().item())
+            history.append(family.readable())
     result.trace = {name: torch.stack([h[name] for h in history]) for name in history[0]}
     return result
 
@@ -277,11 +281,12 @@ def refine_posterior(vae: VAE, x: Tensor, *, init: tuple[Tensor, Tensor] | None 
         start = vae.encode(x) if init is None else init
         mu, logvar = (t.detach().clone().requires_grad_() for t in start)
     optimizer = torch.optim.Adam([mu, logvar], lr=lr)
-    for _ in tqdm(range(steps), desc="refining q per image", disable=not progress):
-        loss = -elbo.unchecked(vae, x, n_samples, generator, posterior=(mu, logvar)).sum()
-        # Gradients for (μ, log σ²) only: the decoder stays as it is and collects none.
-        mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
-        optimizer.step()
+    with trusted():  # checked above, once
+        for _ in tqdm(range(steps), desc="refining q per image", disable=not progress):
+            loss = -elbo(vae, x, n_samples, generator, posterior=(mu, logvar)).sum()
+            # Gradients for (μ, log σ²) only: the decoder stays as it is and collects none.
+            mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
+            optimizer.step()
     if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
         raise FloatingPointError(f"refinement diverged (non-finite μ or log σ²) within {steps} steps: "
                                  f"lower lr (now {lr:g}).")
