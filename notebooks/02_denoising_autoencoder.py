@@ -266,7 +266,7 @@ assert dae_t["gain"] < 0.4 and dae_t["carried"] < 0.1
 # **Where the denoising autoencoder fails.** At $\tau = 0.1$ it scores *below the noisy
 # image it was given*, by about 3 dB (the plain autoencoder does too, by less). The 64-number
 # code costs detail, but it does not explain this by itself: squeezed through the same 64
-# numbers, clean images come out of the plain autoencoder 1.8 dB better than the $\tau = 0.1$
+# numbers, clean images come out of the plain autoencoder 1.7 dB better than the $\tau = 0.1$
 # input, and exercise 2 trains a network with this code that beats that input. The two
 # autoencoders fall short for different reasons. The plain one is thrown off by the noise: at
 # $\tau = 0.1$ too, the noise moves its output almost as far as it moved the input. The
