@@ -128,32 +128,6 @@ def test_evaluate_raises_on_a_model_that_is_not_finite():
         evaluate(model, mse_loss, torch.rand(4, 784))
 
 
-def test_the_transform_and_the_loss_draw_from_independent_streams():
-    # Each records the first uniform its generator gives; with two generators seeded alike (the
-    # old design) the two numbers were equal.
-    first = {}
-
-    def transform(x, generator):
-        first.setdefault("transform", torch.rand(1, generator=generator).item())
-        return x
-
-    def loss(model, x, generator=None):
-        first.setdefault("loss", torch.rand(1, generator=generator).item())
-        return model(x).sum() * 0
-
-    model = Autoencoder(hidden=(8,), latent_dim=2)
-    evaluate(model, loss, torch.rand(4, 784), transform=transform, seed=3)
-    assert first["transform"] != first["loss"]
-    repeated = dict(first)
-    first.clear()
-    train(model, loss, torch.rand(4, 784), epochs=1, transform=transform, seed=3, device="cpu",
-          progress=False)
-    assert first["transform"] != first["loss"]
-    first.clear()
-    evaluate(model, loss, torch.rand(4, 784), transform=transform, seed=3)
-    assert first == repeated  # and the same seed gives the same streams
-
-
 def test_evaluation_runs_where_the_model_is(monkeypatch):
     import vaebook.training as training
     from vaebook.likelihood import estimate_log_likelihood

@@ -62,18 +62,6 @@ def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gen
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
-def seeded_generators(seed: int, n: int, device: torch.device | str = "cpu") -> list[torch.Generator]:
-    """``n`` independent streams from one seed, for an entry point that draws for several purposes
-    (``training.train``: the batch order and the transform, and the loss's noise). The split is
-    NumPy's ``SeedSequence(seed).spawn(n)``: stream i is seeded with the first 64 bits of child i's
-    state, so it depends on (seed, i) only, and no two streams start from the same state (as two
-    generators seeded with the same ``seed`` would)."""
-    seeded_generator(seed)  # the same check of the seed
-    children = np.random.SeedSequence(int(seed)).spawn(n)
-    return [torch.Generator(device=device).manual_seed(int(child.generate_state(1, np.uint64)[0]))
-            for child in children]
-
-
 @contextmanager
 def drawing_from(gen: torch.Generator | None) -> Iterator[None]:
     """Inside the block, torch's global generator for ``gen``'s device draws ``gen``'s numbers,
