@@ -290,7 +290,7 @@ print(f"{lower:.2f} ± {lower_se:.2f} <= KL(q(z) || p(z)) <= "
 # have about the mean and covariance of $\mathcal N(0, I)$, and differ from it in their shape, a
 # set of clumps that ten components describe better than one.
 #
-# The two bounds bracket the divergence: at least about 1.5 nats, at most about 14, and the lower
+# The two bounds bracket the divergence: at least about 1.7 nats, at most about 14, and the lower
 # bound lies below the upper one, as two independent estimates of the two sides of one number
 # must. That is all they prove. The hole is real, and worth more than half a nat per code; where
 # in the bracket the population value lies, these bounds do not say (a better density model of the
@@ -991,7 +991,7 @@ assert payback["VAE, -L_250 (NLL estimate)"] / 10_000 > 30
 # - **The prior hole.** The ELBO's KL term is a mutual information, near its ceiling $\log N$
 #   for chapter 5's VAE, plus the divergence of the aggregate posterior from the prior. From $N$
 #   images that divergence has an upper bound (the split) and a lower bound (any density fitted
-#   to codes, scored on held-out codes); for chapter 5's VAE they bracket it between about 1.5
+#   to codes, scored on held-out codes); for chapter 5's VAE they bracket it between about 1.7
 #   and 14 nats. The hole is real: the prior spreads its mass where the codes form clumps. A
 #   Gaussian mixture fitted to the codes after training samples better digits than the prior:
 #   more confident, fewer unreadable, better balanced.

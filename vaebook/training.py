@@ -204,9 +204,9 @@ def evaluate(
 
     Randomness (the transform's, from one generator, and the loss's, from another) is seeded with
     ``seed``, so the same model gets the same score every time. Raises ``FloatingPointError`` when
-    the mean is not finite. Runs where the model is unless
-    ``device`` is given (the model is moved there; x is moved to it). The model's train/eval mode
-    is restored afterwards, even when the loss raises. ``labels`` (N,) reach the loss as
+    the mean is not finite. Runs where the model is unless ``device`` is given (the model is moved
+    there; x is moved to it). The model's train/eval mode is restored afterwards, even when the
+    loss raises. ``labels`` (N,) reach the loss as
     ``labels=``, as in ``train``.
     """
     check_positive_int(batch_size, "batch_size")
