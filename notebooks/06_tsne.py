@@ -286,8 +286,8 @@ plots.plot_embeddings({f"{name} ({z.shape[1]}-D)": embeddings[name]
 # %%
 # An accuracy on 1,000 held-out points has a standard error of about 0.007
 # near 0.95 (0.014 near 0.7); retrained models move these numbers by up to
-# about 0.02.
-# tolerance: rtol=0 atol=0.02
+# about 0.02 (chapter 1's 2-D codes by 0.022 under another CPU's maths).
+# tolerance: rtol=0 atol=0.03
 reference, held_out = slice(0, 4000), slice(4000, 5000)
 y = labels.numpy()
 
@@ -556,7 +556,9 @@ for perplexity, plane_right in right_p.items():
 # :::
 
 # %% tags=["hide-cell"]
-# tolerance: rtol=0.05 atol=0.02
+# tolerance: rtol=0.05 atol=0.04
+# (differences with a paired standard error of about 0.011 from a retrained
+# VAE: they moved by 0.025 under another CPU's maths)
 sampled = reparameterize(vae_mu, vae_logvar,
                          generator=torch.Generator().manual_seed(SEED))
 active = vae_mu.var(0) > 0.01  # the criterion of analysis.active_units
