@@ -58,9 +58,9 @@ class History:
 
 def _prepare(model: nn.Module, loss_fn: LossFn, transform: Transform | None, x: object, name: str,
              device: torch.device, labels: object = None
-             ) -> tuple[tuple[Tensor, ...], LossFn, Transform | None]:
-    """Move ``x`` (and ``labels``, when given) to ``device`` and check them once for the loss and
-    the transform; return them with the loss and the transform."""
+             ) -> tuple[Tensor, ...]:
+    """Move ``x`` (and ``labels``, when given) to ``device``, check them once for the loss and the
+    transform, and return them."""
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function (model, x, generator) -> loss, got {loss_fn!r}.")
     x = check_batch(x, name).to(device)
@@ -80,7 +80,7 @@ def _prepare(model: nn.Module, loss_fn: LossFn, transform: Transform | None, x: 
                 raise type(err)(name + message[1:] if message.startswith("x ") else message) from None
     if not isinstance(loss_fn, Checked):
         check_finite(x, name)
-    return data, loss_fn, transform
+    return data
 
 
 def _split(batch: tuple[Tensor, ...]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -125,8 +125,7 @@ def train(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     device = pick_device(device)
     model.to(device)
-    data, step_loss, step_transform = _prepare(model, loss_fn, transform, x_train, "x_train", device,
-                                               labels)
+    data = _prepare(model, loss_fn, transform, x_train, "x_train", device, labels)
     if x_test is not None:
         _prepare(model, loss_fn, transform, check_batch(x_test, "x_test", data[0].shape[1]), "x_test",
                  device, test_labels)
@@ -144,9 +143,9 @@ def train(
             total = 0.0
             for step, batch in enumerate(batches(*data, batch_size=batch_size, generator=data_generator)):
                 x, extra = _split(batch)
-                if step_transform is not None:
-                    x = step_transform(x, data_generator)
-                loss = step_loss(model, x, loss_generator, **extra)
+                if transform is not None:
+                    x = transform(x, data_generator)
+                loss = loss_fn(model, x, loss_generator, **extra)
                 value = loss.item()  # the step's one synchronization, for the running mean
                 if not math.isfinite(value):
                     raise FloatingPointError(_divergence_message(f"the loss is {value}", epoch, step, lr))
@@ -214,16 +213,16 @@ def evaluate(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     device = model_device(model) if device is None else torch.device(device)
     model.to(device)
-    data, step_loss, step_transform = _prepare(model, loss_fn, transform, x, "x", device, labels)
+    data = _prepare(model, loss_fn, transform, x, "x", device, labels)
     data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
     total = 0.0
     with trusted():  # checked above, once
         with eval_mode(model):
             for batch in batches(*data, batch_size=batch_size, shuffle=False):
                 x, extra = _split(batch)
-                if step_transform is not None:
-                    x = step_transform(x, data_generator)
-                total += step_loss(model, x, loss_generator, **extra).item() * len(x)
+                if transform is not None:
+                    x = transform(x, data_generator)
+                total += loss_fn(model, x, loss_generator, **extra).item() * len(x)
     if not math.isfinite(total):
         raise FloatingPointError(f"evaluate: the mean loss is {total}; the model's weights or its "
                                  f"outputs on these data are not finite (a diverged model?).")
