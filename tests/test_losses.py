@@ -164,7 +164,9 @@ def test_continuous_bernoulli_loss_is_the_elbo_with_the_normalized_likelihood():
         kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
         # the same draw under vae_loss misses exactly the normalizer, Σ_d log C(ℓ_d)
         bernoulli_fit = torch.distributions.Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(1)
-    assert loss.item() == pytest.approx(-(fit - kl).mean().item(), rel=1e-5)
+    # Near λ = 1/2 each pixel's log-density is log C(ℓ) ≈ 0.69 plus a small term: the loss is a
+    # difference of sums of about 540 nats in float32 (rounding about 3e-5), so compare absolutely.
+    assert loss.item() == pytest.approx(-(fit - kl).mean().item(), abs=1e-4)
     bernoulli = vae_loss(model, x, torch.Generator().manual_seed(1))
     assert (bernoulli - loss).item() == pytest.approx((fit - bernoulli_fit).mean().item(), rel=1e-4)
     with pytest.raises(TypeError, match="VAE"):
@@ -184,7 +186,9 @@ def test_conditional_vae_loss_is_minus_the_conditional_elbo():
         logits = model.decode_logits(mu + q.scale * eps, y)
         fit = torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(1)
         kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
-    assert loss.item() == pytest.approx(-(fit - kl).mean().item(), rel=1e-5)
+    # Near λ = 1/2 each pixel's log-density is log C(ℓ) ≈ 0.69 plus a small term: the loss is a
+    # difference of sums of about 540 nats in float32 (rounding about 3e-5), so compare absolutely.
+    assert loss.item() == pytest.approx(-(fit - kl).mean().item(), abs=1e-4)
 
 
 CVAE = ConditionalVAE(hidden=(8,), latent_dim=2)

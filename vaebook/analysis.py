@@ -7,8 +7,6 @@ floats.
 from __future__ import annotations
 
 import numpy as np
-import openTSNE
-from sklearn import manifold
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
@@ -133,6 +131,8 @@ def tsne(x, perplexity: float = 30.0, seed: int = 0, initialization: str = "pca"
     check_positive_int(n_iter, "n_iter")
     if initialization not in ("pca", "random"):
         raise ValueError(f'initialization must be "pca" or "random", got {initialization!r}.')
+    import openTSNE  # imported here: it takes seconds, and only chapter 6 embeds
+
     model = openTSNE.TSNE(perplexity=perplexity, initialization=initialization, n_iter=n_iter,
                           negative_gradient_method="fft", n_jobs=n_jobs, random_state=seed)
     return np.asarray(model.fit(x))
@@ -147,6 +147,8 @@ def trustworthiness(x_high, x_low, k: int = 10) -> float:
     check_positive_int(k, "k")
     if k >= len(x_high) / 2:
         raise ValueError(f"k must be below half the number of points ({len(x_high)}), got {k}.")
+    from sklearn import manifold  # imported here: slow to import, and rarely needed
+
     return float(manifold.trustworthiness(x_high, x_low, n_neighbors=k))
 
 

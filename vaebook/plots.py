@@ -17,7 +17,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from vaebook.checks import check_batch, check_finite, check_positive_int, check_same_length, check_tensor
 
@@ -48,6 +47,8 @@ def _as_images(x: Tensor, name: str) -> Tensor:
 def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw images x: (N, 784) or (N, 28, 28), values in [0, 1], ``nrow`` per row, in grey."""
     check_positive_int(nrow, "nrow")
+    from torchvision.utils import make_grid  # imported here: torchvision is slow to import
+
     grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=2, pad_value=0.0)[0]
     if ax is None:
         rows = math.ceil(len(x) / nrow)
