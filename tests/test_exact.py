@@ -108,3 +108,23 @@ def test_sigmoid_belief_net_enumeration():
     assert torch.allclose(sbn.local_log_joint(z).sum(1) - 3 * sbn.log_likelihood(z), sbn.log_joint(z))
     with pytest.raises(ValueError, match="too many"):
         SigmoidBeliefNet.random(4, 17)
+
+
+def test_evidence_and_posteriors_match_scipy_with_dense_matrices():
+    # the low-rank evidence and the precision-parameterized posteriors against scipy's dense
+    # Gaussian, with the covariances written out and inverted by numpy
+    import numpy as np
+    from scipy.stats import multivariate_normal
+
+    W, c, tau2 = MODEL.W.numpy(), MODEL.c.numpy(), MODEL.noise_var
+    dense = multivariate_normal(c, W @ W.T + tau2 * torch.eye(5, dtype=torch.float64).numpy())
+    assert MODEL.evidence().log_prob(X).item() == pytest.approx(dense.logpdf(X.numpy()), abs=1e-10)
+    cov = np.linalg.inv(np.eye(2) + W.T @ W / tau2)
+    posterior = MODEL.posterior(X)
+    np.testing.assert_allclose(posterior.covariance_matrix.numpy(), cov, atol=1e-12)
+    np.testing.assert_allclose(posterior.mean.numpy(), cov @ W.T @ (X.numpy() - c) / tau2, atol=1e-12)
+    blr = BayesianLinearRegression.random(40, torch.tensor([1.0, -2.0], dtype=torch.float64), seed=3)
+    X_, y_ = blr.X.numpy(), blr.y.numpy()
+    cov = np.linalg.inv(np.eye(2) + X_.T @ X_)
+    np.testing.assert_allclose(blr.posterior().covariance_matrix.numpy(), cov, atol=1e-12)
+    np.testing.assert_allclose(blr.posterior().mean.numpy(), cov @ X_.T @ y_, atol=1e-12)

@@ -18,7 +18,7 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import Bernoulli, MultivariateNormal, Normal
+from torch.distributions import Bernoulli, LowRankMultivariateNormal, MultivariateNormal, Normal
 
 from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor
 from vaebook.randomness import seeded_generator
@@ -78,16 +78,17 @@ class LinearGaussian:
         eye = torch.eye(self.latent_dim, dtype=self.W.dtype)
         return MultivariateNormal(torch.zeros(self.latent_dim, dtype=self.W.dtype), eye)
 
-    def evidence(self) -> MultivariateNormal:
-        """p(x) = N(c, W Wᵀ + τ² I): the exact marginal likelihood."""
-        cov = self.W @ self.W.T + self.noise_var * torch.eye(self.data_dim, dtype=self.W.dtype)
-        return MultivariateNormal(self.c, cov)
+    def evidence(self) -> LowRankMultivariateNormal:
+        """p(x) = N(c, W Wᵀ + τ² I): the exact marginal likelihood, a low-rank-plus-diagonal
+        covariance that torch factors by the Woodbury identity (K × K work, not D × D)."""
+        diagonal = torch.full((self.data_dim,), self.noise_var, dtype=self.W.dtype)
+        return LowRankMultivariateNormal(self.c, self.W, diagonal)
 
     def posterior(self, x: Tensor) -> MultivariateNormal:
         """p(z | x) = N(Σ Wᵀ (x − c) / τ², Σ), Σ = (I + Wᵀ W / τ²)⁻¹, for one x: (D,)."""
         precision = torch.eye(self.latent_dim, dtype=self.W.dtype) + self.W.T @ self.W / self.noise_var
-        cov = torch.linalg.inv(precision)
-        return MultivariateNormal(cov @ self.W.T @ (x - self.c) / self.noise_var, cov)
+        mean = torch.linalg.solve(precision, self.W.T @ (x - self.c) / self.noise_var)
+        return MultivariateNormal(mean, precision_matrix=precision)
 
     def elbo(self, x: Tensor, q: MultivariateNormal) -> Tensor:
         """The ELBO L(q) = E_q[log p(x | z)] − KL(q || p(z)) in closed form, for Gaussian q.
@@ -151,8 +152,8 @@ class BayesianLinearRegression:
 
     def posterior(self) -> MultivariateNormal:
         """p(w | X, y) = N(m, Λ⁻¹)."""
-        cov = torch.linalg.inv(self.precision)
-        return MultivariateNormal(cov @ self.X.T @ self.y / self.noise_std**2, cov)
+        mean = torch.linalg.solve(self.precision, self.X.T @ self.y / self.noise_std**2)
+        return MultivariateNormal(mean, precision_matrix=self.precision)
 
     def mean_field_optimum(self) -> tuple[Tensor, Tensor]:
         """Means and standard deviations of the best mean-field Gaussian: m and 1 / sqrt(Λ_kk)."""
