@@ -179,7 +179,11 @@ def test_conditional_vae_feeds_the_one_hot_label_to_both_networks():
     sampled = model.sample(labels, torch.Generator().manual_seed(1))
     prior = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(sampled, model.decode(prior, labels))
-    assert model.config == {"data_dim": 784, "hidden": [16], "latent_dim": 3, "classes": 4}
+    stacked = model.decode_logits(z.expand(2, 5, 3), labels)  # (S, B, K) codes share the labels
+    torch.testing.assert_close(stacked[1], model.decode_logits(z, labels))
+    assert model.config == {"data_dim": 784, "hidden": [16], "latent_dim": 3, "classes": 4,
+                            "prior": {"kind": "standard_normal", "latent_dim": 3},
+                            "likelihood": {"kind": "bernoulli"}}
 
 
 @pytest.mark.parametrize("labels, error, message", [

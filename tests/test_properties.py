@@ -37,6 +37,7 @@ from vaebook.densities import (
     log_normal_diag,
     log_standard_normal,
 )
+from vaebook.distributions import ContinuousBernoulliLikelihood, MixturePrior
 from vaebook.estimators import (
     diagonal_gaussian,
     elbo_estimate,
@@ -54,8 +55,8 @@ from vaebook.likelihood import (
 )
 from vaebook.losses import (
     bce_loss,
+    beta_vae_loss,
     conditional_vae_loss,
-    continuous_bernoulli_vae_loss,
     denoising_bce_loss,
     elbo,
     mse_loss,
@@ -68,6 +69,8 @@ SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=N
                     suppress_health_check=[HealthCheck.too_slow])
 D = 12
 AE, VAE_ = Autoencoder(data_dim=D, hidden=(4,), latent_dim=2), VAE(data_dim=D, hidden=(4,), latent_dim=2)
+CB_VAE = VAE(data_dim=D, hidden=(4,), latent_dim=2, likelihood=ContinuousBernoulliLikelihood())
+MIXTURE_VAE = VAE_.with_parts(prior=MixturePrior.initial(2, 3))
 AE784, VAE784 = Autoencoder(hidden=(4,), latent_dim=2), VAE(hidden=(4,), latent_dim=2)
 CVAE_ = ConditionalVAE(data_dim=D, hidden=(4,), latent_dim=2, classes=3)
 LABELS = torch.zeros(3, dtype=torch.long)
@@ -141,7 +144,9 @@ def bad_tensors(draw):
 
 MODEL_INPUTS = {
     "vae_loss": (lambda x: vae_loss(VAE_, x), "x"),
-    "continuous_bernoulli_vae_loss": (lambda x: continuous_bernoulli_vae_loss(VAE_, x), "x"),
+    "beta_vae_loss": (lambda x: beta_vae_loss(4.0)(VAE_, x), "x"),
+    "continuous Bernoulli vae_loss": (lambda x: vae_loss(CB_VAE, x), "x"),
+    "elbo with a mixture prior": (lambda x: elbo(MIXTURE_VAE, x, 2), "x"),
     "conditional_vae_loss": (lambda x: conditional_vae_loss(CVAE_, x, labels=LABELS), "x"),
     "elbo": (lambda x: elbo(VAE_, x, 2), "x"),
     "bce_loss": (lambda x: bce_loss(AE, x), "x"),

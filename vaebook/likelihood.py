@@ -14,9 +14,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vaebook.checks import check_batch, check_model, check_positive_int, check_tensor, checked, trusted
-from vaebook.densities import log_bernoulli, log_normal_diag, log_standard_normal
-from vaebook.losses import check_model_and_data
-from vaebook.models import VAE, eval_mode, model_device, reparameterize
+from vaebook.densities import log_normal_diag
+from vaebook.losses import check_model_and_data, draw_and_decode
+from vaebook.models import VAE, eval_mode, model_device
 from vaebook.randomness import seeded_generator
 
 
@@ -27,13 +27,13 @@ def _check_weights_call(model: object, x: object, k: int, **_) -> None:
 
 @checked(_check_weights_call)
 def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
-    """log w_s = log p_θ(x | z_s) + log p(z_s) − log q_φ(z_s | x), z_s ~ q_φ(z | x), s = 1..k.
+    """log w_s = log p_θ(x | z_s) + log p(z_s) − log q_φ(z_s | x), z_s ~ q_φ(z | x), s = 1..k,
+    with the model's likelihood and prior, and the draws of ``losses.elbo`` (``draw_and_decode``).
 
     x: (B, D) in [0, 1]. Returns (B, k): row b holds the k log-weights of image b.
     """
-    mu, logvar = model.encode(x)
-    z = reparameterize(mu, logvar, k, generator)  # (k, B, K)
-    log_w = (log_bernoulli(x, model.decoder(z)) + log_standard_normal(z)
+    params, z, mu, logvar = draw_and_decode(model, x, k, generator)  # z: (k, B, K)
+    log_w = (model.likelihood.log_prob(x, params) + model.prior.log_prob(z)
              - log_normal_diag(z, mu, logvar))
     return log_w.T
 
@@ -54,7 +54,8 @@ def bound_from_log_weights(log_w: Tensor) -> Tensor:
 
 @checked(_check_weights_call)
 def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
-    """The importance-weighted bound L_k with the encoder as proposal:
+    """The importance-weighted bound L_k with the encoder as proposal, for the model's prior and
+    likelihood:
 
         L_k(x) = log 1/k Σ_{s=1}^{k} p_θ(x | z_s) p(z_s) / q_φ(z_s | x),   z_s ~ q_φ(z | x).
 

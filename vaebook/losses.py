@@ -1,5 +1,6 @@
-"""The models' objectives: the VAE's ELBO and the training losses built from it, from the
-reconstruction likelihoods, and from class labels.
+"""The models' objectives: the VAE's ELBO (one implementation, for every prior and likelihood,
+β-weighted and conditional too) and the training losses built from it, from the reconstruction
+likelihoods, and from class labels.
 
 A *loss* is a scalar mean over the batch, ready for ``.backward()``, with the signature
 ``loss(model, x, generator=None)``; a loss of labelled data also takes ``labels=`` (B,) class
@@ -27,7 +28,7 @@ from vaebook.checks import (
     checked,
 )
 from vaebook.corruption import gaussian_noise
-from vaebook.densities import kl_standard_normal, log_bernoulli, log_continuous_bernoulli
+from vaebook.densities import log_bernoulli, log_normal_diag
 from vaebook.models import VAE, Autoencoder, Classifier, ConditionalVAE, check_input, reparameterize
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
@@ -57,28 +58,60 @@ def check_gaussian_per_image(model: VAE, x: Tensor, pair: object, name: str) -> 
         check_finite(value, f"{name}'s {part}")
 
 
-def _check_elbo(model: object, x: object, n_samples: int, posterior: object, **_) -> None:
-    check_model_and_data(model, x, VAE)
+def _check_elbo(model: object, x: object, n_samples: int, posterior: object, beta: object,
+                labels: object, **_) -> None:
+    if isinstance(model, ConditionalVAE):
+        check_model_and_data(model, x, ConditionalVAE)
+        check_labels(labels, len(x), model.classes)
+    else:
+        check_model_and_data(model, x, VAE)
+        if labels is not None:
+            raise TypeError("labels are for a ConditionalVAE; a VAE's ELBO takes none.")
     check_positive_int(n_samples, "n_samples")
+    check_real(beta, "beta", 0.0, float("inf"), include_low=True)
     if posterior is not None:
         check_gaussian_per_image(model, x, posterior, "posterior")
 
 
-@checked(_check_elbo)
-def elbo(model: VAE, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
-         posterior: tuple[Tensor, Tensor] | None = None) -> Tensor:
-    """Monte Carlo ELBO with the analytic KL, for q = N(μ, diag σ²):
+def draw_and_decode(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1,
+                    generator: torch.Generator | None = None, *,
+                    posterior: tuple[Tensor, Tensor] | None = None,
+                    labels: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The step that every bound of the book shares: q = N(μ, diag σ²) (the encoder's, or the
+    given per-image ``posterior``), S = ``n_samples`` reparameterized draws z_s = μ + σ ⊙ ε_s,
+    and the decoder's output for each. The label y of a ``ConditionalVAE`` is the conditioning
+    input of both networks. Returns (decoder output (S, B, D), z (S, B, K), μ (B, K), log σ² (B, K)).
+    """
+    condition = () if labels is None else (labels,)
+    mu, logvar = model.encode(x, *condition) if posterior is None else posterior
+    z = reparameterize(mu, logvar, n_samples, generator)
+    return model.decode_logits(z, *condition), z, mu, logvar
 
-        L̂(θ, φ; x) = 1/S Σ_s log p_θ(x | z_s) − KL(q || N(0, I)),   z_s = μ + σ ⊙ ε_s.
+
+@checked(_check_elbo)
+def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
+         posterior: tuple[Tensor, Tensor] | None = None, *, beta: float = 1.0,
+         labels: Tensor | None = None) -> Tensor:
+    """The Monte Carlo ELBO of the model's likelihood and prior, with the KL weighted by β:
+
+        L̂_β(θ, φ; x) = 1/S Σ_s log p_θ(x | z_s) − β KL(q || p),   z_s = μ + σ ⊙ ε_s.
 
     q is the encoder's q_φ(z | x), or the per-image Gaussian ``posterior`` = (μ, log σ²), each
-    (B, K), when given (black-box VI refines it, ``vi.refine_posterior``). x: (B, D) in [0, 1].
-    Returns (B,), in nats; differentiable in θ, φ and the given (μ, log σ²).
+    (B, K), when given (black-box VI refines it, ``vi.refine_posterior``). The KL is the prior's
+    closed form when it has one (the standard normal); otherwise it is estimated by Monte Carlo
+    from the same draws, 1/S Σ_s [log q(z_s) − log p(z_s)], unbiased but noisy. β = 1 is the
+    ELBO (Higgins et al., 2017 weight it). For a ``ConditionalVAE``, ``labels`` (B,) are the
+    classes y that condition both networks (the prior does not depend on y). x: (B, D) in
+    [0, 1]. Returns (B,), in nats; differentiable in θ, φ, the prior's parameters and the given
+    (μ, log σ²).
     """
-    mu, logvar = model.encode(x) if posterior is None else posterior
-    z = reparameterize(mu, logvar, n_samples, generator)
-    reconstruction = log_bernoulli(x, model.decoder(z)).mean(0)
-    return reconstruction - kl_standard_normal(mu, logvar)
+    params, z, mu, logvar = draw_and_decode(model, x, n_samples, generator, posterior=posterior,
+                                            labels=labels)
+    reconstruction = model.likelihood.log_prob(x, params).mean(0)
+    kl = model.prior.kl(mu, logvar)
+    if kl is None:
+        kl = (log_normal_diag(z, mu, logvar) - model.prior.log_prob(z)).mean(0)
+    return reconstruction - beta * kl
 
 
 def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Loss], Checked]:
@@ -93,19 +126,22 @@ def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Los
 
 @_checked_loss(VAE)
 def vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """The VAE's training loss −L(θ, φ; x), averaged over the batch (one z per image). x: (B, D)."""
+    """The VAE's training loss −L(θ, φ; x) (``elbo``, one z per image), averaged over the batch,
+    for whatever prior and likelihood the model has. x: (B, D) in [0, 1]."""
     return -elbo(model, x, 1, generator).mean()
 
 
-@_checked_loss(VAE)
-def continuous_bernoulli_vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """−L(θ, φ; x) with the continuous Bernoulli likelihood (Loaiza-Ganem & Cunningham, 2019),
-    a density on grey images x ∈ [0, 1]^D (``densities.log_continuous_bernoulli``), and the
-    analytic KL; averaged over the batch, one z per image. x: (B, D) in [0, 1]."""
-    mu, logvar = model.encode(x)
-    z = reparameterize(mu, logvar, None, generator)
-    fit = log_continuous_bernoulli(x, model.decoder(z))
-    return -(fit - kl_standard_normal(mu, logvar)).mean()
+def beta_vae_loss(beta: float) -> Checked:
+    """The β-VAE's loss −L_β (Higgins et al., 2017): ``elbo`` with its KL weighted by β ≥ 0, one
+    z per image, averaged over the batch. β = 0 leaves the reconstruction term alone, β = 1 is
+    ``vae_loss``. Returns the loss ``(model, x, generator=None)``."""
+    weight = check_real(beta, "beta", 0.0, float("inf"), include_low=True)
+
+    @_checked_loss(VAE)
+    def loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return -elbo(model, x, 1, generator, beta=weight).mean()
+
+    return loss
 
 
 @_checked_loss(Autoencoder)
@@ -148,10 +184,10 @@ def cross_entropy_loss(model: Classifier, x: Tensor, generator: torch.Generator 
 @_checked_loss(ConditionalVAE, labelled=True)
 def conditional_vae_loss(model: ConditionalVAE, x: Tensor, generator: torch.Generator | None = None, *,
                          labels: Tensor) -> Tensor:
-    """The conditional VAE's loss −L(θ, φ; x, y), averaged over the batch (one z per image):
+    """The conditional VAE's loss −L(θ, φ; x, y) (``elbo`` with ``labels``, one z per image),
+    averaged over the batch:
 
-        −L = −log p_θ(x | z, y) + KL(q_φ(z | x, y) || N(0, I)),   z ~ q_φ(z | x, y).
+        −L = −log p_θ(x | z, y) + KL(q_φ(z | x, y) || p(z)),   z ~ q_φ(z | x, y).
 
     x: (B, D) in [0, 1] (binarized, for a Bernoulli likelihood); labels: (B,) class indices."""
-    logits, mu, logvar = model(x, labels, generator)
-    return -(log_bernoulli(x, logits) - kl_standard_normal(mu, logvar)).mean()
+    return -elbo(model, x, 1, generator, labels=labels).mean()

@@ -2,8 +2,10 @@
 reparameterized draw, the digit classifier, the VAE conditioned on a class label, and the
 registry of model classes by name.
 
-Decoders output logits (pre-sigmoid values): losses are computed from logits, which is
-numerically stabler than a sigmoid followed by a log. The models' methods check the structure of
+A VAE owns its prior p(z) and its likelihood p_θ(x | z) (``vaebook.distributions``); its decoder
+outputs the likelihood's parameters, logits (pre-sigmoid values) for the Bernoulli and the
+continuous Bernoulli: losses are computed from logits, which is numerically stabler than a
+sigmoid followed by a log. The models' methods check the structure of
 their input (type, dtype, shape, device), which costs nothing on the device; the values (finite,
 in [0, 1]) are checked where data enters: the losses, ``train``, ``evaluate`` and the likelihood
 estimates (a NaN given straight to ``encode`` gives NaN codes).
@@ -11,6 +13,7 @@ estimates (a NaN given straight to ``encode`` gives NaN codes).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -27,6 +30,14 @@ from vaebook.checks import (
     check_same_device,
     check_unit_interval,
     checked,
+)
+from vaebook.distributions import (
+    BernoulliLikelihood,
+    Likelihood,
+    Prior,
+    StandardNormalPrior,
+    likelihood_from_config,
+    prior_from_config,
 )
 
 
@@ -150,24 +161,36 @@ def reparameterize(mu: Tensor, logvar: Tensor, n_samples: int | None = None,
 
 
 class VAE(nn.Module):
-    """Gaussian-encoder VAE: q_φ(z | x) = N(μ_φ(x), diag σ²_φ(x)), p_θ(x | z) from logits g_θ(z).
+    """Gaussian-encoder VAE: q_φ(z | x) = N(μ_φ(x), diag σ²_φ(x)), a prior p(z) and a likelihood
+    p_θ(x | z) whose parameters the decoder outputs.
 
     The encoder's last layer outputs μ and log σ² side by side (2K numbers). The decoder has the
     hidden widths ``hidden`` in mirror order (K → ... → D); the encoder has the same widths, or
     ``encoder_hidden`` when given (a smaller encoder costs less and changes log p_θ(x) little).
+    ``prior`` is a ``distributions.Prior`` (default N(0, I)) and ``likelihood`` a
+    ``distributions.Likelihood`` (default Bernoulli on logits), or the ``config`` dict of either,
+    as a checkpoint stores it. Both are submodules: they move, train and save with the model.
     """
 
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20,
-                 encoder_hidden: Sequence[int] | None = None):
+                 encoder_hidden: Sequence[int] | None = None, prior: Prior | dict | None = None,
+                 likelihood: Likelihood | dict | None = None):
         super().__init__()
         hidden = _widths(hidden, "hidden")
         encoder_widths = hidden if encoder_hidden is None else _widths(encoder_hidden, "encoder_hidden")
         self.data_dim = check_positive_int(data_dim, "data_dim")
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.config = {"data_dim": self.data_dim, "hidden": hidden, "latent_dim": self.latent_dim,
+        self._sizes = {"data_dim": self.data_dim, "hidden": hidden, "latent_dim": self.latent_dim,
                        "encoder_hidden": None if encoder_hidden is None else encoder_widths}
         self.encoder = mlp([self.data_dim, *encoder_widths, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim, *reversed(hidden), self.data_dim])
+        self.prior, self.likelihood = _generative_parts(prior, likelihood, self.latent_dim)
+
+    @property
+    def config(self) -> dict:
+        """The constructor's arguments as plain values, the prior's and likelihood's as their
+        configs: what rebuilds the model from a checkpoint."""
+        return {**self._sizes, "prior": self.prior.config, "likelihood": self.likelihood.config}
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, D) -> (μ, log σ²), each (B, K)."""
@@ -175,31 +198,72 @@ class VAE(nn.Module):
         return mu, logvar
 
     def decode_logits(self, z: Tensor) -> Tensor:
-        """z: (..., K) -> logits of p_θ(x | z): (..., D)."""
-        if not isinstance(z, Tensor) or z.ndim == 0 or z.shape[-1] != self.latent_dim:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"z must be a tensor with {self.latent_dim} values in its last "
-                             f"dimension, got {got}.")
-        check_input(self, z.reshape(-1, self.latent_dim), "z", self.latent_dim)
+        """z: (..., K) -> the decoder's output, the likelihood's parameters for each z (logits
+        for the Bernoulli likelihoods): (..., D)."""
+        _check_codes(self, z)
         return self.decoder(z)
 
     def decode(self, z: Tensor) -> Tensor:
-        """z: (..., K) -> Bernoulli means sigmoid(logits): (..., D)."""
-        return torch.sigmoid(self.decode_logits(z))
+        """z: (..., K) -> the likelihood's means E[x | z] (sigmoid(logits) for the Bernoulli):
+        (..., D)."""
+        return self.likelihood.mean(self.decode_logits(z))
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """x: (B, D) -> (logits of p_θ(x | z), μ, log σ²): (B, D), (B, K), (B, K), for one
+        """x: (B, D) -> (decoder output for z, μ, log σ²): (B, D), (B, K), (B, K), for one
         reparameterized z ~ q_φ(z | x) per row, drawn from ``generator``."""
         mu, logvar = self.encode(x)
         return self.decoder(reparameterize(mu, logvar, None, generator)), mu, logvar
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decode n draws from the prior, z ~ N(0, I): Bernoulli means (n, D)."""
-        n = check_positive_int(n, "n")
-        z = torch.randn(n, self.latent_dim, generator=generator, device=model_device(self),
-                        dtype=model_dtype(self))
-        return torch.sigmoid(self.decoder(z))
+        """Decode n draws from the prior, z ~ p(z): the likelihood's means, (n, D)."""
+        return self.likelihood.mean(self.decoder(self.prior.sample(n, generator)))
+
+    def with_parts(self, *, prior: Prior | None = None, likelihood: Likelihood | None = None) -> VAE:
+        """A copy of this model with another prior and/or likelihood, the networks copied too (so
+        training one model leaves the other as it was): to score a prior fitted after training,
+        or the same decoder under another likelihood."""
+        for part, cls in ((prior, Prior), (likelihood, Likelihood)):
+            if part is not None and not isinstance(part, cls):
+                raise TypeError(f"{cls.__name__.lower()} must be a vaebook.distributions.{cls.__name__}, "
+                                f"got {type(part).__name__}.")
+        if prior is not None and prior.latent_dim != self.latent_dim:
+            raise ValueError(f"the prior is on R^{prior.latent_dim} but latent_dim is {self.latent_dim}.")
+        other = copy.deepcopy(self)
+        for name, part in (("prior", prior), ("likelihood", likelihood)):
+            if part is not None:
+                setattr(other, name, copy.deepcopy(part).to(model_device(self), model_dtype(self)))
+        return other
+
+
+def _check_codes(model: nn.Module, z: object) -> None:
+    """z is a tensor of codes for ``model``: (..., K) with the model's dtype and device."""
+    if not isinstance(z, Tensor) or z.ndim == 0 or z.shape[-1] != model.latent_dim:
+        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+        raise ValueError(f"z must be a tensor with {model.latent_dim} values in its last "
+                         f"dimension, got {got}.")
+    check_input(model, z.reshape(-1, model.latent_dim), "z", model.latent_dim)
+
+
+def _generative_parts(prior: object, likelihood: object, latent_dim: int) -> tuple[Prior, Likelihood]:
+    """The prior and likelihood a VAE was given (objects, configs or None for the defaults)."""
+    if prior is None:
+        prior = StandardNormalPrior(latent_dim)
+    elif isinstance(prior, dict):
+        prior = prior_from_config(prior)
+    if not isinstance(prior, Prior):
+        raise TypeError(f"prior must be a vaebook.distributions.Prior or its config, got "
+                        f"{type(prior).__name__}.")
+    if prior.latent_dim != latent_dim:
+        raise ValueError(f"the prior is on R^{prior.latent_dim} but latent_dim is {latent_dim}.")
+    if likelihood is None:
+        likelihood = BernoulliLikelihood()
+    elif isinstance(likelihood, dict):
+        likelihood = likelihood_from_config(likelihood)
+    if not isinstance(likelihood, Likelihood):
+        raise TypeError(f"likelihood must be a vaebook.distributions.Likelihood or its config, got "
+                        f"{type(likelihood).__name__}.")
+    return prior, likelihood
 
 
 class Classifier(nn.Module):
@@ -224,21 +288,26 @@ class Classifier(nn.Module):
 
 class ConditionalVAE(nn.Module):
     """A VAE conditioned on a class label y (Sohn, Lee & Yan, 2015; Kingma et al., 2014's M2 with
-    y observed): q_φ(z | x, y) = N(μ_φ(x, e_y), diag σ²_φ(x, e_y)), p_θ(x | z, y) from logits
-    g_θ(z, e_y), and the prior p(z) = N(0, I) whatever y. The one-hot vector e_y of the label is
-    appended to the input of both networks. Widths as in ``VAE`` (encoder = decoder mirrored).
+    y observed): q_φ(z | x, y) = N(μ_φ(x, e_y), diag σ²_φ(x, e_y)), p_θ(x | z, y) from the decoder's
+    output g_θ(z, e_y), and a prior p(z) that does not depend on y (default N(0, I)). The one-hot
+    vector e_y of the label is a conditioning input: it is appended to the input of both networks.
+    Widths as in ``VAE`` (encoder = decoder mirrored); ``prior`` and ``likelihood`` as in ``VAE``.
     ``labels`` are (B,) class indices in [0, classes), int64, one per row.
     """
 
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20,
-                 classes: int = 10):
+                 classes: int = 10, prior: Prior | dict | None = None,
+                 likelihood: Likelihood | dict | None = None):
         super().__init__()
-        self.config = _config(data_dim, hidden, latent_dim=latent_dim, classes=classes)
-        self.data_dim, hidden, self.latent_dim, self.classes = self.config.values()
+        self._sizes = _config(data_dim, hidden, latent_dim=latent_dim, classes=classes)
+        self.data_dim, hidden, self.latent_dim, self.classes = self._sizes.values()
         self.encoder = mlp([self.data_dim + self.classes, *hidden, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim + self.classes, *reversed(hidden), self.data_dim])
+        self.prior, self.likelihood = _generative_parts(prior, likelihood, self.latent_dim)
 
-    def _one_hot(self, labels: Tensor, n: int) -> Tensor:
+    config = VAE.config
+
+    def one_hot(self, labels: Tensor, n: int) -> Tensor:
         """e_y for each of n labels, checked: (n,) int64 in [0, classes) on the model's device ->
         (n, classes) in the model's dtype."""
         check_labels(labels, n, self.classes)
@@ -248,44 +317,39 @@ class ConditionalVAE(nn.Module):
     def encode(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, D), labels: (B,) -> (μ, log σ²) of q_φ(z | x, y), each (B, K)."""
         x = check_input(self, x)
-        return self._encode(x, self._one_hot(labels, len(x)))
-
-    def _encode(self, x: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self.encoder(torch.cat([x, e], dim=-1)).chunk(2, dim=-1)
+        mu, logvar = self.encoder(torch.cat([x, self.one_hot(labels, len(x))], dim=-1)).chunk(2, dim=-1)
         return mu, logvar
 
     def decode_logits(self, z: Tensor, labels: Tensor) -> Tensor:
-        """z: (B, K), labels: (B,) -> logits of p_θ(x | z, y): (B, D)."""
-        z = check_input(self, z, "z", self.latent_dim)
-        return self.decoder(torch.cat([z, self._one_hot(labels, len(z))], dim=-1))
+        """z: (..., B, K), labels: (B,) -> the decoder's output for (z, y): (..., B, D)."""
+        _check_codes(self, z)
+        if z.ndim < 2:
+            raise ValueError(f"z must be (..., B, K), one row per label, got shape {tuple(z.shape)}.")
+        e = self.one_hot(labels, z.shape[-2])
+        return self.decoder(torch.cat([z, e.expand(*z.shape[:-1], self.classes)], dim=-1))
 
     def decode(self, z: Tensor, labels: Tensor) -> Tensor:
-        """z: (B, K), labels: (B,) -> Bernoulli means sigmoid(logits): (B, D)."""
-        return torch.sigmoid(self.decode_logits(z, labels))
+        """z: (..., B, K), labels: (B,) -> the likelihood's means E[x | z, y]: (..., B, D)."""
+        return self.likelihood.mean(self.decode_logits(z, labels))
 
     def forward(self, x: Tensor, labels: Tensor,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """x: (B, D), labels: (B,) -> (logits of p_θ(x | z, y), μ, log σ²): (B, D), (B, K),
-        (B, K), for one reparameterized z ~ q_φ(z | x, y) per row, drawn from ``generator``."""
-        x = check_input(self, x)
-        e = self._one_hot(labels, len(x))
-        mu, logvar = self._encode(x, e)
-        z = reparameterize(mu, logvar, None, generator)
-        return self.decoder(torch.cat([z, e], dim=-1)), mu, logvar
+        """x: (B, D), labels: (B,) -> (decoder output, μ, log σ²): (B, D), (B, K), (B, K), for one
+        reparameterized z ~ q_φ(z | x, y) per row, drawn from ``generator``."""
+        mu, logvar = self.encode(x, labels)
+        return self.decode_logits(reparameterize(mu, logvar, None, generator), labels), mu, logvar
 
     @torch.no_grad()
     def sample(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """One image of each requested class: decode z ~ N(0, I) with label y. labels: (n,) ->
-        Bernoulli means (n, D)."""
+        """One image of each requested class: decode z ~ p(z) with label y. labels: (n,) ->
+        the likelihood's means (n, D)."""
         if not isinstance(labels, Tensor):
             raise TypeError(f"labels must be a torch.Tensor of class indices, got "
                             f"{type(labels).__name__}.")
         if labels.ndim != 1 or len(labels) == 0:
             raise ValueError(f"labels must have shape (n,) with n >= 1, one class per image, got "
                              f"{tuple(labels.shape)}.")
-        z = torch.randn(len(labels), self.latent_dim, generator=generator, device=model_device(self),
-                        dtype=model_dtype(self))
-        return self.decode(z, labels)
+        return self.decode(self.prior.sample(len(labels), generator), labels)
 
 
 MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, Classifier,

@@ -1,0 +1,249 @@
+"""The two halves of a VAE's generative model as objects: the prior p(z) and the likelihood
+p_θ(x | z). Each has ``log_prob`` and ``sample`` in the style of ``torch.distributions``, and a
+``generator`` argument wherever it draws (``vaebook.randomness``).
+
+A prior is an ``nn.Module``: a prior whose parameters train with the model (``MixturePrior`` with
+``learnable=True``) is then trained, moved and saved with it. A likelihood reads what the decoder
+outputs for z (``params``: logits, or the mean of a Gaussian). ``config`` is what rebuilds either
+object from a checkpoint (``from_config``); the numbers themselves travel in the state dict.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, ContinuousBernoulli, MixtureSameFamily, MultivariateNormal
+
+from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor
+from vaebook.densities import (
+    continuous_bernoulli_mean,
+    kl_standard_normal,
+    log_bernoulli,
+    log_continuous_bernoulli,
+    log_normal_diag,
+    log_standard_normal,
+)
+
+
+def _device_and_dtype(module: nn.Module, default: Tensor | None = None) -> dict:
+    """Where a draw goes: with the module's tensors, else with ``default``, else the CPU."""
+    tensor = next(module.buffers(), None) if default is None else default
+    return {"device": tensor.device, "dtype": tensor.dtype} if tensor is not None else {}
+
+
+class Prior(nn.Module):
+    """A prior p(z) on R^K (``latent_dim`` = K)."""
+
+    latent_dim: int
+    config: dict
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log p(z): (..., K) -> (...,), in nats."""
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws z ~ p(z): (n, K)."""
+        raise NotImplementedError
+
+    def kl(self, mu: Tensor, logvar: Tensor) -> Tensor | None:
+        """KL(N(μ, diag σ²) || p) in closed form, (..., K) -> (...,); None where there is none
+        (then ``losses.elbo`` estimates it by Monte Carlo)."""
+        return None
+
+
+class StandardNormalPrior(Prior):
+    """p(z) = N(0, I): the prior of the plain VAE, with the closed-form KL."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.config = {"kind": "standard_normal", "latent_dim": self.latent_dim}
+        # An empty buffer only records the device and dtype the prior was moved to.
+        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        return log_standard_normal(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        n = check_positive_int(n, "n")
+        return torch.randn(n, self.latent_dim, generator=generator, **_device_and_dtype(self))
+
+    def kl(self, mu: Tensor, logvar: Tensor) -> Tensor:
+        return kl_standard_normal(mu, logvar)
+
+
+class MixturePrior(Prior):
+    """p(z) = Σ_c π_c N(z; m_c, Σ_c), C components with full covariances; log-density through
+    ``torch.distributions.MixtureSameFamily``. Its KL from a Gaussian has no closed form.
+
+    ``weights`` (C,) sum to 1, ``means`` (C, K), ``covariances`` (C, K, K) positive definite. With
+    ``learnable`` they are parameters that train with the model (the weights as logits, each
+    covariance as its Cholesky factor with the log of its diagonal); otherwise fixed buffers.
+    """
+
+    def __init__(self, weights: Tensor, means: Tensor, covariances: Tensor, learnable: bool = False):
+        super().__init__()
+        for value, name in ((weights, "weights"), (means, "means"), (covariances, "covariances")):
+            check_finite(check_tensor(value, name), name)
+        c, k = means.shape if means.ndim == 2 else (0, 0)
+        if means.ndim != 2 or weights.shape != (c,) or covariances.shape != (c, k, k) or c == 0:
+            raise ValueError(f"weights, means and covariances must have shapes (C,), (C, K) and "
+                             f"(C, K, K), got {tuple(weights.shape)}, {tuple(means.shape)} and "
+                             f"{tuple(covariances.shape)}.")
+        if (weights < 0).any() or abs(weights.sum().item() - 1) > 1e-4:
+            raise ValueError(f"weights must be non-negative and sum to 1, got sum {weights.sum().item()}.")
+        tril, info = torch.linalg.cholesky_ex(covariances)
+        if info.any():
+            raise ValueError("covariances must be symmetric positive definite; component "
+                             f"{int(info.nonzero()[0])} is not.")
+        self.latent_dim, self.components = k, c
+        self.config = {"kind": "mixture", "latent_dim": k, "components": c, "learnable": learnable}
+        raw = tril.tril(-1) + torch.diag_embed(tril.diagonal(dim1=-2, dim2=-1).log())
+        for name, value in (("logits", weights.log()), ("means", means), ("raw_scale_tril", raw)):
+            if learnable:
+                setattr(self, name, nn.Parameter(value.clone()))
+            else:
+                self.register_buffer(name, value.clone())
+
+    @classmethod
+    def from_sklearn(cls, mixture: object, learnable: bool = False) -> MixturePrior:
+        """The prior of a fitted ``sklearn.mixture.GaussianMixture`` with full covariances, in
+        float32."""
+        if getattr(mixture, "covariance_type", None) != "full" or not hasattr(mixture, "means_"):
+            raise ValueError('mixture must be a fitted sklearn GaussianMixture with covariance_type="full".')
+        return cls(*(torch.as_tensor(getattr(mixture, name), dtype=torch.float32)
+                     for name in ("weights_", "means_", "covariances_")), learnable=learnable)
+
+    @classmethod
+    def initial(cls, latent_dim: int, components: int, generator: torch.Generator | None = None,
+                learnable: bool = True) -> MixturePrior:
+        """A starting point for a learned prior: equal weights, identity covariances, means drawn
+        from N(0, I)."""
+        k, c = check_positive_int(latent_dim, "latent_dim"), check_positive_int(components, "components")
+        return cls(torch.full((c,), 1 / c), torch.randn(c, k, generator=generator),
+                   torch.eye(k).expand(c, k, k), learnable=learnable)
+
+    @property
+    def scale_tril(self) -> Tensor:
+        """The Cholesky factors L_c of the covariances, Σ_c = L_c L_cᵀ: (C, K, K)."""
+        raw = self.raw_scale_tril
+        return raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
+
+    def distribution(self) -> MixtureSameFamily:
+        """The prior as a ``torch.distributions`` object (its arguments are valid by construction)."""
+        components = MultivariateNormal(self.means, scale_tril=self.scale_tril, validate_args=False)
+        return MixtureSameFamily(Categorical(logits=self.logits, validate_args=False), components,
+                                 validate_args=False)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        return self.distribution().log_prob(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        n = check_positive_int(n, "n")
+        component = torch.multinomial(self.logits.softmax(0), n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.latent_dim, 1, generator=generator, **_device_and_dtype(self, self.means))
+        return self.means[component] + (self.scale_tril[component] @ eps).squeeze(-1)
+
+
+class Likelihood(nn.Module):
+    """p_θ(x | z) for the decoder's output ``params`` for z, one value per pixel."""
+
+    config: dict
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        """log p_θ(x | z): x (..., D), params broadcastable -> (...,), in nats."""
+        raise NotImplementedError
+
+    def mean(self, params: Tensor) -> Tensor:
+        """E[x | z], elementwise: the reconstruction to show."""
+        raise NotImplementedError
+
+    def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw x ~ p_θ(x | z) per row, shaped like params."""
+        raise NotImplementedError
+
+
+class BernoulliLikelihood(Likelihood):
+    """Independent Bernoulli pixels with logits ℓ: a probability of binary images."""
+
+    config = {"kind": "bernoulli"}
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        return log_bernoulli(x, params)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return torch.sigmoid(params)
+
+    def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        u = torch.rand(params.shape, generator=generator, device=params.device, dtype=params.dtype)
+        return (u < torch.sigmoid(params)).to(params.dtype)
+
+
+class ContinuousBernoulliLikelihood(Likelihood):
+    """The continuous Bernoulli with logits ℓ (Loaiza-Ganem & Cunningham, 2019): a density on grey
+    images in [0, 1]^D; its mean is not sigmoid(ℓ) (``densities.continuous_bernoulli_mean``)."""
+
+    config = {"kind": "continuous_bernoulli"}
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        return log_continuous_bernoulli(x, params)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return continuous_bernoulli_mean(params)
+
+    def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        # Inverse-CDF sampling with torch's quantile function and our own uniforms.
+        u = torch.rand(params.shape, generator=generator, device=params.device, dtype=params.dtype)
+        return ContinuousBernoulli(logits=params, validate_args=False).icdf(u)
+
+
+class GaussianLikelihood(Likelihood):
+    """x_d ~ N(m_d, τ²) with the decoder's output m as the mean and one standard deviation τ for
+    every pixel: a density on R^D. With ``learnable`` τ trains with the model."""
+
+    def __init__(self, std: float = 0.1, learnable: bool = False):
+        super().__init__()
+        log_var = torch.tensor(2 * math.log(check_real(std, "std")))
+        self.config = {"kind": "gaussian", "std": std, "learnable": learnable}
+        if learnable:
+            self.log_var = nn.Parameter(log_var)
+        else:
+            self.register_buffer("log_var", log_var)
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        return log_normal_diag(x, params, self.log_var.to(params.dtype).expand(params.shape[-1:]))
+
+    def mean(self, params: Tensor) -> Tensor:
+        return params
+
+    def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn(params.shape, generator=generator, device=params.device, dtype=params.dtype)
+        return params + (0.5 * self.log_var).exp() * eps
+
+
+PRIORS = {"standard_normal": StandardNormalPrior, "mixture": MixturePrior}
+LIKELIHOODS = {"bernoulli": BernoulliLikelihood, "continuous_bernoulli": ContinuousBernoulliLikelihood,
+               "gaussian": GaussianLikelihood}
+
+
+def prior_from_config(config: dict) -> Prior:
+    """An empty prior of the shape ``config`` describes, for a checkpoint's weights to fill."""
+    kind = config.get("kind")
+    if kind == "standard_normal":
+        return StandardNormalPrior(config["latent_dim"])
+    if kind == "mixture":
+        c, k = config["components"], config["latent_dim"]
+        return MixturePrior(torch.full((c,), 1 / c), torch.zeros(c, k), torch.eye(k).expand(c, k, k),
+                            learnable=config["learnable"])
+    raise ValueError(f"unknown prior kind {kind!r}; known: {sorted(PRIORS)}.")
+
+
+def likelihood_from_config(config: dict) -> Likelihood:
+    """The likelihood ``config`` describes (a Gaussian's τ is then read from the weights)."""
+    kind = config.get("kind")
+    if kind not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood kind {kind!r}; known: {sorted(LIKELIHOODS)}.")
+    options = {key: value for key, value in config.items() if key != "kind"}
+    return LIKELIHOODS[kind](**options)
