@@ -352,7 +352,9 @@ assert share > share_control + 0.2
 # it.
 
 # %%
-# tolerance: rtol=0 atol=4
+# tolerance: rtol=0 atol=8
+# (percentage points: the rectangle hangs on the most extreme training codes;
+# its empty share moved from 60% to 55% between two CPUs, with the same seed)
 generator = torch.Generator().manual_seed(SEED)
 mu, chol = z_train.mean(0), torch.linalg.cholesky(torch.cov(z_train.T))
 
