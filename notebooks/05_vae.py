@@ -176,10 +176,8 @@ optimizer.zero_grad()
 loss.backward()  # gradients of -L-hat in theta and phi, through z
 optimizer.step()
 with torch.no_grad():  # the same batch and the same eps as before the step
-    mu, logvar = model.encode(x)
-    logits = model.decode_logits(mu + torch.exp(0.5 * logvar) * eps)
-    loss_after = (kl_standard_normal(mu, logvar)
-                  - log_bernoulli(x, logits)).mean()
+    g = torch.Generator().manual_seed(SEED)
+    loss_after = vae_loss(model, binarize_dynamic(grey_batch, g), g)
 print(f"loss before the step {loss.item():.2f}, "
       f"after {loss_after.item():.2f}")
 
