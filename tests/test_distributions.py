@@ -90,6 +90,8 @@ def test_a_learnable_mixture_prior_trains_and_keeps_its_covariances_valid():
 
 @pytest.mark.parametrize("args, message", [
     ((torch.tensor([0.5, 0.6]), torch.zeros(2, 2), torch.eye(2).expand(2, 2, 2)), "sum to 1"),
+    ((torch.tensor([1.0, 0.0]), torch.zeros(2, 2), torch.eye(2).expand(2, 2, 2)), "positive"),
+    ((torch.tensor([1.0]), torch.zeros(1, 2), torch.tensor([[[1.0, 5.0], [0.0, 1.0]]])), "symmetric"),
     ((torch.tensor([1.0]), torch.zeros(1, 2), -torch.eye(2)[None]), "positive definite"),
     ((torch.tensor([1.0]), torch.zeros(2), torch.eye(2)[None]), "shapes"),
     ((torch.tensor([1.0]), torch.full((1, 2), math.nan), torch.eye(2)[None]), "means"),
@@ -117,9 +119,14 @@ def test_likelihoods_match_torch_distributions(likelihood, reference):
     torch.testing.assert_close(likelihood.mean(params), reference(params).mean, atol=1e-5, rtol=1e-5)
     draws = likelihood.sample(params.expand(20_000, 4, 6), G().manual_seed(2))
     assert draws.shape == (20_000, 4, 6)
-    # 20,000 draws: the sample mean is within 5 standard errors of the mean
-    se = reference(params).stddev / math.sqrt(20_000)
-    assert torch.all((draws.mean(0) - reference(params).mean).abs() < 5 * se + 1e-6)
+    # 20,000 draws: the sample mean and variance are within 5 standard errors of the law's
+    law = reference(params)
+    assert torch.all((draws.mean(0) - law.mean).abs() < 5 * law.stddev / math.sqrt(20_000) + 1e-6)
+    fourth = ((draws - law.mean) ** 4).mean(0)  # the variance's standard error from the 4th moment
+    variance_se = ((fourth - law.variance**2).clamp(min=0) / 20_000).sqrt()
+    assert torch.all((draws.var(0) - law.variance).abs() < 5 * variance_se + 1e-6)
+    if isinstance(likelihood, BernoulliLikelihood):
+        assert set(draws.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_configs_rebuild_each_prior_and_likelihood():
@@ -131,8 +138,10 @@ def test_configs_rebuild_each_prior_and_likelihood():
     empty.load_state_dict(mixture.state_dict())
     z = torch.randn(5, 3)
     torch.testing.assert_close(empty.log_prob(z), mixture.log_prob(z))
-    with pytest.raises(ValueError, match="unknown prior kind"):
+    with pytest.raises(ValueError, match="a prior config needs a kind"):
         prior_from_config({"kind": "vamp"})
+    with pytest.raises(ValueError, match="components"):
+        prior_from_config({"kind": "mixture", "latent_dim": 2})  # a malformed checkpoint
     with pytest.raises(ValueError, match="std"):
         GaussianLikelihood(0.0)
 
@@ -227,6 +236,52 @@ def test_a_learned_prior_trains_with_the_model():
 
     x = (torch.rand(64, 784, generator=G().manual_seed(0)) < 0.3).float()
     model = VAE(hidden=(16,), latent_dim=2, prior=MixturePrior.initial(2, 3, G().manual_seed(1)))
-    before = model.prior.means.detach().clone()
+    before = {name: p.detach().clone() for name, p in model.prior.named_parameters()}
     train(model, vae_loss, x, epochs=2, batch_size=16, progress=False)
-    assert not torch.equal(model.prior.means, before)
+    after = dict(model.prior.named_parameters())
+    for name in ("logits", "means"):
+        assert not torch.equal(after[name], before[name]), name
+    diagonal = after["raw_scale_tril"].diagonal(dim1=-2, dim2=-1)  # the used part of the factor
+    assert not torch.equal(diagonal, before["raw_scale_tril"].diagonal(dim1=-2, dim2=-1))
+
+
+def test_continuous_bernoulli_draws_follow_saturated_logits():
+    # torch goes through a probability clamped to its dtype's eps (its mean at ℓ = 40 is that of
+    # ℓ ≈ 36, even in float64); the mean in closed form is 1/(1 − e^{−ℓ}) − 1/ℓ, and 1/2 at ℓ = 0
+    logits = [-30.0, -1e-6, 0.0, 2.5, 40.0]
+    params = torch.tensor(logits).expand(100_000, 5)
+    draws = ContinuousBernoulliLikelihood().sample(params, G().manual_seed(0))
+    mean = torch.tensor([0.5 if abs(a) < 1e-4 else 1 / (1 - math.exp(-a)) - 1 / a for a in logits],
+                        dtype=torch.float64)
+    se = draws.double().std(0) / math.sqrt(100_000)
+    assert torch.all((draws.double().mean(0) - mean).abs() < 5 * se)
+    assert draws.min() >= 0 and draws.max() <= 1
+
+
+def test_configs_are_copies_and_parts_follow_the_model():
+    a, b = VAE(hidden=(8,), latent_dim=2), VAE(hidden=(8,), latent_dim=2)
+    a.config["likelihood"]["kind"] = "gaussian"
+    a.config["hidden"].append(3)
+    assert a.config == b.config and b.config["likelihood"] == {"kind": "bernoulli"}
+    mixture = MixturePrior(torch.ones(1, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64),
+                           torch.eye(2, dtype=torch.float64)[None])
+    model = VAE(hidden=(8,), latent_dim=2, prior=mixture)
+    assert model.prior.means.dtype == torch.float32 and model.sample(3).dtype == torch.float32
+    assert model.double().sample(3).dtype == torch.float64
+    config = GaussianLikelihood(np.float32(0.25)).config
+    assert config == {"kind": "gaussian", "std": 0.25, "learnable": False}
+    assert type(config["std"]) is float  # a numpy scalar would not load with weights_only
+
+
+def test_a_checkpoint_without_prior_or_likelihood_loads_with_the_defaults(tmp_path):
+    from vaebook.checkpoints import FORMAT, load_model
+
+    model = VAE(hidden=(8,), latent_dim=2)
+    old = {key: value for key, value in model.config.items() if key not in ("prior", "likelihood")}
+    torch.save({"format": FORMAT, "class": "VAE", "config": old, "state_dict": model.state_dict()},
+               tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert isinstance(loaded.prior, StandardNormalPrior)
+    assert isinstance(loaded.likelihood, BernoulliLikelihood)
+    x = torch.rand(3, 784)
+    torch.testing.assert_close(loaded.encode(x), model.encode(x))

@@ -5,7 +5,8 @@ p_θ(x | z). Each has ``log_prob`` and ``sample`` in the style of ``torch.distri
 A prior is an ``nn.Module``: a prior whose parameters train with the model (``MixturePrior`` with
 ``learnable=True``) is then trained, moved and saved with it. A likelihood reads what the decoder
 outputs for z (``params``: logits, or the mean of a Gaussian). ``config`` is what rebuilds either
-object from a checkpoint (``from_config``); the numbers themselves travel in the state dict.
+object from a checkpoint (``prior_from_config``, ``likelihood_from_config``); the numbers
+themselves travel in the state dict.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Categorical, ContinuousBernoulli, MixtureSameFamily, MultivariateNormal
+from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
 from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor
 from vaebook.densities import (
@@ -27,17 +28,26 @@ from vaebook.densities import (
 )
 
 
-def _device_and_dtype(module: nn.Module, default: Tensor | None = None) -> dict:
-    """Where a draw goes: with the module's tensors, else with ``default``, else the CPU."""
-    tensor = next(module.buffers(), None) if default is None else default
-    return {"device": tensor.device, "dtype": tensor.dtype} if tensor is not None else {}
+def _like(tensor: Tensor) -> dict:
+    """The device and dtype of ``tensor``, for a draw that goes with it."""
+    return {"device": tensor.device, "dtype": tensor.dtype}
 
 
-class Prior(nn.Module):
+class _Configured(nn.Module):
+    """A module rebuilt from a plain dict (its ``config``) and its state dict."""
+
+    _config: dict
+
+    @property
+    def config(self) -> dict:
+        """The plain values that rebuild this object: a fresh copy each time."""
+        return dict(self._config)
+
+
+class Prior(_Configured):
     """A prior p(z) on R^K (``latent_dim`` = K)."""
 
     latent_dim: int
-    config: dict
 
     def log_prob(self, z: Tensor) -> Tensor:
         """log p(z): (..., K) -> (...,), in nats."""
@@ -59,7 +69,7 @@ class StandardNormalPrior(Prior):
     def __init__(self, latent_dim: int):
         super().__init__()
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.config = {"kind": "standard_normal", "latent_dim": self.latent_dim}
+        self._config = {"kind": "standard_normal", "latent_dim": self.latent_dim}
         # An empty buffer only records the device and dtype the prior was moved to.
         self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
@@ -68,7 +78,7 @@ class StandardNormalPrior(Prior):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         n = check_positive_int(n, "n")
-        return torch.randn(n, self.latent_dim, generator=generator, **_device_and_dtype(self))
+        return torch.randn(n, self.latent_dim, generator=generator, **_like(self._anchor))
 
     def kl(self, mu: Tensor, logvar: Tensor) -> Tensor:
         return kl_standard_normal(mu, logvar)
@@ -78,28 +88,35 @@ class MixturePrior(Prior):
     """p(z) = Σ_c π_c N(z; m_c, Σ_c), C components with full covariances; log-density through
     ``torch.distributions.MixtureSameFamily``. Its KL from a Gaussian has no closed form.
 
-    ``weights`` (C,) sum to 1, ``means`` (C, K), ``covariances`` (C, K, K) positive definite. With
+    ``weights`` (C,) positive and summing to 1, ``means`` (C, K), ``covariances`` (C, K, K)
+    symmetric positive definite, in one floating dtype (the widest of the three). With
     ``learnable`` they are parameters that train with the model (the weights as logits, each
-    covariance as its Cholesky factor with the log of its diagonal); otherwise fixed buffers.
+    covariance as its Cholesky factor with the log of its diagonal; the factor's upper triangle is
+    stored but never used, so it gets no gradient); otherwise fixed buffers.
     """
 
     def __init__(self, weights: Tensor, means: Tensor, covariances: Tensor, learnable: bool = False):
         super().__init__()
         for value, name in ((weights, "weights"), (means, "means"), (covariances, "covariances")):
             check_finite(check_tensor(value, name), name)
+        dtype = torch.promote_types(torch.promote_types(weights.dtype, means.dtype), covariances.dtype)
+        weights, means, covariances = (t.to(dtype) for t in (weights, means, covariances))
         c, k = means.shape if means.ndim == 2 else (0, 0)
         if means.ndim != 2 or weights.shape != (c,) or covariances.shape != (c, k, k) or c == 0:
             raise ValueError(f"weights, means and covariances must have shapes (C,), (C, K) and "
                              f"(C, K, K), got {tuple(weights.shape)}, {tuple(means.shape)} and "
                              f"{tuple(covariances.shape)}.")
-        if (weights < 0).any() or abs(weights.sum().item() - 1) > 1e-4:
-            raise ValueError(f"weights must be non-negative and sum to 1, got sum {weights.sum().item()}.")
+        if (weights <= 0).any() or abs(weights.sum().item() - 1) > 1e-4:
+            raise ValueError(f"weights must be positive and sum to 1, got {weights.tolist()} (sum "
+                             f"{weights.sum().item()}); drop a component of weight 0 instead.")
+        if not torch.allclose(covariances, covariances.mT, rtol=1e-5, atol=1e-6):
+            raise ValueError("covariances must be symmetric; each is read whole, not by its lower triangle.")
         tril, info = torch.linalg.cholesky_ex(covariances)
         if info.any():
             raise ValueError("covariances must be symmetric positive definite; component "
                              f"{int(info.nonzero()[0])} is not.")
         self.latent_dim, self.components = k, c
-        self.config = {"kind": "mixture", "latent_dim": k, "components": c, "learnable": learnable}
+        self._config = {"kind": "mixture", "latent_dim": k, "components": c, "learnable": bool(learnable)}
         raw = tril.tril(-1) + torch.diag_embed(tril.diagonal(dim1=-2, dim2=-1).log())
         for name, value in (("logits", weights.log()), ("means", means), ("raw_scale_tril", raw)):
             if learnable:
@@ -109,21 +126,23 @@ class MixturePrior(Prior):
 
     @classmethod
     def from_sklearn(cls, mixture: object, learnable: bool = False) -> MixturePrior:
-        """The prior of a fitted ``sklearn.mixture.GaussianMixture`` with full covariances, in
-        float32."""
+        """The prior of a fitted ``sklearn.mixture.GaussianMixture`` with full covariances: checked
+        and factored in scikit-learn's float64, then kept in the default dtype (float32)."""
         if getattr(mixture, "covariance_type", None) != "full" or not hasattr(mixture, "means_"):
             raise ValueError('mixture must be a fitted sklearn GaussianMixture with covariance_type="full".')
-        return cls(*(torch.as_tensor(getattr(mixture, name), dtype=torch.float32)
-                     for name in ("weights_", "means_", "covariances_")), learnable=learnable)
+        prior = cls(*(torch.as_tensor(getattr(mixture, name), dtype=torch.float64)
+                      for name in ("weights_", "means_", "covariances_")), learnable=learnable)
+        return prior.to(torch.get_default_dtype())
 
     @classmethod
     def initial(cls, latent_dim: int, components: int, generator: torch.Generator | None = None,
                 learnable: bool = True) -> MixturePrior:
         """A starting point for a learned prior: equal weights, identity covariances, means drawn
-        from N(0, I)."""
+        from N(0, I) (on the CPU; move the prior with its model)."""
         k, c = check_positive_int(latent_dim, "latent_dim"), check_positive_int(components, "components")
-        return cls(torch.full((c,), 1 / c), torch.randn(c, k, generator=generator),
-                   torch.eye(k).expand(c, k, k), learnable=learnable)
+        device = "cpu" if generator is None else generator.device
+        means = torch.randn(c, k, generator=generator, device=device).cpu()
+        return cls(torch.full((c,), 1 / c), means, torch.eye(k).expand(c, k, k), learnable=learnable)
 
     @property
     def scale_tril(self) -> Tensor:
@@ -143,14 +162,12 @@ class MixturePrior(Prior):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         n = check_positive_int(n, "n")
         component = torch.multinomial(self.logits.softmax(0), n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.latent_dim, 1, generator=generator, **_device_and_dtype(self, self.means))
-        return self.means[component] + (self.scale_tril[component] @ eps).squeeze(-1)
+        eps = torch.randn(n, self.latent_dim, generator=generator, **_like(self.means))
+        return self.means[component] + torch.einsum("nij,nj->ni", self.scale_tril[component], eps)
 
 
-class Likelihood(nn.Module):
+class Likelihood(_Configured):
     """p_θ(x | z) for the decoder's output ``params`` for z, one value per pixel."""
-
-    config: dict
 
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         """log p_θ(x | z): x (..., D), params broadcastable -> (...,), in nats."""
@@ -168,7 +185,7 @@ class Likelihood(nn.Module):
 class BernoulliLikelihood(Likelihood):
     """Independent Bernoulli pixels with logits ℓ: a probability of binary images."""
 
-    config = {"kind": "bernoulli"}
+    _config = {"kind": "bernoulli"}
 
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         return log_bernoulli(x, params)
@@ -185,7 +202,7 @@ class ContinuousBernoulliLikelihood(Likelihood):
     """The continuous Bernoulli with logits ℓ (Loaiza-Ganem & Cunningham, 2019): a density on grey
     images in [0, 1]^D; its mean is not sigmoid(ℓ) (``densities.continuous_bernoulli_mean``)."""
 
-    config = {"kind": "continuous_bernoulli"}
+    _config = {"kind": "continuous_bernoulli"}
 
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         return log_continuous_bernoulli(x, params)
@@ -194,9 +211,17 @@ class ContinuousBernoulliLikelihood(Likelihood):
         return continuous_bernoulli_mean(params)
 
     def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        # Inverse-CDF sampling with torch's quantile function and our own uniforms.
+        # Inverse CDF from the logits: F(x) = (e^{ℓx} − 1)/(e^ℓ − 1), so x = log1p(u·expm1(ℓ))/ℓ,
+        # written for ℓ > 0 as 1 + log(u + (1 − u)e^{−ℓ})/ℓ so that nothing overflows. (torch's
+        # icdf goes through a probability clamped to float32's eps, wrong beyond |ℓ| ≈ 16.)
         u = torch.rand(params.shape, generator=generator, device=params.device, dtype=params.dtype)
-        return ContinuousBernoulli(logits=params, validate_args=False).icdf(u)
+        one = torch.ones_like(params)
+        neg = torch.where(params < 0, params, -one)  # each branch sees only valid input
+        pos = torch.where(params > 0, params, one)
+        below = torch.log1p(u * torch.expm1(neg)) / neg
+        above = 1 + torch.log(u + (1 - u) * torch.exp(-pos)) / pos
+        x = torch.where(params.abs() < 1e-4, u, torch.where(params < 0, below, above))  # ℓ ≈ 0: uniform
+        return x.clamp(0, 1)
 
 
 class GaussianLikelihood(Likelihood):
@@ -205,8 +230,10 @@ class GaussianLikelihood(Likelihood):
 
     def __init__(self, std: float = 0.1, learnable: bool = False):
         super().__init__()
-        log_var = torch.tensor(2 * math.log(check_real(std, "std")))
-        self.config = {"kind": "gaussian", "std": std, "learnable": learnable}
+        std = check_real(std, "std")
+        log_var = torch.tensor(2 * math.log(std))
+        # std is the starting value; a learned τ is read from the weights (``log_var``)
+        self._config = {"kind": "gaussian", "std": std, "learnable": bool(learnable)}
         if learnable:
             self.log_var = nn.Parameter(log_var)
         else:
@@ -223,26 +250,28 @@ class GaussianLikelihood(Likelihood):
         return params + (0.5 * self.log_var).exp() * eps
 
 
-PRIORS = {"standard_normal": StandardNormalPrior, "mixture": MixturePrior}
 LIKELIHOODS = {"bernoulli": BernoulliLikelihood, "continuous_bernoulli": ContinuousBernoulliLikelihood,
                "gaussian": GaussianLikelihood}
 
 
 def prior_from_config(config: dict) -> Prior:
-    """An empty prior of the shape ``config`` describes, for a checkpoint's weights to fill."""
-    kind = config.get("kind")
+    """A prior of the kind and shape ``config`` describes, as a checkpoint stores it; a mixture
+    starts as ``MixturePrior.initial`` (seeded), for the checkpoint's weights to fill, as a
+    network's layers start from their own initialization."""
+    kind = config.get("kind") if isinstance(config, dict) else None
+    needs = {"standard_normal": ("latent_dim",), "mixture": ("latent_dim", "components", "learnable")}
+    if kind not in needs or any(key not in config for key in needs[kind]):
+        raise ValueError(f"a prior config needs a kind in {sorted(needs)} and its keys "
+                         f"{needs.get(kind)}, got {config!r}.")
     if kind == "standard_normal":
         return StandardNormalPrior(config["latent_dim"])
-    if kind == "mixture":
-        c, k = config["components"], config["latent_dim"]
-        return MixturePrior(torch.full((c,), 1 / c), torch.zeros(c, k), torch.eye(k).expand(c, k, k),
-                            learnable=config["learnable"])
-    raise ValueError(f"unknown prior kind {kind!r}; known: {sorted(PRIORS)}.")
+    return MixturePrior.initial(config["latent_dim"], config["components"], torch.Generator().manual_seed(0),
+                                learnable=config["learnable"])
 
 
 def likelihood_from_config(config: dict) -> Likelihood:
     """The likelihood ``config`` describes (a Gaussian's τ is then read from the weights)."""
-    kind = config.get("kind")
+    kind = config.get("kind") if isinstance(config, dict) else None
     if kind not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood kind {kind!r}; known: {sorted(LIKELIHOODS)}.")
     options = {key: value for key, value in config.items() if key != "kind"}

@@ -185,12 +185,15 @@ class VAE(nn.Module):
         self.encoder = mlp([self.data_dim, *encoder_widths, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim, *reversed(hidden), self.data_dim])
         self.prior, self.likelihood = _generative_parts(prior, likelihood, self.latent_dim)
+        self.prior.to(model_dtype(self))  # as the networks are: a module's parts share its dtype
+        self.likelihood.to(model_dtype(self))
 
     @property
     def config(self) -> dict:
         """The constructor's arguments as plain values, the prior's and likelihood's as their
-        configs: what rebuilds the model from a checkpoint."""
-        return {**self._sizes, "prior": self.prior.config, "likelihood": self.likelihood.config}
+        configs: what rebuilds the model from a checkpoint (a fresh copy each time)."""
+        parts = {"prior": self.prior.config, "likelihood": self.likelihood.config}
+        return {**copy.deepcopy(self._sizes), **parts}
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, D) -> (μ, log σ²), each (B, K)."""
@@ -304,6 +307,8 @@ class ConditionalVAE(nn.Module):
         self.encoder = mlp([self.data_dim + self.classes, *hidden, 2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim + self.classes, *reversed(hidden), self.data_dim])
         self.prior, self.likelihood = _generative_parts(prior, likelihood, self.latent_dim)
+        self.prior.to(model_dtype(self))
+        self.likelihood.to(model_dtype(self))
 
     config = VAE.config
 
