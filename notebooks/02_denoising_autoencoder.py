@@ -145,7 +145,8 @@ def reconstruct(model, images):
 # on its own.
 
 # %%
-# tolerance: rtol=0.02 atol=0
+# tolerance: rtol=0.05 atol=0
+# (the plain AE far outside its training data moved 2.4% between two CPUs)
 def median3(images):
     squares = images.reshape(-1, 28, 28).numpy()
     filtered = median_filter(squares, size=(1, 3, 3))
