@@ -226,16 +226,10 @@ class VAE(nn.Module):
         """A copy of this model with another prior and/or likelihood, the networks copied too (so
         training one model leaves the other as it was): to score a prior fitted after training,
         or the same decoder under another likelihood."""
-        for part, cls in ((prior, Prior), (likelihood, Likelihood)):
-            if part is not None and not isinstance(part, cls):
-                raise TypeError(f"{cls.__name__.lower()} must be a vaebook.distributions.{cls.__name__}, "
-                                f"got {type(part).__name__}.")
-        if prior is not None and prior.latent_dim != self.latent_dim:
-            raise ValueError(f"the prior is on R^{prior.latent_dim} but latent_dim is {self.latent_dim}.")
+        parts = _generative_parts(prior or self.prior, likelihood or self.likelihood, self.latent_dim)
         other = copy.deepcopy(self)
-        for name, part in (("prior", prior), ("likelihood", likelihood)):
-            if part is not None:
-                setattr(other, name, copy.deepcopy(part).to(model_device(self), model_dtype(self)))
+        other.prior, other.likelihood = (copy.deepcopy(part).to(model_device(self), model_dtype(self))
+                                         for part in parts)
         return other
 
 
