@@ -4,6 +4,7 @@ given generator where torch only offers the global one."""
 from __future__ import annotations
 
 import random
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from vaebook.randomness import (
     drawing_from,
     seed_everything,
     seeded_generator,
+    seeded_streams,
 )
 
 
@@ -36,6 +38,26 @@ def test_seeded_generator_is_the_stream_of_its_seed():
     for bad in (-1, 1.5, True, "0", 2**63):
         with pytest.raises(ValueError, match="seed must be an integer"):
             seeded_generator(bad)
+
+
+def test_seeded_streams_are_distinct_repeatable_streams():
+    # The plain seeded_generator(seed) stream is binarize_static's: chapter 5 importance-samples
+    # the test set it binarized, with the same seed.
+    data, loss, importance = seeded_streams(5, ("data", "loss", "importance"))
+    draws = {name: torch.rand(10_000, generator=g)
+             for name, g in (("data", data), ("loss", loss), ("importance", importance),
+                             ("plain", seeded_generator(5)))}
+    for one, other in combinations(draws.values(), 2):
+        assert not torch.equal(one[:10], other[:10])
+        assert abs(torch.corrcoef(torch.stack([one, other]))[0, 1]) < 5 / 10_000**0.5
+    # a stream is the same whatever else is asked for with it, and changes with the seed
+    (again,) = seeded_streams(5, ("importance",))
+    assert torch.equal(torch.rand(10_000, generator=again), draws["importance"])
+    assert not torch.equal(torch.rand(10, generator=seeded_streams(6, ("data",))[0]), draws["data"][:10])
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        seeded_streams(-1, ("data",))
+    with pytest.raises(ValueError, match="unknown purposes"):
+        seeded_streams(0, ("noise",))
 
 
 def test_drawing_from_a_generator_draws_its_numbers_and_leaves_the_global_state_alone():

@@ -12,24 +12,26 @@ import pytest
 from tools import run_chapters
 from vaebook.pretrained import checkpoint_path
 
+# The tiny chapters import neither torch nor vaebook (seconds per kernel): the model's path is
+# written into them. {model} is checkpoint_path("chapter1_ae") under the test's cache.
 TRAINER = '''# %%
 import time
-from vaebook.pretrained import checkpoint_path
+from pathlib import Path
 time.sleep(4)  # the loader reaches its load cell meanwhile
 
 # %%
-checkpoint_path("chapter1_ae").parent.mkdir(parents=True, exist_ok=True)
-checkpoint_path("chapter1_ae").write_bytes(b"a model")
+Path({model!r}).parent.mkdir(parents=True, exist_ok=True)
+Path({model!r}).write_bytes(b"a model")
 '''
 LOADER = '''# %%
 import time
-from vaebook.pretrained import checkpoint_path
+from pathlib import Path
 asked = time.time()
 
 # %%
 # the cell that calls load_or_train: the scheduler holds it back
-assert checkpoint_path("chapter1_ae").read_bytes() == b"a model"
-print(f"waited {time.time() - asked:.0f} s")
+assert Path({model!r}).read_bytes() == b"a model"
+print(f"waited {{time.time() - asked:.0f}} s")
 '''
 FAILING = '''# %%
 x = 1
@@ -46,14 +48,16 @@ y = 3
 def tiny_book(tmp_path, monkeypatch):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    for name, text in (("a_trainer", TRAINER), ("b_loader", LOADER), ("c_failing", FAILING)):
+    monkeypatch.setenv("VAEBOOK_CACHE", str(tmp_path / "models"))
+    model = str(checkpoint_path("chapter1_ae"))
+    for name, text in (("a_trainer", TRAINER.format(model=model)), ("b_loader", LOADER.format(model=model)),
+                       ("c_failing", FAILING)):
         (notebooks / f"{name}.py").write_text(text)
     monkeypatch.setattr(run_chapters, "NOTEBOOKS", notebooks)
     monkeypatch.setattr(run_chapters, "BUILD", tmp_path / "_build")
     monkeypatch.setattr(run_chapters, "ORDER", ["a_trainer", "b_loader", "c_failing"])
     monkeypatch.setattr(run_chapters, "TRAINS", {"a_trainer": ["chapter1_ae"]})
     monkeypatch.setattr(run_chapters, "LOADS", {"b_loader": ["chapter1_ae"]})
-    monkeypatch.setenv("VAEBOOK_CACHE", str(tmp_path / "models"))
     monkeypatch.delenv("VAEBOOK_SEED", raising=False)
     return notebooks
 

@@ -69,6 +69,37 @@ def test_evaluate_is_deterministic_for_a_stochastic_loss_and_restores_the_mode()
     assert model.training
 
 
+def _first_draws_of_transform_and_loss(run):
+    """The first 1,000 uniforms the transform's and the loss's generators give inside ``run``."""
+    drawn = {}
+
+    def transform(batch, generator):
+        drawn.setdefault("transform", torch.rand(1000, generator=generator))
+        return binarize_dynamic(batch, generator)
+
+    def loss(model, batch, generator):
+        drawn.setdefault("loss", torch.rand(1000, generator=generator))
+        return vae_loss(model, batch, generator)
+
+    run(loss, transform)
+    return drawn["transform"], drawn["loss"]
+
+
+def test_the_transform_and_the_loss_draw_from_independent_streams():
+    # With one seed for both, the loss's first uniforms repeated the transform's, and its normal
+    # draws were the Box-Muller transform of the uniforms that binarized the pixels.
+    x = torch.rand(64, 784)
+    model = VAE(hidden=(8,), latent_dim=2)
+    for run in (lambda loss, transform: train(model, loss, x, epochs=1, batch_size=64,
+                                              transform=transform, seed=3, progress=False),
+                lambda loss, transform: evaluate(model, loss, x, batch_size=64,
+                                                 transform=transform, seed=3)):
+        a, b = _first_draws_of_transform_and_loss(run)
+        assert not torch.equal(a, b)
+        correlation = torch.corrcoef(torch.stack([a, b]))[0, 1]
+        assert abs(correlation) < 5 / 1000**0.5
+
+
 def test_train_refuses_bad_input():
     model = Autoencoder(hidden=(8,))
     with pytest.raises(ValueError, match=r"shape \(B, D\)"):

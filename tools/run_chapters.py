@@ -92,9 +92,13 @@ class ThreadAwareClient(NotebookClient):
             await board.wait_for_models(self.chapter.name)
         threads = board.threads()
         if cell.cell_type == "code" and threads != self.threads:
-            # Queued before the cell on the same kernel; silent, so it leaves no output.
-            self.kc.execute(f"import torch; torch.set_num_threads({threads})", silent=True,
-                            store_history=False)
+            # Queued before the cell on the same kernel; silent, so it leaves no output. Before
+            # the chapter imports torch, the variables set the count torch starts with (importing
+            # torch here would cost a chapter that never uses it seconds).
+            self.kc.execute(f"import os, sys\n"
+                            f"os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '{threads}'\n"
+                            f"if 'torch' in sys.modules: sys.modules['torch'].set_num_threads({threads})",
+                            silent=True, store_history=False)
             self.threads = threads
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 

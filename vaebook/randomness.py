@@ -9,7 +9,9 @@
    ``estimate_log_likelihood``, ``vi.fit`` and ``refine_posterior``, ``pretrained.build_model``
    and ``train_recipe``, ``analysis.tsne``. So does a function whose result is one fixed, named
    draw: ``data.binarize_static`` (the test set's binarization), ``exact``'s ``random`` models and
-   their ``sample``. The same arguments give the same result on the same machine.
+   their ``sample``. The same arguments give the same result on the same machine. An entry
+   point that needs several streams splits its seed with :func:`seeded_streams`, so that no
+   stream repeats another's draws.
 3. Nothing reseeds the caller's global generators. Where torch can only draw from its global
    generator (``nn.Linear``'s initial weights; ``sample``/``rsample`` of ``torch.distributions``),
    the draw runs inside ``torch.random.fork_rng``, which restores the caller's state afterwards:
@@ -54,12 +56,41 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
+    return int(seed)
+
+
 def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A new generator on ``device`` seeded with ``seed`` (an integer >= 0): an entry point's own
     stream."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
-    return torch.Generator(device=device).manual_seed(int(seed))
+    return torch.Generator(device=device).manual_seed(_check_seed(seed))
+
+
+# The purposes that share a seed inside one entry point, or across entry points called with the
+# same seed on the same data (chapter 5 binarizes the test set and importance-samples it with one
+# seed). Each gets its own stream; append new ones, never reorder (that would change every result).
+PURPOSES = ("data", "loss", "importance")
+
+
+def seeded_streams(seed: int, purposes: tuple[str, ...], device: torch.device | str = "cpu"
+                   ) -> list[torch.Generator]:
+    """One independent generator on ``device`` per purpose in ``purposes`` (names from
+    ``PURPOSES``): ``training.train`` draws its batch order and transform from "data" and the
+    loss's draws from "loss"; ``likelihood.sample_log_weights`` draws from "importance".
+
+    The split is NumPy's: the stream of the i-th name of ``PURPOSES`` is seeded with the first 63
+    bits of the state of ``numpy.random.SeedSequence(seed).spawn(...)[i]``, so the streams differ
+    from each other and from ``seeded_generator(seed)`` (a ``binarize_static`` draw, say), and the
+    same ``seed`` gives the same streams."""
+    unknown = [name for name in purposes if name not in PURPOSES]
+    if unknown:
+        raise ValueError(f"unknown purposes {unknown}; the streams are {PURPOSES}.")
+    children = np.random.SeedSequence(_check_seed(seed)).spawn(len(PURPOSES))
+    return [torch.Generator(device=device).manual_seed(
+                int(children[PURPOSES.index(name)].generate_state(1, np.uint64)[0] >> 1))
+            for name in purposes]
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from vaebook.checks import (
 )
 from vaebook.data import batches
 from vaebook.models import eval_mode, model_device
-from vaebook.randomness import seeded_generator
+from vaebook.randomness import seeded_streams
 
 LossFn = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
 Transform = Callable[[Tensor, torch.Generator | None], Tensor]
@@ -107,8 +107,9 @@ def train(
 ) -> History:
     """Train ``model`` in place with Adam on mini-batches of ``x_train`` (N, D); return its History.
 
-    Two generators seeded with ``seed`` feed the randomness: one the batch order and the
-    transform, the other whatever the loss draws; the caller's global generators are not touched
+    Two independent generators split from ``seed`` (``randomness.seeded_streams``) feed the
+    randomness: one the batch order and the transform, the other whatever the loss draws; the
+    caller's global generators are not touched
     (``vaebook.randomness``), so two runs with the same arguments and the same initial model give
     the same model on the same machine. With ``cosine_schedule`` the learning rate decays from
     ``lr`` to 0 along a half cosine over all steps. ``x_test`` is scored by ``evaluate`` after each
@@ -129,7 +130,7 @@ def train(
     if x_test is not None:
         _prepare(model, loss_fn, transform, check_batch(x_test, "x_test", data[0].shape[1]), "x_test",
                  device, test_labels)
-    data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
+    data_generator, loss_generator = seeded_streams(seed, ("data", "loss"), device)
     # The fused kernel updates all parameters in one pass: a third faster per step on a CPU.
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
     steps = epochs * math.ceil(len(data[0]) / batch_size)
@@ -201,8 +202,9 @@ def evaluate(
 ) -> float:
     """Mean of ``loss_fn`` over all of ``x`` (N, D), in eval mode, without gradients.
 
-    Randomness (the transform's, from one generator, and the loss's, from another) is seeded with
-    ``seed``, so the same model gets the same score every time. Raises ``FloatingPointError`` when
+    Randomness (the transform's, from one generator, and the loss's, from another, independent
+    one: ``randomness.seeded_streams``) comes from ``seed``, so the same model gets the same
+    score every time. Raises ``FloatingPointError`` when
     the mean is not finite. Runs where the model is unless ``device`` is given (the model is moved
     there; x is moved to it). The model's train/eval mode is restored afterwards, even when the
     loss raises. ``labels`` (N,) reach the loss as
@@ -214,7 +216,7 @@ def evaluate(
     device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     data = _prepare(model, loss_fn, transform, x, "x", device, labels)
-    data_generator, loss_generator = seeded_generator(seed, device), seeded_generator(seed, device)
+    data_generator, loss_generator = seeded_streams(seed, ("data", "loss"), device)
     total = 0.0
     with trusted():  # checked above, once
         with eval_mode(model):
