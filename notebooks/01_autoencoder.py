@@ -516,7 +516,7 @@ assert share_gap_in_standard_errors(long_trip[empty_ae],
 #    nonlinear autoencoder's advantage survive a larger code? *Hint:*
 #    `Autoencoder(hidden=HIDDEN, latent_dim=10)`, trained as `ae_bce` was (`bce_loss`), and
 #    `analysis.pca_reconstruction(x_train, x_test, k=10)`; two epochs are enough to answer.
-# 2. Remove every nonlinearity: a *linear* autoencoder $\hat x = W_2 (W_1 x + b_1) + b_2$ with
+# 2. Remove every nonlinearity: a *linear* autoencoder $\hat x = W_2 (W_1 x + c_1) + c_2$ with
 #    $K = 2$, trained on the squared error. Does its test error approach PCA's, beat it, or stay
 #    above? *Hint:* `losses.mse_loss` applies a sigmoid to the decoder's output, so write the
 #    model and the loss yourself:
@@ -570,9 +570,9 @@ assert mse_ae10 < 0.75 * mse_bce
 # :::{dropdown} Solution
 # Baldi & Hornik (1989) showed that for the squared error a linear autoencoder with a $K$-number
 # code has no local minima other than the global one, and that at the global minimum
-# $W_2 W_1$ projects (after centring, which the biases $b_1, b_2$ learn) onto the span of the
+# $W_2 W_1$ projects (after centring, which the biases $c_1, c_2$ learn) onto the span of the
 # top $K$ principal components: the same reconstruction as PCA. The weights themselves are not
-# unique: for any invertible $K \times K$ matrix $A$, $W_2 A^{-1}$, $A W_1$ and $A b_1$ give the
+# unique: for any invertible $K \times K$ matrix $A$, $W_2 A^{-1}$, $A W_1$ and $A c_1$ give the
 # same map, so the linear code is PCA's code up to an invertible affine change of coordinates. On the
 # training set PCA is therefore a floor the linear autoencoder can only approach; on the test
 # set it is nearly one. The cell below trains it for three epochs: its test error ends within 3%

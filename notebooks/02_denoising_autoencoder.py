@@ -194,22 +194,23 @@ for i, std in enumerate(levels):
             assert table["denoising AE"][i] > table[method][i] + 1, method
 
 # %% [markdown]
-# How does the noise get through? Write $r$ for a method, so that the noise $\tilde x - x$
-# moves the output by $r(\tilde x) - r(x)$. Split that move into a multiple of the noise and a
-# part perpendicular to it,
+# How does the noise get through? Write $\hat x(\tilde x)$ for a method's output on the noisy
+# image and $\hat x(x)$ for its output on the clean one, so that the noise $\tilde x - x$ moves
+# the output by $\hat x(\tilde x) - \hat x(x)$. Split that move into a multiple of the noise
+# and a part perpendicular to it,
 #
-# $$ r(\tilde x) - r(x) = \psi\, (\tilde x - x) + \Delta_\perp, \qquad
-#    \psi = \frac{\langle r(\tilde x) - r(x),\ \tilde x - x \rangle}{\lVert \tilde x - x \rVert^2},
+# $$ \hat x(\tilde x) - \hat x(x) = \psi\, (\tilde x - x) + \Delta_\perp, \qquad
+#    \psi = \frac{\langle \hat x(\tilde x) - \hat x(x),\ \tilde x - x \rangle}{\lVert \tilde x - x \rVert^2},
 #    \qquad \langle \Delta_\perp,\ \tilde x - x \rangle = 0. $$
 #
 # The coefficient $\psi$ is the share of the noise that the output *carries*: the noisy
 # pattern itself, scaled. The rest, $\Delta_\perp$, is the output turning into a different
 # image. We
 # report three numbers, each relative to the size of the noise $\lVert \tilde x - x \rVert$ and
-# averaged over the images: how far the output moves, $\lVert r(\tilde x) - r(x) \rVert$ (the
-# *noise gain*); the share carried, $\psi$; and the move that is not the noise,
-# $\lVert \Delta_\perp \rVert$. Since the two parts are perpendicular, gain² = $\psi^2$ + rest²
-# for each image.
+# averaged over the images: how far the output moves,
+# $\lVert \hat x(\tilde x) - \hat x(x) \rVert$ (the *noise gain*); the share carried, $\psi$; and
+# the move that is not the noise, $\lVert \Delta_\perp \rVert$. Since the two parts are
+# perpendicular, gain² = $\psi^2$ + rest² for each image.
 # Three maps with known answers serve as controls: the identity carries all the noise (1, 1,
 # 0), a constant map none (0, 0, 0), and halving the image half of it (0.5, 0.5, 0).
 
@@ -563,7 +564,7 @@ assert firing["denoising AE"] > firing["plain AE"] + 0.04
 # 5. (a) Derive Tweedie's formula: differentiate
 #    $p_\tau(\tilde x) = \mathbb E_{x \sim p_{\mathrm{data}}}\, \mathcal N(\tilde x; x, \tau^2 I)$
 #    under the expectation. (b) Show that the expected BCE,
-#    $\mathbb E[\text{BCE}(x, r) \mid \tilde x]$, is smallest at $r = \mathbb E[x \mid \tilde x]$,
+#    $\mathbb E[\text{BCE}(x, \hat x) \mid \tilde x]$, is smallest at $\hat x = \mathbb E[x \mid \tilde x]$,
 #    as the expected squared error is. (c) Check the formula for one binary pixel,
 #    $x \in \{0, 1\}$ with $P(x = 1) = \rho$, and $\tilde x = x + \tau \xi$: compute
 #    $\mathbb E[x \mid \tilde x]$ by Bayes' rule and compare it with
@@ -788,13 +789,13 @@ assert central_share(dae) > central_share(plain) + 0.05
 # \tau^2 I) / p_\tau(\tilde x)$. Dividing by $p_\tau(\tilde x)$ gives
 # $\nabla \log p_\tau(\tilde x) = (\mathbb E[x \mid \tilde x] - \tilde x) / \tau^2$, which
 # is Tweedie's formula. Nothing about $p_{\mathrm{data}}$ was assumed: it may be discrete, as
-# in (c). The squared error $\mathbb E[\lVert x - r \rVert^2 \mid \tilde x]$ is smallest at
-# $r = \mathbb E[x \mid \tilde x]$ (set its gradient $2(r - \mathbb E[x \mid \tilde x])$ to 0),
+# in (c). The squared error $\mathbb E[\lVert x - \hat x \rVert^2 \mid \tilde x]$ is smallest at
+# $\hat x = \mathbb E[x \mid \tilde x]$ (set its gradient $2(\hat x - \mathbb E[x \mid \tilde x])$ to 0),
 # so the optimal denoiser's step is $\tau^2$ times the score of $p_\tau$.
 #
 # (b) Per pixel, with $\bar x = \mathbb E[x_d \mid \tilde x]$, the expected BCE is
-# $-\bar x \log r_d - (1 - \bar x) \log(1 - r_d)$, because it is linear in $x_d$. Chapter 1's
-# exercise 3 showed that this is smallest at $r_d = \bar x$. So BCE and squared error have the
+# $-\bar x \log \hat x_d - (1 - \bar x) \log(1 - \hat x_d)$, because it is linear in $x_d$. Chapter 1's
+# exercise 3 showed that this is smallest at $\hat x_d = \bar x$. So BCE and squared error have the
 # same optimal denoiser.
 #
 # (c) By Bayes' rule, with $\mathcal N(\tilde x; x, \tau^2)$ the one-dimensional density,

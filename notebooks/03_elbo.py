@@ -299,14 +299,14 @@ assert correlation < -0.8
 # form, and one lemma computes them all.
 #
 # **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$, then for any fixed
-# vector $a$ and symmetric matrix $A$,
+# vector $z_0$ and symmetric matrix $A$,
 #
-# $$ \mathbb E\big[(z - a)^\top A (z - a)\big] = (\mu - a)^\top A (\mu - a) + \operatorname{tr}(A \Sigma). $$
+# $$ \mathbb E\big[(z - z_0)^\top A (z - z_0)\big] = (\mu - z_0)^\top A (\mu - z_0) + \operatorname{tr}(A \Sigma). $$
 #
-# *Proof.* Write $z - a = (z - \mu) + (\mu - a)$ and expand:
+# *Proof.* Write $z - z_0 = (z - \mu) + (\mu - z_0)$ and expand:
 #
 # $$
-# (z - a)^\top A (z - a) = (\mu - a)^\top A (\mu - a) + 2 (\mu - a)^\top A (z - \mu) + (z - \mu)^\top A (z - \mu).
+# (z - z_0)^\top A (z - z_0) = (\mu - z_0)^\top A (\mu - z_0) + 2 (\mu - z_0)^\top A (z - \mu) + (z - \mu)^\top A (z - \mu).
 # $$
 #
 # (the two cross terms are equal because $A$ is symmetric). The first term is a constant. The
@@ -329,7 +329,7 @@ assert correlation < -0.8
 # - 2 (x - W\mu_q - c)^\top W (z - \mu_q) + (z - \mu_q)^\top W^\top W (z - \mu_q).
 # $$
 #
-# Under $q$ the middle term has mean zero, and the lemma (with $a = \mu_q$, $A = W^\top W$) gives
+# Under $q$ the middle term has mean zero, and the lemma (with $z_0 = \mu_q$, $A = W^\top W$) gives
 # the last one mean $\operatorname{tr}(W^\top W \Sigma_q)$:
 #
 # $$
@@ -376,10 +376,11 @@ assert correlation < -0.8
 # random $q$, and the KL formula with `torch.distributions`.
 #
 # An exact check needs no formula at all. **Gauss–Hermite quadrature** replaces an expectation
-# under $\mathcal N(0, 1)$ by a weighted sum over $n$ fixed nodes, and the sum is *exact* for
-# every polynomial of degree up to $2n - 1$. Under $q = \mathcal N(\mu_q, R R^\top)$, with $R$
-# lower triangular (the Cholesky factor of $\Sigma_q$), write $z = \mu_q + R \varepsilon$ with
-# $\varepsilon \sim \mathcal N(0, I)$ and take the nodes coordinate by coordinate.
+# under $\mathcal N(0, 1)$ by a weighted sum over a few fixed nodes, and the sum is *exact* for
+# every polynomial of degree less than twice the number of nodes. Under
+# $q = \mathcal N(\mu_q, R R^\top)$, with $R$ lower triangular (the Cholesky factor of
+# $\Sigma_q$), write $z = \mu_q + R \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$ and take
+# the nodes coordinate by coordinate.
 # Since $\log p(x \mid z)$ is a quadratic in $z$, three nodes per coordinate, nine points in the
 # plane, give $\mathbb E_q[\log p(x \mid z)]$ exactly, from nothing but the log-density
 # (`torch.distributions.Normal.log_prob` inside `model.log_likelihood`). The same holds for any
@@ -482,7 +483,7 @@ assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 # %% [markdown]
 # **The two forms agree.** `model.elbo` computes the second form. The first needs
 # $\mathbb E_q[\log p(x, z)] - \mathbb E_q[\log q(z)]$, and the lemma gives both pieces. With
-# $a = 0$ and $A = I$ it gives the expected log-prior,
+# $z_0 = 0$ and $A = I$ it gives the expected log-prior,
 # $\mathbb E_q[\log p(z)] = -\tfrac12\big(K \log 2\pi + \mu_q^\top \mu_q + \operatorname{tr} \Sigma_q\big)$.
 # The other piece is the **entropy** of $q$, $\mathbb H[q] = -\mathbb E_q[\log q(z)]$, the
 # average surprise of a draw from $q$; for a Gaussian the lemma with $A = \Sigma_q^{-1}$ gives
@@ -845,7 +846,7 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 #   $\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, p(z))$, are equal; the KL between a diagonal
 #   Gaussian and $\mathcal N(0, I)$ is $\tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2)$.
 # - In the linear-Gaussian model the posterior follows by completing the square, and every
-#   expectation of the ELBO by one lemma, $\mathbb E[(z - a)^\top A (z - a)] = (\mu - a)^\top A (\mu - a) + \operatorname{tr}(A\Sigma)$.
+#   expectation of the ELBO by one lemma, $\mathbb E[(z - z_0)^\top A (z - z_0)] = (\mu - z_0)^\top A (\mu - z_0) + \operatorname{tr}(A\Sigma)$.
 # - The objective $\mathcal L$ is estimated by $\hat{\mathcal L}$, unbiased with error
 #   $\propto 1/\sqrt S$; maximizing $\mathcal L$ over a rich enough family recovers the posterior,
 #   a mean-field family leaves a gap.
@@ -915,7 +916,7 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # using $\log\det\Sigma_{\text{post}} = -\log\det\Sigma_{\text{post}}^{-1}$. Since
 # $\log p(x) - \mathcal L = \mathrm{KL}$, this is the smallest gap. It is never negative, and
 # zero exactly when the precision is diagonal: by Hadamard's inequality, a positive definite
-# matrix $A$ has $\det A \le \prod_j a_{jj}$, with equality exactly when $A$ is diagonal. A
+# matrix $A$ has $\det A \le \prod_j A_{jj}$, with equality exactly when $A$ is diagonal. A
 # mean-field $q$ is exact only when the posterior has no correlations.
 # :::
 

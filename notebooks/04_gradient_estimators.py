@@ -528,20 +528,20 @@ for setting in settings:
 # estimators is also the ratio of samples each needs for the same accuracy. The plain score
 # function and the pathwise estimator average $S$ independent terms. The leave-one-out baseline
 # does not: the baseline of term $s$ is made of the other $S - 1$ samples, so the terms are
-# correlated. Write $\delta_s = f(z_s) - \mathbb E f$ and $u_s$ for the score at $z_s$. The baseline
-# of term $s$ is $b_s = \mathbb E f + \tfrac{1}{S-1}\sum_{s' \ne s} \delta_{s'}$, and the average of the
+# correlated. Write $\tilde f_s = f(z_s) - \mathbb E f$ and $u_s$ for the score at $z_s$. The baseline
+# of term $s$ is $b_s = \mathbb E f + \tfrac{1}{S-1}\sum_{s' \ne s} \tilde f_{s'}$, and the average of the
 # $S$ terms $\hat g_s = (f(z_s) - b_s)\, u_s$ is
 #
 # $$
-# \frac1S \sum_s \delta_s u_s \;-\; \frac{1}{S(S-1)} \sum_s \sum_{s' \ne s} \delta_{s'} u_s .
+# \frac1S \sum_s \tilde f_s u_s \;-\; \frac{1}{S(S-1)} \sum_s \sum_{s' \ne s} \tilde f_{s'} u_s .
 # $$
 #
 # The first sum averages $S$ independent terms, with variance $V/S$, where
 # $V = \operatorname{Var}[(f - \mathbb E f)u]$ is the variance with the exact baseline
 # $b = \mathbb E f$ (the first two parts of the formula above). The two sums are uncorrelated:
-# each product in their covariance contains a factor $u_s$ or $\delta_{s'}$ with mean zero,
+# each product in their covariance contains a factor $u_s$ or $\tilde f_{s'}$ with mean zero,
 # independent of the rest. In the square of the second sum only the pairs $(s, s')$ with themselves and with
-# $(s', s)$ survive, which give $\mathbb E[\delta^2]\,\mathbb E[u^2] = \operatorname{Var}[f]\, \mathbb E[u^2]$ and $(\mathbb E[\delta u])^2 = (\mathbb E[f u])^2$,
+# $(s', s)$ survive, which give $\mathbb E[\tilde f^2]\,\mathbb E[u^2] = \operatorname{Var}[f]\, \mathbb E[u^2]$ and $(\mathbb E[\tilde f u])^2 = (\mathbb E[f u])^2$,
 # $S(S - 1)$ times each:
 #
 # $$
@@ -556,9 +556,9 @@ for setting in settings:
 # average. At $S = 10$ and $S = 100$ the extra term adds only 9% and 1% to $V/S$; the case that
 # resolves it is $S = 2$, where it adds 81% (38 against $V/S = 21$). To repeat the baseline's
 # average 20,000 times in one call, the cell treats 20,000 copies of the problem as the
-# coordinates $z_r$ of one $q$ and gives `score_function_gradient` each coordinate's own
-# integrand $z_r^2$ (its `local` argument, through which chapter 7 passes per-factor
-# integrands): the baseline of copy $r$ then uses only the $S$ samples of $z_r$.
+# coordinates $z_j$ of one $q$ and gives `score_function_gradient` each coordinate's own
+# integrand $z_j^2$ (its `local` argument, through which chapter 7 passes per-factor
+# integrands): the baseline of copy $j$ then uses only the $S$ samples of $z_j$.
 
 # %%
 sample_sizes = [1, 2, 10, 100]
@@ -735,7 +735,7 @@ print(f"rsample + backward == pathwise: {pathwise_agrees}; "
 #
 # 1. Find an $f$ for which the score function beats the pathwise estimator. *Hint:* try a rapidly
 #    oscillating $f(z) = \sin(\kappa z)$ in one dimension with a large $\kappa$; for the exact
-#    variances use $\mathbb E[e^{i t z}] = e^{i t \mu - t^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
+#    variances use $\mathbb E[e^{\mathrm i t z}] = e^{\mathrm i t \mu - t^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
 # 2. Derive the optimal constant baseline $b^\star = \mathbb E[f u^2] / \mathbb E[u^2]$ for a score
 #    $u$, evaluate it for $f(z) = \sum_j z_j^2$ with the moments above, and compare it with the
 #    mean baseline $b = \mathbb E f$ at $K = 100$, in closed form and with `vaebook`'s
@@ -753,7 +753,7 @@ print(f"rsample + backward == pathwise: {pathwise_agrees}; "
 #
 # :::{dropdown} Solution
 # Take $K = 1$, $q = \mathcal N(\mu, \sigma^2)$ and $f(z) = \sin(\kappa z)$. With the characteristic
-# function, $F = \mathbb E[\sin \kappa z] = \operatorname{Im} \mathbb E[e^{i\kappa z}] = \sin(\kappa\mu)\, e^{-\kappa^2\sigma^2/2}$,
+# function, $F = \mathbb E[\sin \kappa z] = \operatorname{Im} \mathbb E[e^{\mathrm i\kappa z}] = \sin(\kappa\mu)\, e^{-\kappa^2\sigma^2/2}$,
 # so the exact gradient is $\partial F/\partial\mu = \kappa\cos(\kappa\mu)\, e^{-\kappa^2\sigma^2/2}$,
 # which is tiny for large $\kappa\sigma$: the oscillations average out.
 #
@@ -764,7 +764,7 @@ print(f"rsample + backward == pathwise: {pathwise_agrees}; "
 #
 # *Score function:* one estimate is $\sin(\kappa z)(z - \mu)/\sigma^2$. With $z = \mu + \sigma\varepsilon$,
 # $\sin^2 = \tfrac12(1 - \cos 2\kappa z)$, and
-# $\mathbb E[\varepsilon^2 e^{i t\varepsilon}] = -\tfrac{d^2}{dt^2} e^{-t^2/2} = (1 - t^2)\, e^{-t^2/2}$ at $t = 2\kappa\sigma$:
+# $\mathbb E[\varepsilon^2 e^{\mathrm i t\varepsilon}] = -\tfrac{d^2}{dt^2} e^{-t^2/2} = (1 - t^2)\, e^{-t^2/2}$ at $t = 2\kappa\sigma$:
 #
 # $$ \operatorname{Var}_{\text{score}} = \frac{1 - \cos(2\kappa\mu)(1 - 4\kappa^2\sigma^2)\, e^{-2\kappa^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{1}{2\sigma^2}. $$
 #

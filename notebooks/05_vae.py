@@ -130,8 +130,8 @@ assert abs(x_test_bin.mean() - x_test.mean()) < 1e-3
 # Before handing training to the package, here is everything one step computes, on a batch of
 # 64 images and the untrained model of this chapter's recipe (its architecture is chosen
 # below). One generator feeds every draw: first the uniforms that binarize the batch
-# ($x_d = 1$ when $u_d < $ grey level, which happens with probability the grey level), then the
-# $\varepsilon$ of the reparameterization.
+# ($x_d = 1$ when a uniform draw falls below the grey level, which happens with probability the
+# grey level), then the $\varepsilon$ of the reparameterization.
 
 # %%
 # tolerance: rtol=0.0001 atol=0.01
@@ -266,11 +266,11 @@ assert all(r["val_nll"] >= chosen["val_nll"] for r in rows.values()
 # table stores, for every row, the mean per-image difference of its NLL to the centre's and the
 # **paired** standard error of that difference. That error covers the choice of the 2,000
 # images only. The luck of training is a second source of noise, measured separately: the
-# centre was trained with three seeds (the last two rows), and the standard deviation $s$ of its
-# three validation NLLs is the yardstick. A difference between two training runs carries the
-# luck of both, so its noise is $\sqrt{\mathrm{SE}^2 + 2s^2}$; a difference counts only when it
-# is more than twice that. Three seeds give a rough $s$ (two degrees of freedom), so a verdict
-# near the line is a weak one.
+# centre was trained with three seeds (the last two rows), and the standard deviation
+# $\mathrm{SD}$ of its three validation NLLs is the yardstick. A difference between two training
+# runs carries the luck of both, so its noise is $\sqrt{\mathrm{SE}^2 + 2\,\mathrm{SD}^2}$; a
+# difference counts only when it is more than twice that. Three seeds give a rough
+# $\mathrm{SD}$ (two degrees of freedom), so a verdict near the line is a weak one.
 
 # %%
 seed_sd = selection["seed_sd"]
@@ -378,9 +378,9 @@ assert history.train[-6] - history.train[-1] < 1
 # $1.2 \cdot 10^{-38}$; below it float32 keeps ever fewer digits (the *subnormal* numbers, down
 # to $1.4 \cdot 10^{-45}$), and below about $-104$ the exponential is exactly 0. So
 # $\mathcal L_k$ is computed without ever forming a weight, by the **log-sum-exp** trick: with
-# $a = \max_s \log w_s$,
-# $\log \frac1k \sum_s e^{\log w_s} = a + \log \frac1k \sum_s e^{\log w_s - a}$, where the largest term
-# is $e^0 = 1$ and nothing underflows that matters.
+# $\log w_{\max} = \max_s \log w_s$,
+# $\log \frac1k \sum_s e^{\log w_s} = \log w_{\max} + \log \frac1k \sum_s e^{\log w_s - \log w_{\max}}$,
+# where the largest term is $e^0 = 1$ and nothing underflows that matters.
 
 # %%
 log_w_example = torch.tensor([-89.0, -90.0, -91.5, -95.0])  # float32
@@ -918,11 +918,11 @@ assert by_latent[64][2] == 64
 # ### Solution 2
 #
 # :::{dropdown} Solution
-# A Gaussian decoder $p_\theta(x \mid z) = \mathcal N(x;\ m_\theta(z), \tau^2 I)$ is a *density* on
+# A Gaussian decoder $p_\theta(x \mid z) = \mathcal N(x;\ \mu_\theta(z), \tau^2 I)$ is a *density* on
 # $\mathbb R^D$, while the Bernoulli decoder gives *probabilities* of the $2^D$ binary images. A
 # probability is at most 1, so a Bernoulli NLL is at least 0 and says how many nats the model
 # needs to encode the image. A density can be any positive number: one pixel contributes
-# $-\log \mathcal N(x_d; m_d, \tau^2) = \tfrac12 \log 2\pi\tau^2 + (x_d - m_d)^2 / 2\tau^2$. For a
+# $-\log \mathcal N(x_d; \mu_d, \tau^2) = \tfrac12 \log 2\pi\tau^2 + (x_d - \mu_d)^2 / 2\tau^2$. For a
 # given decoder the best shared $\tau^2$ is the mean squared error over all pixels, where each
 # pixel costs $\tfrac12 \log(2\pi e\, \tau^2)$; for a decoder that is not exact, $\tau \to 0$
 # sends the squared-error term, and the "NLL", to $+\infty$. With a learned variance

@@ -57,7 +57,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # the *same neighbours* it had in the original space.
 #
 # **A warning on symbols.** In this chapter only, $x_i$ is the $i$-th point given to t-SNE,
-# whatever it is (784 pixels or a code of a few numbers), and $p_{j\mid i}$, $p_{ij}$ and
+# whatever it is (784 pixels or a code of a few numbers), $i$ and $j$ index points (elsewhere
+# $j$ indexes a code's coordinates), and $p_{j\mid i}$, $p_{ij}$ and
 # $q_{ij}$ are t-SNE's *neighbour probabilities*: they are not the model $p$ or the approximate
 # posterior $q$ of the other chapters. Likewise $\sigma_i$ is a kernel bandwidth, not an
 # encoder's standard deviation, and $v_i \in \mathbb R^2$ is point $i$'s position in the
@@ -65,7 +66,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 #
 # In the original space, point $i$ picks neighbour $j$ with probability
 #
-# $$ p_{j\mid i} = \frac{\exp(-\lVert x_i - x_j\rVert^2 / 2\sigma_i^2)}{\sum_{l \neq i} \exp(-\lVert x_i - x_l\rVert^2 / 2\sigma_i^2)}, $$
+# $$ p_{j\mid i} = \frac{\exp(-\lVert x_i - x_j\rVert^2 / 2\sigma_i^2)}{\sum_{j' \neq i} \exp(-\lVert x_i - x_{j'}\rVert^2 / 2\sigma_i^2)}, $$
 #
 # with each bandwidth $\sigma_i$ chosen so that this distribution has a fixed **perplexity**
 # $\exp(\mathbb H[p_{\cdot\mid i}])$ (its entropy in nats, exponentiated): roughly the number of
@@ -73,7 +74,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # 2N$, so that the $p_{ij}$ are symmetric and sum to 1. In the plane, the same kind of
 # probabilities are built from a heavy-tailed Student-t kernel,
 #
-# $$ q_{ij} = \frac{(1 + \lVert v_i - v_j\rVert^2)^{-1}}{\sum_{l \neq l'} (1 + \lVert v_l - v_{l'}\rVert^2)^{-1}}, $$
+# $$ q_{ij} = \frac{(1 + \lVert v_i - v_j\rVert^2)^{-1}}{\sum_{i' \neq j'} (1 + \lVert v_{i'} - v_{j'}\rVert^2)^{-1}}, $$
 #
 # and the positions $v_i$ minimize $\mathrm{KL}(P \,\Vert\, Q) = \sum_{i \neq j} p_{ij} \log
 # (p_{ij} / q_{ij})$ by gradient descent, starting from an **initialization** (here the first two
@@ -280,8 +281,9 @@ plots.plot_embeddings({f"{name} ({z.shape[1]}-D)": embeddings[name]
 # difference of two accuracies is the mean of the 1,000 per-image differences of scores, and its
 # standard error is their standard deviation over $\sqrt{1000}$. Images that both classifiers get
 # right (or both wrong) add nothing to it, so it is smaller than the two accuracies' own standard
-# errors would suggest. (An accuracy $a$ on 1,000 images has the standard error
-# $\sqrt{a(1-a)/1000}$: about 0.007 near 0.95, twice that near the autoencoder's 0.7.)
+# errors would suggest. (An accuracy $\rho$ on 1,000 images, a probability of being right, has
+# the standard error $\sqrt{\rho(1-\rho)/1000}$: about 0.007 near 0.95, twice that near the
+# autoencoder's 0.7.)
 
 # %%
 # An accuracy on 1,000 held-out points has a standard error of about 0.007

@@ -146,9 +146,10 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # f_j(z) = \log p_j(x, z) - \log q_{\lambda_j}(z_j), \qquad f(z) = f_j(z) + r_j(z),
 # $$
 #
-# where the rest, $r_j$, collects the other factors and the other $-\log q_{\lambda_l}(z_l)$,
-# none of which involves $z_j$. The variables that share a factor with $z_j$ form its **Markov
-# blanket** (blue): given them (and $x$), $z_j$ is independent of everything else in the model.
+# where the rest, $r_j$, collects the other factors and the $-\log q$ terms of the other
+# coordinates, none of which involves $z_j$. The variables that share a factor with $z_j$ form
+# its **Markov blanket** (blue): given them (and $x$), $z_j$ is independent of everything else in
+# the model.
 
 # %% tags=["hide-input"]
 fig = Figure(figsize=(7, 3.2))
@@ -204,8 +205,8 @@ fig
 # $\tilde r_j$ vanishes, and dropping $r_j$ is a true Rao-Blackwell step (it keeps the
 # conditional mean given the blanket), which cannot hurt (exercise 4).
 #
-# In the belief net above, the terms dropped for $z_1$ are $\log p(z_l) - \log
-# q_{\lambda_l}(z_l)$ for $l = 2, 3$ (the grey factors and the other $q$'s): they involve
+# In the belief net above, the terms dropped for $z_1$ are $\log p(z_2) - \log
+# q_{\lambda_2}(z_2)$ and the same for $z_3$ (the grey factors and the other $q$'s): they involve
 # exactly the blanket, so nothing guarantees a gain. Bayesian linear regression (model 2) has
 # the same shape: every likelihood factor involves every weight. `vi.elbo_gradient` and `vi.fit`
 # take the $\log p_j$ as `local_log_joint`; we measure what they do.
@@ -477,10 +478,11 @@ print("the control variate cuts the variance by " + ", ".join(
 # narrow $q$.
 #
 # Rao-Blackwellization does not help in this model. At the start it changes nothing (to
-# rounding): $q$ equals the prior there, so the terms it drops, $\log p(\omega_l) - \log
-# q_{\lambda_l}(\omega_l)$, are exactly zero. At the optimum it *raises* the variance: those
-# terms involve the other weight, which sits in the Markov blanket of this one, and they
-# cancel part of the noise of the likelihood term that both share.
+# rounding): $q$ equals the prior there, so the terms it drops, $\log p(\omega_2) - \log
+# q_{\lambda_2}(\omega_2)$ for $\omega_1$ and the other way round, are exactly zero. At the
+# optimum it *raises* the variance: those terms involve the other weight, which sits in the
+# Markov blanket of this one, and they cancel part of the noise of the likelihood term that
+# both share.
 
 # %%
 plain, controlled, rao_blackwell, reparam = (
@@ -808,8 +810,8 @@ assert share - 3 * share_se > 1 / 2
 # ### Solution 1
 #
 # :::{dropdown} Solution
-# AdaGrad's step for one coordinate at step $t$ is the step size divided by
-# $\sqrt{\sum_{t' \le t} \hat g_{t'}^2}$, with $\hat g_{t'}$ the gradient estimates so far: a
+# AdaGrad's step for one coordinate is the step size divided by the square root of the sum of
+# the squares $\hat g^2$ of all its gradient estimates so far, this step's included: a
 # built-in decay, since the sum only grows. With the control variate, step size 1 converges
 # fastest (within 5% from step 179 on here) and then stays: at the posterior the controlled
 # gradient is zero, so nothing pushes $q$ away. Step size 0.3 is far slower: it takes more than

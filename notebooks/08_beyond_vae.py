@@ -154,13 +154,13 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # encoder $q(z \mid x_n) = \mathcal N(G x_n, \sigma^2 I)$, with a gain $G > 0$, so that
 # $z = G x + \sigma \varepsilon$. The closed forms are those of the whole population of images
 # ($N \to \infty$), whose aggregate posterior $\bar q(z) = \mathbb E_x\, q(z \mid x)$ is the
-# Gaussian $\mathcal N(0, v I)$ with $v = G^2 + \sigma^2$: the population's mutual information is
+# Gaussian $\mathcal N(0, (G^2 + \sigma^2) I)$: the population's mutual information is
 # that of a Gaussian channel, $\tfrac12 \log(1 + G^2/\sigma^2)$ per dimension (signal variance over
 # noise variance), $I = \tfrac K2 \log(1 + G^2/\sigma^2)$ in all, and
-# $\mathrm{KL}(\bar q(z) \,\Vert\, p(z)) = \tfrac K2 (v - 1 - \log v)$. The mixture of $N$ images
-# matches them only while $N$ is large next to $e^{I}$. We take $K = 32$, $N = 10{,}000$ and
-# $\sigma^2 = 0.5$, and raise the signal-to-noise ratio $G^2/\sigma^2$ until $I$ would exceed
-# $\log N = 9.21$.
+# $\mathrm{KL}(\bar q(z) \,\Vert\, p(z)) = \tfrac K2 \big(G^2 + \sigma^2 - 1 - \log(G^2 + \sigma^2)\big)$.
+# The mixture of $N$ images matches them only while $N$ is large next to $e^{I}$. We take
+# $K = 32$, $N = 10{,}000$ and $\sigma^2 = 0.5$, and raise the signal-to-noise ratio
+# $G^2/\sigma^2$ until $I$ would exceed $\log N = 9.21$.
 
 # %%
 def toy_posteriors(snr, var=0.5, n=10_000, latent_dim=32):
@@ -812,11 +812,11 @@ assert all(v < 8 * 784 * math.log(2) for v in scores_deq.values())
 # ## 3. Generating a chosen digit: the conditional VAE
 #
 # A VAE's prior draws come out as whatever digit the decoder makes of them. To ask for a 7,
-# give the model the label $y$, as a one-hot vector $e_y$, in both networks (Sohn, Lee & Yan,
+# give the model the label $y$, as a one-hot vector, in both networks (Sohn, Lee & Yan,
 # 2015; Kingma et al., 2014, whose model M2 also learns from unlabelled images):
 #
 # $$
-# q_\phi(z \mid x, y) = \mathcal N\big(\mu_\phi(x, e_y), \operatorname{diag}\sigma^2_\phi(x, e_y)\big),
+# q_\phi(z \mid x, y) = \mathcal N\big(\mu_\phi(x, y), \operatorname{diag}\sigma^2_\phi(x, y)\big),
 # \qquad p_\theta(x \mid z, y), \qquad p(z) = \mathcal N(0, I),
 # $$
 #
@@ -1126,7 +1126,7 @@ assert payback["VAE, -L_250 (NLL estimate)"] / 10_000 > 30
 #    `log_continuous_bernoulli` on a grid of $x$.
 # 4. Train the conditional VAE with $K = 16$ instead of 2 (3 epochs are enough to see it). Measure
 #    the share of generated digits read as requested, and how well a 5-NN classifier reads the
-#    label from the codes $\mu_\phi(x, e_y)$ of the test images. Explain. *Hint:*
+#    label from the codes $\mu_\phi(x, y)$ of the test images. Explain. *Hint:*
 #    `analysis.knn_accuracy`; ask what the KL term charges for putting the class into $z$.
 # 5. *A two-part code, without bits back.* Quantize each active coordinate of $\mu_\phi(x)$ to a
 #    grid of width $\delta$, send the grid cell with its probability under the prior, and then
@@ -1251,7 +1251,8 @@ assert fitted_rho < 1e-3
 # of the test images reveal their label to a 5-NN classifier far better than chance: the encoder
 # put the class into $z$. It costs little: the information a code can carry about the class is
 # at most the class's entropy, $\log 10 \approx 2.3$ nats, less than 15% of this model's KL term
-# (printed), and a decoder that reads the class from $z$ has no reason to also read it from $e_y$.
+# (printed), and a decoder that reads the class from $z$ has no reason to also read it from the
+# label $y$.
 # A prior draw carries some class of its own, and the decoder follows it rather than the label.
 # With $K = 2$ the code has no room to spare: it spends its two dimensions on style, and the label
 # is the only place the class can come from. (Other remedies to try: a larger weight on the KL
