@@ -80,8 +80,11 @@ plots.image_grid(x_train[:20], nrow=10, title="the first 20 training digits")
 # the data:
 #
 # $$
-# \text{MSE}(x, \hat x) = \sum_{d=1}^{D} (x_d - \hat x_d)^2, \qquad
-# \text{BCE}(x, \hat x) = -\sum_{d=1}^{D} \big[x_d \log \hat x_d + (1 - x_d) \log (1 - \hat x_d)\big].
+# \begin{aligned}
+# \text{MSE}(x, \hat x) &= \sum_{d=1}^{D} (x_d - \hat x_d)^2, \\
+# \text{BCE}(x, \hat x) &= -\sum_{d=1}^{D} \big[x_d \log \hat x_d
+#   + (1 - x_d) \log (1 - \hat x_d)\big].
+# \end{aligned}
 # $$
 #
 # MSE is, up to a scale and a constant, the negative log-likelihood of a Gaussian with a fixed
@@ -236,6 +239,15 @@ plots.plot_latent_scatter(z_test, y_test,
 # territories of their own, others share a crowded core (the confusion matrix below shows
 # which). Now walk over the rectangle that holds the training codes and decode a grid of
 # points: this is the decoder's picture of its own latent space.
+#
+# The grid is even; the codes are not. In the scatter above, a few classes stretch out in long
+# arms towards the rectangle's edges, the others share a crowded core a few units wide, and
+# whole corners of the rectangle hold no code at all. Only a handful of the grid's 225 points
+# land in the core; the others fall on the arms or in the empty corners, where the decoder
+# still draws something, mostly the digit of the nearest arm. That is why the picture below
+# shows almost only the few classes with arms (which ones changes from one training to the
+# next): a plain autoencoder has no reason to fill its code plane evenly, and the classes share
+# it out very unequally.
 
 # %%
 low, high = z_train.min(0).values, z_train.max(0).values
@@ -622,9 +634,10 @@ assert 0.99 * pixel_mse["PCA"] < mse_linear < 1.03 * pixel_mse["PCA"]
 #
 # $$
 # \int_0^1 \hat x^{x} (1 - \hat x)^{1 - x} \, dx = (1 - \hat x) \frac{e^{\ell} - 1}{\ell}
-#   = \frac{2 \hat x - 1}{\ell}, \qquad \text{and } \tfrac12 \text{ at } \hat x = \tfrac12
-#   \ (\ell \to 0).
+#   = \frac{2 \hat x - 1}{\ell},
 # $$
+#
+# and $\tfrac12$ at $\hat x = \tfrac12$ ($\ell \to 0$).
 #
 # This is at most $\tfrac12$ (it falls towards 0 as $\hat x$ moves to 0 or 1), never 1: on grey
 # values the formula is not a density. Making it one takes a normalizing constant

@@ -142,7 +142,8 @@ def reconstruct(model, images):
 # noisy image itself, a 3 × 3 median filter of it (a classical, non-learned denoiser), the plain
 # autoencoder fed the noisy image, and the denoising autoencoder. Level 0 is the clean image
 # itself: the "noisy" input is then perfect (inf dB), and each method shows the error it makes
-# on its own.
+# on its own. The figure draws one line per method, PSNR against $\tau$; the noisy input's line
+# starts at 0.1, because its point at level 0 is infinitely high.
 
 # %%
 # tolerance: rtol=0.05 atol=0
@@ -199,9 +200,14 @@ for i, std in enumerate(levels):
 # the output by $\hat x(\tilde x) - \hat x(x)$. Split that move into a multiple of the noise
 # and a part perpendicular to it,
 #
-# $$ \hat x(\tilde x) - \hat x(x) = \psi\, (\tilde x - x) + \Delta_\perp, \qquad
-#    \psi = \frac{\langle \hat x(\tilde x) - \hat x(x),\ \tilde x - x \rangle}{\lVert \tilde x - x \rVert^2},
-#    \qquad \langle \Delta_\perp,\ \tilde x - x \rangle = 0. $$
+# $$
+# \begin{aligned}
+# \hat x(\tilde x) - \hat x(x) &= \psi\, (\tilde x - x) + \Delta_\perp,
+#    \qquad \langle \Delta_\perp,\ \tilde x - x \rangle = 0, \\
+# \psi &= \frac{\langle \hat x(\tilde x) - \hat x(x),\ \tilde x - x \rangle}
+#    {\lVert \tilde x - x \rVert^2}.
+# \end{aligned}
+# $$
 #
 # The coefficient $\psi$ is the share of the noise that the output *carries*: the noisy
 # pattern itself, scaled. The rest, $\Delta_\perp$, is the output turning into a different
@@ -348,7 +354,8 @@ plots.plot_rows(rows + [x_test[:10]],
 # Each of the 512 units of the first encoder layer computes a weighted sum of the 784 pixels.
 # Its weights $\chi \in \mathbb R^D$ (a row of the layer's weight matrix, part of the encoder's
 # weights $\phi$) are its *filter*; drawn as an image, a filter shows what the unit responds
-# to. Scaled to $[0, 1]$ per unit:
+# to. Here are the first 40 filters of each model, each scaled to $[0, 1]$ on its own and
+# drawn like the digits: its largest weight black, its smallest white.
 
 # %%
 def first_layer_filters(model, n=40):
@@ -485,6 +492,8 @@ assert firing["denoising AE"] > firing["plain AE"] + 0.04
 # $\varepsilon \sim \mathcal N(0, I)$, rather than in the input, and the KL term sets how much
 # (chapters 3 and 5).
 #
+# :::{admonition} Going further: a denoiser learns a score
+# :class: dropdown
 # Denoising has a deeper connection too. Take Gaussian noise without clipping,
 # $\tilde x = x + \tau \xi$ with $\xi \sim \mathcal N(0, I)$ and $x$ drawn from
 # $p_{\mathrm{data}}$, the distribution the images come from. The noisy images have the density
@@ -512,6 +521,7 @@ assert firing["denoising AE"] > firing["plain AE"] + 0.04
 # Ermon, 2019) and denoising diffusion models (Ho, Jain & Abbeel, 2020) build image generators
 # out of exactly this ingredient: an estimate of the score of $p_\tau$ for a ladder of
 # $\tau$.
+# :::
 #
 # ## Summary
 #
@@ -779,10 +789,12 @@ assert central_share(dae) > central_share(plain) + 0.05
 # x, \tau^2 I)\, (x - \tilde x) / \tau^2$. Differentiating under the expectation,
 #
 # $$
+# \begin{aligned}
 # \nabla p_\tau(\tilde x)
-#   = \mathbb E_{x \sim p_{\mathrm{data}}}\Big[\mathcal N(\tilde x; x, \tau^2 I)\,
-#     \frac{x - \tilde x}{\tau^2}\Big]
-#   = \frac{p_\tau(\tilde x)}{\tau^2}\, \big(\mathbb E[x \mid \tilde x] - \tilde x\big),
+#   &= \mathbb E_{x \sim p_{\mathrm{data}}}\Big[\mathcal N(\tilde x; x, \tau^2 I)\,
+#     \frac{x - \tilde x}{\tau^2}\Big] \\
+#   &= \frac{p_\tau(\tilde x)}{\tau^2}\, \big(\mathbb E[x \mid \tilde x] - \tilde x\big),
+# \end{aligned}
 # $$
 #
 # because by Bayes' rule $p(x \mid \tilde x) = p_{\mathrm{data}}(x)\, \mathcal N(\tilde x; x,
@@ -801,10 +813,13 @@ assert central_share(dae) > central_share(plain) + 0.05
 # (c) By Bayes' rule, with $\mathcal N(\tilde x; x, \tau^2)$ the one-dimensional density,
 #
 # $$
+# \begin{aligned}
 # \mathbb E[x \mid \tilde x] = P(x = 1 \mid \tilde x)
-#   = \frac{\rho\, \mathcal N(\tilde x; 1, \tau^2)}{\rho\, \mathcal N(\tilde x; 1, \tau^2)
-#     + (1 - \rho)\, \mathcal N(\tilde x; 0, \tau^2)}
-#   = \operatorname{sigmoid}\Big(\log \frac{\rho}{1 - \rho} + \frac{2 \tilde x - 1}{2 \tau^2}\Big),
+#   &= \frac{\rho\, \mathcal N(\tilde x; 1, \tau^2)}{\rho\, \mathcal N(\tilde x; 1, \tau^2)
+#     + (1 - \rho)\, \mathcal N(\tilde x; 0, \tau^2)} \\
+#   &= \operatorname{sigmoid}\Big(\log \frac{\rho}{1 - \rho}
+#     + \frac{2 \tilde x - 1}{2 \tau^2}\Big),
+# \end{aligned}
 # $$
 #
 # and $p_\tau(\tilde x) = \rho\, \mathcal N(\tilde x; 1, \tau^2) + (1 - \rho)\,

@@ -90,8 +90,10 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # **By Jensen's inequality.** Multiply and divide by $q$ inside the integral:
 #
 # $$
-# p_\theta(x) = \int q_\phi(z \mid x)\, \frac{p_\theta(x, z)}{q_\phi(z \mid x)}\, dz
-# = \mathbb E_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right].
+# \begin{aligned}
+# p_\theta(x) &= \int q_\phi(z \mid x)\, \frac{p_\theta(x, z)}{q_\phi(z \mid x)}\, dz \\
+#   &= \mathbb E_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right].
+# \end{aligned}
 # $$
 #
 # This is **importance sampling**: an expectation under one distribution (here
@@ -103,9 +105,11 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # for any positive random variable $Y$ (Jensen's inequality):
 #
 # $$
-# \log p_\theta(x) = \log \mathbb E_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right]
-# \ \ge\ \mathbb E_{q_\phi(z \mid x)}\big[\log p_\theta(x, z) - \log q_\phi(z \mid x)\big]
-# =: \mathcal L(\theta, \phi; x).
+# \begin{aligned}
+# \log p_\theta(x) &= \log \mathbb E_{q_\phi(z \mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right] \\
+#   &\ \ge\ \mathbb E_{q_\phi(z \mid x)}\big[\log p_\theta(x, z) - \log q_\phi(z \mid x)\big] \\
+#   &=: \mathcal L(\theta, \phi; x).
+# \end{aligned}
 # $$
 #
 # $\mathcal L$ is the ELBO: the expected log importance weight. (Chapter 5 averages $k$ weights
@@ -120,9 +124,11 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $\log p_\theta(z \mid x) = \log p_\theta(x, z) - \log p_\theta(x)$:
 #
 # $$
+# \begin{aligned}
 # \mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p_\theta(z \mid x)\big)
-# = \mathbb E_q\big[\log q_\phi(z \mid x) - \log p_\theta(x, z)\big] + \log p_\theta(x)
-# = -\mathcal L(\theta, \phi; x) + \log p_\theta(x).
+# &= \mathbb E_q\big[\log q_\phi(z \mid x) - \log p_\theta(x, z)\big] + \log p_\theta(x) \\
+# &= -\mathcal L(\theta, \phi; x) + \log p_\theta(x).
+# \end{aligned}
 # $$
 #
 # So $\log p_\theta(x) = \mathcal L(\theta, \phi; x) + \mathrm{KL}(q_\phi(z \mid x) \,\|\, p_\theta(z \mid x))$:
@@ -135,9 +141,11 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # Split $\log p_\theta(x, z) = \log p_\theta(x \mid z) + \log p(z)$:
 #
 # $$
-# \mathcal L = \mathbb E_q\big[\log p_\theta(x, z) - \log q_\phi(z \mid x)\big]
-# = \underbrace{\mathbb E_q\big[\log p_\theta(x \mid z)\big]}_{\text{reconstruction}}
-# - \underbrace{\mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big)}_{\text{regularization}}.
+# \begin{aligned}
+# \mathcal L &= \mathbb E_q\big[\log p_\theta(x, z) - \log q_\phi(z \mid x)\big] \\
+#   &= \underbrace{\mathbb E_q\big[\log p_\theta(x \mid z)\big]}_{\text{reconstruction}} \\
+#   &\quad - \underbrace{\mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big)}_{\text{regularization}}.
+# \end{aligned}
 # $$
 #
 # The first form needs only the joint density, the density $\log q$ and samples from $q$
@@ -148,9 +156,12 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # which gives the Monte Carlo **estimator**
 #
 # $$
-# \hat{\mathcal L} = \frac1S \sum_{s=1}^{S} \big[\log p_\theta(x, z_s) - \log q_\phi(z_s \mid x)\big]
-# \quad\text{or}\quad
-# \hat{\mathcal L} = \frac1S \sum_{s=1}^{S} \log p_\theta(x \mid z_s) - \mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big),
+# \begin{aligned}
+# \hat{\mathcal L} &= \frac1S \sum_{s=1}^{S} \big[\log p_\theta(x, z_s)
+#   - \log q_\phi(z_s \mid x)\big] \qquad\text{or} \\
+# \hat{\mathcal L} &= \frac1S \sum_{s=1}^{S} \log p_\theta(x \mid z_s)
+#   - \mathrm{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big),
+# \end{aligned}
 # $$
 #
 # a random variable whose mean is $\mathcal L$ (it is *unbiased*). The book keeps the two apart:
@@ -231,8 +242,10 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 # Compare with a Gaussian. Expanding its exponent the same way,
 #
 # $$
-# \log \mathcal N(z; \mu, \Sigma) = -\frac12 (z - \mu)^\top \Sigma^{-1} (z - \mu) + \text{const}
-# = -\frac12\, z^\top \Sigma^{-1} z + z^\top \Sigma^{-1} \mu + \text{const}.
+# \begin{aligned}
+# \log \mathcal N(z; \mu, \Sigma) &= -\frac12 (z - \mu)^\top \Sigma^{-1} (z - \mu) + \text{const} \\
+#   &= -\frac12\, z^\top \Sigma^{-1} z + z^\top \Sigma^{-1} \mu + \text{const}.
+# \end{aligned}
 # $$
 #
 # The inverse covariance $\Sigma^{-1}$ is called the **precision**: a large precision is a small
@@ -241,10 +254,12 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 # gives its precision and mean:
 #
 # $$
+# \begin{gathered}
 # \Sigma_{\text{post}}^{-1} = I + \frac{W^\top W}{\tau^2}, \qquad
 # \Sigma_{\text{post}}^{-1} \mu_{\text{post}} = \frac{W^\top (x - c)}{\tau^2}
-# \quad\Longrightarrow\quad
+# \quad\Longrightarrow \\
 # p(z \mid x) = \mathcal N\Big(z;\ \Sigma_{\text{post}} \frac{W^\top (x - c)}{\tau^2},\ \Sigma_{\text{post}}\Big).
+# \end{gathered}
 # $$
 #
 # Precisions add: the prior contributes $I$, the observation $W^\top W / \tau^2$. The posterior
@@ -306,7 +321,11 @@ assert correlation < -0.8
 # *Proof.* Write $z - z_0 = (z - \mu) + (\mu - z_0)$ and expand:
 #
 # $$
-# (z - z_0)^\top A (z - z_0) = (\mu - z_0)^\top A (\mu - z_0) + 2 (\mu - z_0)^\top A (z - \mu) + (z - \mu)^\top A (z - \mu).
+# \begin{aligned}
+# (z - z_0)^\top A (z - z_0) = {} & (\mu - z_0)^\top A (\mu - z_0)
+#   + 2 (\mu - z_0)^\top A (z - \mu) \\
+#   & + (z - \mu)^\top A (z - \mu).
+# \end{aligned}
 # $$
 #
 # (the two cross terms are equal because $A$ is symmetric). The first term is a constant. The
@@ -325,15 +344,22 @@ assert correlation < -0.8
 # $x - W z - c = (x - W \mu_q - c) - W (z - \mu_q)$. Then
 #
 # $$
-# (x - Wz - c)^\top (x - Wz - c) = (x - W\mu_q - c)^\top (x - W\mu_q - c)
-# - 2 (x - W\mu_q - c)^\top W (z - \mu_q) + (z - \mu_q)^\top W^\top W (z - \mu_q).
+# \begin{aligned}
+# (x - Wz - c)^\top (x - Wz - c) &= (x - W\mu_q - c)^\top (x - W\mu_q - c) \\
+#   &\quad - 2 (x - W\mu_q - c)^\top W (z - \mu_q) \\
+#   &\quad + (z - \mu_q)^\top W^\top W (z - \mu_q).
+# \end{aligned}
 # $$
 #
 # Under $q$ the middle term has mean zero, and the lemma (with $z_0 = \mu_q$, $A = W^\top W$) gives
 # the last one mean $\operatorname{tr}(W^\top W \Sigma_q)$:
 #
 # $$
-# \mathbb E_q\big[(x - Wz - c)^\top (x - Wz - c)\big] = (x - W\mu_q - c)^\top (x - W\mu_q - c) + \operatorname{tr}(W^\top W \Sigma_q).
+# \begin{aligned}
+# \mathbb E_q\big[(x - Wz - c)^\top (x - Wz - c)\big]
+# &= (x - W\mu_q - c)^\top (x - W\mu_q - c) \\
+# &\quad + \operatorname{tr}(W^\top W \Sigma_q).
+# \end{aligned}
 # $$
 #
 # Put back into the log-density:
@@ -352,8 +378,11 @@ assert correlation < -0.8
 # cancel, and
 #
 # $$
-# \mathrm{KL}(q_0 \,\|\, q_1) = \frac12 \Big[\log\frac{\det\Sigma_1}{\det\Sigma_0}
-# + \mathbb E_{q_0}\big[(z - \mu_1)^\top \Sigma_1^{-1} (z - \mu_1)\big] - \mathbb E_{q_0}\big[(z - \mu_0)^\top \Sigma_0^{-1} (z - \mu_0)\big]\Big].
+# \begin{aligned}
+# \mathrm{KL}(q_0 \,\|\, q_1) &= \frac12 \Big[\log\frac{\det\Sigma_1}{\det\Sigma_0} \\
+#   &\quad + \mathbb E_{q_0}\big[(z - \mu_1)^\top \Sigma_1^{-1} (z - \mu_1)\big] \\
+#   &\quad - \mathbb E_{q_0}\big[(z - \mu_0)^\top \Sigma_0^{-1} (z - \mu_0)\big]\Big].
+# \end{aligned}
 # $$
 #
 # Both expectations are expected quadratic forms under $q_0$. By the lemma,
@@ -361,8 +390,12 @@ assert correlation < -0.8
 # and $\mathbb E_{q_0}[(z - \mu_0)^\top \Sigma_0^{-1} (z - \mu_0)] = \operatorname{tr}(\Sigma_0^{-1}\Sigma_0) = K$, so
 #
 # $$
-# \mathrm{KL}\big(\mathcal N(\mu_0, \Sigma_0) \,\|\, \mathcal N(\mu_1, \Sigma_1)\big)
-# = \frac12 \Big[\operatorname{tr}(\Sigma_1^{-1} \Sigma_0) + (\mu_1 - \mu_0)^\top \Sigma_1^{-1} (\mu_1 - \mu_0) - K + \log \frac{\det \Sigma_1}{\det \Sigma_0}\Big].
+# \begin{aligned}
+# &\mathrm{KL}\big(\mathcal N(\mu_0, \Sigma_0) \,\|\, \mathcal N(\mu_1, \Sigma_1)\big) \\
+# &\quad = \frac12 \Big[\operatorname{tr}(\Sigma_1^{-1} \Sigma_0)
+#   + (\mu_1 - \mu_0)^\top \Sigma_1^{-1} (\mu_1 - \mu_0) - K
+#   + \log \frac{\det \Sigma_1}{\det \Sigma_0}\Big].
+# \end{aligned}
 # $$
 #
 # With $\mu_1 = 0$, $\Sigma_1 = I$ and a diagonal $\Sigma_0 = \operatorname{diag}\sigma^2$ it is the
@@ -595,6 +628,16 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # open. Its optimum is known (exercise 1 derives it): the mean of the posterior, and variances
 # $1 / (\Sigma_{\text{post}}^{-1})_{jj}$, the inverses of the diagonal of the posterior
 # *precision* (not the diagonal of $\Sigma_{\text{post}}$, which is wider).
+#
+# The first figure follows the gap along the gradient steps, on a log scale, for both fits,
+# with the gap of the mean-field optimum as a dotted line. The full-covariance gap falls until,
+# after about 350 steps, it reaches the round-off of double precision, about $10^{-15}$ nats;
+# from there it is a few units of round-off or exactly zero, which a log scale cannot draw, and
+# the line plunges off the bottom of the axes: those are the spikes at the foot of the figure.
+# The second figure draws each Gaussian by its ellipses of 1 and 2 standard deviations (solid
+# and dotted, as the legend says). The exact posterior is drawn wide and pale blue, and the
+# full-covariance $q$ in orange on top of it, so that the two coincide: where a dotted orange
+# ellipse runs over the pale dotted one, the pair reads as dash-dotted.
 
 # %%
 def elbo_closed_form(mean, tril):
@@ -762,6 +805,55 @@ prior_kl = prior_floor + prior_mean_part
 assert abs(kls["prior p(z) as q"] - prior_kl) < 1e-10
 
 # %% [markdown]
+# **Why not average $p(x \mid z)$ over draws from the prior?** The evidence is an expectation
+# under the prior, $p(x) = \mathbb E_{p(z)}[p(x \mid z)]$, so the mean of $p(x \mid z_s)$ over
+# $k$ draws $z_s \sim p(z)$ is an unbiased estimate of it: importance sampling with the prior
+# as proposal, whose weights are $w_s = p(x \mid z_s)$. How good it is depends on the second
+# moment of one weight relative to $p(x)$, $\bar w_1 = w_1 / p(x) = p(z_1 \mid x) / p(z_1)$:
+# $\operatorname{Var}[\bar w_k] = (\mathbb E[\bar w_1^2] - 1) / k$, with
+# $\mathbb E[\bar w_1^2] = \int p(z \mid x)^2 / p(z)\, dz$. Most prior draws land where
+# $p(x \mid z)$ is small, and the few that land near the posterior carry the estimate. The
+# cell computes this second moment for our $x$ by quadrature on a grid, and measures the
+# spread of 500 estimates with $k = 100$.
+
+# %%
+# E_p(z)[w_1^2] / p(x)^2 = int p(z | x)^2 / p(z) dz, by quadrature on a grid
+grid = torch.linspace(-8, 8, 801)
+step = (grid[1] - grid[0]).item()
+plane = torch.cartesian_prod(grid, grid)
+second_moment = (torch.exp(2 * posterior.log_prob(plane)
+                           - model.prior().log_prob(plane)).sum()
+                 * step**2).item()
+# 500 estimates of p(x), each the mean of p(x | z_s) over k prior draws
+k = 100
+z = torch.randn(500, k, 2, generator=torch.Generator().manual_seed(SEED))
+ratio = (model.log_likelihood(x, z) - log_evidence).exp().mean(1)
+predicted_sd = math.sqrt((second_moment - 1) / k)
+measured_sd = ratio.std().item()
+print(f"E[w_1^2] / p(x)^2 = {second_moment:.2f}; relative SD of the "
+      f"estimate from k = {k} prior draws: {predicted_sd:.1%} predicted, "
+      f"{measured_sd:.1%} measured")
+
+# %% [markdown]
+# **Check.** The 500 estimates average to $p(x)$ within four standard errors, and their
+# relative standard deviation is within 20% of $\sqrt{(\mathbb E[\bar w_1^2] - 1) / k}$ from
+# the quadrature (about 4 standard errors of a standard deviation measured on 500 estimates).
+
+# %%
+assert abs(ratio.mean().item() - 1) < 4 * predicted_sd / math.sqrt(500)
+assert abs(measured_sd / predicted_sd - 1) < 0.2
+
+# %% [markdown]
+# Here the second moment is 3, and 100 prior draws give $p(x)$ to about 14%: in two
+# dimensions the prior is a workable proposal. The trouble is dimension. The second moment of
+# a product of independent coordinates' weights is the product of their second moments, so a
+# posterior that is as much narrower than the prior in each of $K = 32$ coordinates as this
+# one is, on average, in each of its two would give $3^{16} \approx 4 \times 10^7$, and it
+# would take billions of prior draws for the same 14%. This is why the ELBO draws from a $q$
+# placed where the posterior is, and why a VAE's encoder computes that place for each $x$
+# (chapter 5).
+
+# %% [markdown]
 # ## Reconstruction against regularization
 #
 # Read the second form as a tug of war. The reconstruction term
@@ -894,9 +986,11 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # Gaussians, with $q_0 = q$ and $q_1 = p(z \mid x)$, is
 #
 # $$
-# \mathrm{KL}(q \,\|\, p(z \mid x)) = \frac12 \Big[\operatorname{tr}\big(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2\big)
-# + (\mu_{\text{post}} - \mu_q)^\top \Sigma_{\text{post}}^{-1} (\mu_{\text{post}} - \mu_q) - K
-# + \log\det\Sigma_{\text{post}} - \sum_j \log\sigma_j^2\Big].
+# \begin{aligned}
+# \mathrm{KL}(q \,\|\, p(z \mid x)) &= \frac12 \Big[\operatorname{tr}\big(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2\big) \\
+#   &\quad + (\mu_{\text{post}} - \mu_q)^\top \Sigma_{\text{post}}^{-1} (\mu_{\text{post}} - \mu_q) - K \\
+#   &\quad + \log\det\Sigma_{\text{post}} - \sum_j \log\sigma_j^2\Big].
+# \end{aligned}
 # $$
 #
 # The trace of a matrix times a diagonal matrix only sees the diagonal:
@@ -909,8 +1003,10 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # the $-K$, the quadratic form is 0, and
 #
 # $$
-# \min \mathrm{KL} = \frac12\Big[\log\det\Sigma_{\text{post}} + \sum_j \log (\Sigma_{\text{post}}^{-1})_{jj}\Big]
-# = \frac12\Big[\sum_j \log (\Sigma_{\text{post}}^{-1})_{jj} - \log\det\Sigma_{\text{post}}^{-1}\Big],
+# \begin{aligned}
+# \min \mathrm{KL} &= \frac12\Big[\log\det\Sigma_{\text{post}} + \sum_j \log (\Sigma_{\text{post}}^{-1})_{jj}\Big] \\
+#   &= \frac12\Big[\sum_j \log (\Sigma_{\text{post}}^{-1})_{jj} - \log\det\Sigma_{\text{post}}^{-1}\Big],
+# \end{aligned}
 # $$
 #
 # using $\log\det\Sigma_{\text{post}} = -\log\det\Sigma_{\text{post}}^{-1}$. Since
@@ -943,9 +1039,11 @@ assert abs(formula_gap - gaps_mean_field[-1]) < 1e-4
 # ratio). With $\mathbb E_{q_\zeta}[\zeta^\top \zeta] = K = 2$,
 #
 # $$
-# \log p(x) - \mathcal L = \mathrm{KL}\big(q_\zeta \,\|\, \mathcal N(0, I)\big)
-# = -\mathbb H[q_\zeta] + \log 2\pi + \tfrac12 \mathbb E_{q_\zeta}[\zeta^\top \zeta]
-# = \log(2\pi e) - \mathbb H[q_\zeta],
+# \begin{aligned}
+# \log p(x) - \mathcal L &= \mathrm{KL}\big(q_\zeta \,\|\, \mathcal N(0, I)\big) \\
+#   &= -\mathbb H[q_\zeta] + \log 2\pi + \tfrac12 \mathbb E_{q_\zeta}[\zeta^\top \zeta] \\
+#   &= \log(2\pi e) - \mathbb H[q_\zeta],
+# \end{aligned}
 # $$
 #
 # and `torch.distributions` gives the entropy of the t. The exact gaps are 0.3895, 0.0185 and
@@ -1096,8 +1194,10 @@ assert within_se(at_posterior["second"], at_posterior["second"].mean(),
 # eigenvector with a negative or zero eigenvalue):
 #
 # $$
-# \mathbb E_q[w^2] < \infty \iff 2\Sigma_{\text{post}}^{-1} - \Sigma_q^{-1} \text{ is positive definite}
-# \iff \Sigma_q - \tfrac12 \Sigma_{\text{post}} \text{ is positive definite}
+# \begin{aligned}
+# \mathbb E_q[w^2] < \infty &\iff 2\Sigma_{\text{post}}^{-1} - \Sigma_q^{-1} \text{ is positive definite} \\
+#   &\iff \Sigma_q - \tfrac12 \Sigma_{\text{post}} \text{ is positive definite}
+# \end{aligned}
 # $$
 #
 # (inversion reverses the order of positive definite matrices): in every direction the

@@ -69,60 +69,22 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # In a VAE, $\lambda$ is what the encoder outputs for one image, $\mu_\phi(x)$ and
 # $\log\sigma^2_\phi(x)$, and $f$ is the integrand of the ELBO; once $\nabla_\lambda F$ is known,
 # backpropagation through the encoder carries it on to the weights $\phi$ (chain rule). So it is
-# enough to study $\lambda$. (The ELBO's integrand also depends on $\lambda$, through
-# $-\log q_\lambda(z)$; that adds the term $\mathbb E_q[\nabla_\lambda f]$, which for the ELBO is
-# $-\mathbb E_q[\nabla_\lambda \log q_\lambda(z)] = 0$, as shown below. Here $f$ does not depend on $\lambda$.)
+# enough to study $\lambda$. Here $f$ does not depend on $\lambda$.
+#
+# :::{admonition} Going further: when $f$ depends on $\lambda$ too
+# :class: dropdown
+# The ELBO's integrand also depends on $\lambda$, through $-\log q_\lambda(z)$. That adds the
+# term $\mathbb E_q[\nabla_\lambda f]$, which for the ELBO is
+# $-\mathbb E_q[\nabla_\lambda \log q_\lambda(z)] = 0$: the score has mean zero, as shown in
+# the next section.
+# :::
 #
 # We cannot simply average $\nabla_\lambda f(z_s)$ over samples $z_s \sim q_\lambda$: $f$ does not
 # depend on $\lambda$ at all; the *distribution* of $z$ does. Two identities turn the gradient
 # back into an expectation that samples can estimate.
 #
-# ## Why $\log \sigma^2$
-#
-# The encoder of chapter 5, like most VAE code, outputs $\log\sigma^2$, not $\sigma$. Three
-# reasons. A network's output can be any real number, while a variance must be positive:
-# $\sigma^2 = \exp(\log\sigma^2)$ is positive for every output, with no constraint to enforce.
-# The log-density and the KL of chapter 3 contain $\log\sigma^2$ itself,
-# $\log \mathcal N(z; \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2 + (z - \mu)^2 e^{-\log\sigma^2}\big]$,
-# so no logarithm of a possibly tiny number is ever taken. And a step in $\log\sigma^2$ changes the
-# variance by a *factor*, which suits a quantity that ranges over orders of magnitude.
-#
-# The standard deviation follows from $\log\sigma^2 = 2\log\sigma$:
-#
-# $$ \sigma = \exp\big(\tfrac12 \log\sigma^2\big), $$
-#
-# which is where the $\tfrac12$ in `torch.exp(0.5 * logvar)` comes from. Some texts parameterize by
-# $\log\sigma$ instead; the two differ only by that factor. By the chain rule, with
-# $\log\sigma = \tfrac12 \log\sigma^2$,
-#
-# $$
-# \frac{\partial}{\partial \log\sigma^2} = \frac{\partial \log\sigma}{\partial\log\sigma^2}\,\frac{\partial}{\partial\log\sigma}
-# = \frac12\,\frac{\partial}{\partial \log\sigma},
-# $$
-#
-# so every gradient with respect to $\log\sigma^2$ is half the gradient with respect to
-# $\log\sigma$. Check it with autograd on $F(\lambda) = \sum_j (\mu_j^2 + \sigma_j^2)$, the exact
-# expectation of $f(z) = \sum_j z_j^2$ used below: $\partial F/\partial\log\sigma^2_j = \sigma_j^2$
-# and $\partial F/\partial\log\sigma_j = 2\sigma_j^2$.
-
-# %%
-sigma = torch.tensor([0.7, 1.2])
-log_sigma = sigma.log().requires_grad_()
-logvar = (2 * sigma.log()).requires_grad_()
-mu = torch.tensor([1.5, -0.5])
-# F(lambda) = sum_j mu_j^2 + sigma_j^2, with sigma^2 from each parameter
-(mu**2 + (2 * log_sigma).exp()).sum().backward()  # sigma^2 = e^(2 log sigma)
-(mu**2 + logvar.exp()).sum().backward()  # sigma^2 = e^(log sigma^2)
-print(f"dF/dlog sigma^2 = {logvar.grad.numpy().round(4)}, "
-      f"dF/dlog sigma = {log_sigma.grad.numpy().round(4)}")
-
-# %% [markdown]
-# **Check.** The gradient in $\log\sigma^2$ is exactly $\sigma^2$, and exactly half the gradient
-# in $\log\sigma$ (to 1e-12).
-
-# %%
-assert torch.allclose(logvar.grad, sigma**2, rtol=0, atol=1e-12)
-assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
+# (Why $\log\sigma^2$ rather than $\sigma$ is a question of its own; the section "Going
+# further" at the end of the chapter answers it.)
 
 # %% [markdown]
 # ## The score-function estimator
@@ -131,8 +93,10 @@ assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
 # $\nabla_\lambda q_\lambda = q_\lambda \nabla_\lambda \log q_\lambda$:
 #
 # $$
-# \nabla_\lambda \int q_\lambda(z) f(z)\, dz = \int q_\lambda(z)\, f(z)\, \nabla_\lambda \log q_\lambda(z)\, dz
-# = \mathbb E_{q_\lambda}\big[f(z)\, \nabla_\lambda \log q_\lambda(z)\big].
+# \begin{aligned}
+# \nabla_\lambda \int q_\lambda(z) f(z)\, dz &= \int q_\lambda(z)\, f(z)\, \nabla_\lambda \log q_\lambda(z)\, dz \\
+#   &= \mathbb E_{q_\lambda}\big[f(z)\, \nabla_\lambda \log q_\lambda(z)\big].
+# \end{aligned}
 # $$
 #
 # $\nabla_\lambda \log q_\lambda(z)$ is the **score** of $q$. Averaging
@@ -142,8 +106,10 @@ assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
 # $\log q_\lambda(z) = \sum_j -\tfrac12\big[\log 2\pi + \log\sigma_j^2 + (z_j - \mu_j)^2 e^{-\log\sigma_j^2}\big]$:
 #
 # $$
-# \frac{\partial \log q_\lambda}{\partial \mu_j} = \frac{z_j - \mu_j}{\sigma_j^2}, \qquad
-# \frac{\partial \log q_\lambda}{\partial \log\sigma_j^2} = \frac12\Big(\frac{(z_j - \mu_j)^2}{\sigma_j^2} - 1\Big).
+# \begin{aligned}
+# \frac{\partial \log q_\lambda}{\partial \mu_j} &= \frac{z_j - \mu_j}{\sigma_j^2}, \\
+# \frac{\partial \log q_\lambda}{\partial \log\sigma_j^2} &= \frac12\Big(\frac{(z_j - \mu_j)^2}{\sigma_j^2} - 1\Big).
+# \end{aligned}
 # $$
 #
 # Its weakness is variance: $f(z)$ multiplies the score, a zero-mean noise term, so a large $f$,
@@ -164,10 +130,12 @@ assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
 # distribution of $\varepsilon$ no longer depends on $\lambda$, and the gradient goes inside:
 #
 # $$
+# \begin{gathered}
 # \nabla_\lambda\, \mathbb E_{\varepsilon}\big[f(\mu + \sigma \odot \varepsilon)\big]
 # = \mathbb E_{\varepsilon}\Big[\sum_j \frac{\partial f}{\partial z_j}\, \nabla_\lambda z_j\Big],
-# \qquad \frac{\partial z_j}{\partial \mu_j} = 1,\quad
+# \\ \frac{\partial z_j}{\partial \mu_j} = 1,\qquad
 # \frac{\partial z_j}{\partial \log \sigma_j^2} = \frac{\partial \sigma_j}{\partial \log \sigma_j^2}\,\varepsilon_j = \tfrac12 \sigma_j \varepsilon_j,
+# \end{gathered}
 # $$
 #
 # where $\partial\sigma_j / \partial\log\sigma_j^2 = \tfrac12\sigma_j$ because
@@ -402,8 +370,10 @@ print(f"score / pathwise grows {growth:.0f}-fold from sigma = 1 to "
 # and $\operatorname{Cov}\big((f - \mathbb E f)u,\ u\big) = \mathbb E[(f - \mathbb E f)u^2]$:
 #
 # $$
-# \operatorname{Var}[\hat g] = \underbrace{\operatorname{Var}\big[(f - \mathbb E f)\, u\big]}_{\text{fluctuation of } f}
-# + \underbrace{(\mathbb E f - b)^2\, \mathbb E[u^2] + 2(\mathbb E f - b)\, \mathbb E\big[(f - \mathbb E f)u^2\big]}_{\text{mean of } f \text{ (minus the baseline)}}.
+# \begin{aligned}
+# \operatorname{Var}[\hat g] &= \underbrace{\operatorname{Var}\big[(f - \mathbb E f)\, u\big]}_{\text{fluctuation of } f} \\
+# &\quad + \underbrace{(\mathbb E f - b)^2\, \mathbb E[u^2] + 2(\mathbb E f - b)\, \mathbb E\big[(f - \mathbb E f)u^2\big]}_{\text{mean of } f \text{ (minus the baseline)}}.
+# \end{aligned}
 # $$
 #
 # This holds for any $f$. The second part vanishes when $b = \mathbb E f$: that is what a
@@ -416,20 +386,57 @@ print(f"score / pathwise grows {growth:.0f}-fold from sigma = 1 to "
 # variance $4\mu_j^2\sigma_j^2 + 2\sigma_j^4$. Coordinates $j \ne 1$ are independent of $u$, so in
 # each expectation they contribute either their variance times $\mathbb E[u^2]$ or zero:
 #
-# - $\mathbb E[(f - \mathbb E f)u^2] = \mathbb E\big[(2\mu_1\sigma_1\varepsilon_1 + \sigma_1^2(\varepsilon_1^2 - 1))\,\varepsilon_1^2\big]/\sigma_1^2 = \mathbb E[\varepsilon^4] - \mathbb E[\varepsilon^2] = 2$;
-# - $\operatorname{Var}[(f - \mathbb E f)u] = \mathbb E[(f - \mathbb E f)^2 u^2] - (\mathbb E[f u])^2$, with
-#   $\mathbb E[fu] = \partial F/\partial\mu_1 = 2\mu_1$ and
-#   $\mathbb E[(f - \mathbb E f)^2 u^2] = \mathbb E\big[(2\mu_1\varepsilon_1 + \sigma_1(\varepsilon_1^2 - 1))^2\varepsilon_1^2\big] + \sum_{j \ne 1} \tfrac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2}
-#   = 12\mu_1^2 + 10\sigma_1^2 + \sum_{j \ne 1} \tfrac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2}$
-#   (the middle term of the square, $4\mu_1\sigma_1\varepsilon_1^3(\varepsilon_1^2 - 1)$, has odd powers only and mean 0;
-#   $\mathbb E[(\varepsilon^2 - 1)^2\varepsilon^2] = 15 - 6 + 1 = 10$).
+# - the covariance term, in which only coordinate 1 is left:
 #
-# Altogether, after subtracting $(\mathbb E[fu])^2 = 4\mu_1^2$,
+#   $$
+#   \begin{aligned}
+#   \mathbb E[(f - \mathbb E f)u^2]
+#   &= \mathbb E\big[\big(2\mu_1\sigma_1\varepsilon_1 + \sigma_1^2(\varepsilon_1^2 - 1)\big)
+#      \,\varepsilon_1^2\big] / \sigma_1^2 \\
+#   &= \frac{2\mu_1}{\sigma_1}\, \mathbb E[\varepsilon^3]
+#      + \mathbb E[\varepsilon^4] - \mathbb E[\varepsilon^2]
+#   = 0 + 3 - 1 = 2;
+#   \end{aligned}
+#   $$
+#
+# - the fluctuation term,
+#   $\operatorname{Var}[(f - \mathbb E f)u] = \mathbb E[(f - \mathbb E f)^2 u^2] - (\mathbb E[f u])^2$,
+#   with $\mathbb E[fu] = \partial F/\partial\mu_1 = 2\mu_1$ and, expanding the square of
+#   coordinate 1's fluctuation,
+#
+#   $$
+#   \begin{aligned}
+#   \mathbb E[(f - \mathbb E f)^2 u^2]
+#   &= \mathbb E\big[\big(2\mu_1\varepsilon_1 + \sigma_1(\varepsilon_1^2 - 1)\big)^2
+#      \varepsilon_1^2\big] \\
+#   &\quad + \sum_{j \ne 1} \frac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2} \\
+#   &= 4\mu_1^2\, \mathbb E[\varepsilon^4]
+#      + 4\mu_1\sigma_1\, \mathbb E[\varepsilon^3(\varepsilon^2 - 1)] \\
+#   &\quad + \sigma_1^2\, \mathbb E[(\varepsilon^2 - 1)^2\varepsilon^2]
+#      + \sum_{j \ne 1} \frac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2} \\
+#   &= 12\mu_1^2 + 0 + 10\sigma_1^2
+#      + \sum_{j \ne 1} \frac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2},
+#   \end{aligned}
+#   $$
+#
+#   since the middle term has odd powers of $\varepsilon$ only, and
+#   $\mathbb E[(\varepsilon^2 - 1)^2\varepsilon^2] = \mathbb E[\varepsilon^6]
+#   - 2\,\mathbb E[\varepsilon^4] + \mathbb E[\varepsilon^2] = 15 - 6 + 1 = 10$.
+#
+# Put the pieces into the split above: the fluctuation term loses
+# $(\mathbb E[fu])^2 = 4\mu_1^2$, and the mean-of-$f$ part is
+# $(\mathbb E f - b)^2 / \sigma_1^2 + 2(\mathbb E f - b) \cdot 2$. Altogether,
 #
 # $$
-# \operatorname{Var}[\hat g] = \underbrace{8\mu_1^2 + 10\sigma_1^2}_{\text{own coordinate}}
+# \begin{aligned}
+# \operatorname{Var}[\hat g]
+# &= \Big(12\mu_1^2 + 10\sigma_1^2
+#    + \sum_{j \ne 1} \frac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2} - 4\mu_1^2\Big)
+#    + \frac{(\mathbb E f - b)^2}{\sigma_1^2} + 4(\mathbb E f - b) \\
+# &= \underbrace{8\mu_1^2 + 10\sigma_1^2}_{\text{own coordinate}}
 # + \underbrace{\sum_{j \ne 1} \frac{4\mu_j^2\sigma_j^2 + 2\sigma_j^4}{\sigma_1^2}}_{\text{other coordinates}}
 # + \underbrace{\frac{(\mathbb E f - b)^2}{\sigma_1^2} + 4(\mathbb E f - b)}_{\text{mean of } f}.
+# \end{aligned}
 # $$
 #
 # With every $\mu_j = \sigma_j = 1$ and no baseline this is $18 + 6(K - 1) + 4K^2 + 8K$, since
@@ -559,6 +566,10 @@ for setting in settings:
 # coordinates $z_j$ of one $q$ and gives `score_function_gradient` each coordinate's own
 # integrand $z_j^2$ (its `local` argument, through which chapter 7 passes per-factor
 # integrands): the baseline of copy $j$ then uses only the $S$ samples of $z_j$.
+#
+# The printed table has one row per estimator and one column per $S$. The baseline's entry at
+# $S = 1$ reads `nan` (not a number) on purpose: a leave-one-out baseline needs at least one
+# other sample, so with $S = 1$ there is no such estimator to measure.
 
 # %%
 sample_sizes = [1, 2, 10, 100]
@@ -707,6 +718,56 @@ print(f"rsample + backward == pathwise: {pathwise_agrees}; "
       f"surrogate + backward == score function: {score_agrees}")
 
 # %% [markdown]
+# ## Going further: why $\log \sigma^2$
+#
+# The encoder of chapter 5, like most VAE code, outputs $\log\sigma^2$, not $\sigma$. Three
+# reasons. A network's output can be any real number, while a variance must be positive:
+# $\sigma^2 = \exp(\log\sigma^2)$ is positive for every output, with no constraint to enforce.
+# The log-density and the KL of chapter 3 contain $\log\sigma^2$ itself,
+# $\log \mathcal N(z; \mu, \sigma^2) = -\tfrac12\big[\log 2\pi + \log\sigma^2 + (z - \mu)^2 e^{-\log\sigma^2}\big]$,
+# so no logarithm of a possibly tiny number is ever taken. And a step in $\log\sigma^2$ changes the
+# variance by a *factor*, which suits a quantity that ranges over orders of magnitude.
+#
+# The standard deviation follows from $\log\sigma^2 = 2\log\sigma$:
+#
+# $$ \sigma = \exp\big(\tfrac12 \log\sigma^2\big), $$
+#
+# which is where the $\tfrac12$ in `torch.exp(0.5 * logvar)` comes from. Some texts parameterize by
+# $\log\sigma$ instead; the two differ only by that factor. By the chain rule, with
+# $\log\sigma = \tfrac12 \log\sigma^2$,
+#
+# $$
+# \begin{aligned}
+# \frac{\partial}{\partial \log\sigma^2} &= \frac{\partial \log\sigma}{\partial\log\sigma^2}\,\frac{\partial}{\partial\log\sigma} \\
+#   &= \frac12\,\frac{\partial}{\partial \log\sigma},
+# \end{aligned}
+# $$
+#
+# so every gradient with respect to $\log\sigma^2$ is half the gradient with respect to
+# $\log\sigma$. Check it with autograd on $F(\lambda) = \sum_j (\mu_j^2 + \sigma_j^2)$, the exact
+# expectation of $f(z) = \sum_j z_j^2$ used above: $\partial F/\partial\log\sigma^2_j = \sigma_j^2$
+# and $\partial F/\partial\log\sigma_j = 2\sigma_j^2$.
+
+# %%
+sigma = torch.tensor([0.7, 1.2])
+log_sigma = sigma.log().requires_grad_()
+logvar = (2 * sigma.log()).requires_grad_()
+mu = torch.tensor([1.5, -0.5])
+# F(lambda) = sum_j mu_j^2 + sigma_j^2, with sigma^2 from each parameter
+(mu**2 + (2 * log_sigma).exp()).sum().backward()  # sigma^2 = e^(2 log sigma)
+(mu**2 + logvar.exp()).sum().backward()  # sigma^2 = e^(log sigma^2)
+print(f"dF/dlog sigma^2 = {logvar.grad.numpy().round(4)}, "
+      f"dF/dlog sigma = {log_sigma.grad.numpy().round(4)}")
+
+# %% [markdown]
+# **Check.** The gradient in $\log\sigma^2$ is exactly $\sigma^2$, and exactly half the gradient
+# in $\log\sigma$ (to 1e-12).
+
+# %%
+assert torch.allclose(logvar.grad, sigma**2, rtol=0, atol=1e-12)
+assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
+
+# %% [markdown]
 # ## Summary
 #
 # - The score-function estimator $\mathbb E_q[f(z)\nabla_\lambda \log q_\lambda(z)]$ is unbiased for
@@ -760,13 +821,19 @@ print(f"rsample + backward == pathwise: {pathwise_agrees}; "
 # *Pathwise:* one estimate is $f'(z) = \kappa\cos(\kappa z)$. Since
 # $\cos^2 = \tfrac12(1 + \cos 2\kappa z)$ and $\mathbb E[\cos 2\kappa z] = \cos(2\kappa\mu)\, e^{-2\kappa^2\sigma^2}$,
 #
-# $$ \operatorname{Var}_{\text{path}} = \frac{\kappa^2}{2}\big(1 + \cos(2\kappa\mu)\, e^{-2\kappa^2\sigma^2}\big) - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{\kappa^2}{2}. $$
+# $$ \begin{aligned}
+# \operatorname{Var}_{\text{path}} &= \frac{\kappa^2}{2}\big(1 + \cos(2\kappa\mu)\, e^{-2\kappa^2\sigma^2}\big) - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \\
+# &\approx \frac{\kappa^2}{2}.
+# \end{aligned} $$
 #
 # *Score function:* one estimate is $\sin(\kappa z)(z - \mu)/\sigma^2$. With $z = \mu + \sigma\varepsilon$,
 # $\sin^2 = \tfrac12(1 - \cos 2\kappa z)$, and
 # $\mathbb E[\varepsilon^2 e^{\mathrm i t\varepsilon}] = -\tfrac{d^2}{dt^2} e^{-t^2/2} = (1 - t^2)\, e^{-t^2/2}$ at $t = 2\kappa\sigma$:
 #
-# $$ \operatorname{Var}_{\text{score}} = \frac{1 - \cos(2\kappa\mu)(1 - 4\kappa^2\sigma^2)\, e^{-2\kappa^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \approx \frac{1}{2\sigma^2}. $$
+# $$ \begin{aligned}
+# \operatorname{Var}_{\text{score}} &= \frac{1 - \cos(2\kappa\mu)(1 - 4\kappa^2\sigma^2)\, e^{-2\kappa^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \\
+# &\approx \frac{1}{2\sigma^2}.
+# \end{aligned} $$
 #
 # The pathwise variance grows like $\kappa^2$, because the slope of $f$ is large and changes sign
 # rapidly; the score function only sees the values of $f$, which stay in $[-1, 1]$. At
@@ -860,8 +927,10 @@ assert abs(value - closed_optimal) < 4 * se
 # So
 #
 # $$
-# \operatorname{Var}[(f - b)u] = 10\mu_1^2\sigma_1^2 + 14\sigma_1^4 + \tfrac12\sum_{j \ne 1}(4\mu_j^2\sigma_j^2 + 2\sigma_j^4)
-# + \tfrac12(\mathbb E f - b)^2 + 4\sigma_1^2(\mathbb E f - b),
+# \begin{aligned}
+# \operatorname{Var}[(f - b)u] &= 10\mu_1^2\sigma_1^2 + 14\sigma_1^4 + \tfrac12\sum_{j \ne 1}(4\mu_j^2\sigma_j^2 + 2\sigma_j^4) \\
+#   &\quad + \tfrac12(\mathbb E f - b)^2 + 4\sigma_1^2(\mathbb E f - b),
+# \end{aligned}
 # $$
 #
 # at $\mu_j = \sigma_j = 1$ and $b = 0$: $24 + 3(K - 1) + 2K^2 + 8K$, again quadratic in $K$ through the

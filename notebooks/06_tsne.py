@@ -110,6 +110,18 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # which is 1 when the picture invents no neighbours, and lower the more it brings in points
 # that were far away (each intruder is penalized by how far outside the true $m$ nearest it
 # was). We use $m = 10$ (`analysis.trustworthiness`, scikit-learn's implementation).
+#
+# The fraction in front is one over the largest possible penalty, so that $\mathcal T$ runs
+# from 1, the best picture, down to 0, the worst (for $m < N / 2$). Ranks run from 1 to
+# $N - 1$, and the worst a picture can do to point $i$ is to show as its $m$ neighbours the
+# $m$ points farthest from it, of ranks $N - m, \dots, N - 1$. Their penalties, each rank
+# less $m$, form an arithmetic series of $m$ terms from $N - 2m$ to $N - m - 1$:
+#
+# $$
+# (N - 2m) + \dots + (N - m - 1) = \frac{m\,(2N - 3m - 1)}{2},
+# $$
+#
+# and $N$ times that, for the $N$ points, is the inverse of the fraction.
 
 # %%
 x_test, y_test = load_mnist("test")
@@ -558,9 +570,10 @@ for perplexity, plane_right in right_p.items():
 # :::
 
 # %% tags=["hide-cell"]
-# tolerance: rtol=0.05 atol=0.04
+# tolerance: rtol=0.12 atol=0.07
 # (differences with a paired standard error of about 0.011 from a retrained
-# VAE: they moved by 0.025 under another CPU's maths)
+# VAE: they moved by 0.025 and 0.062, and the active units from 19 to 18 and
+# from 21 to 19, under other CPUs' maths)
 sampled = reparameterize(vae_mu, vae_logvar,
                          generator=torch.Generator().manual_seed(SEED))
 active = vae_mu.var(0) > 0.01  # the criterion of analysis.active_units
