@@ -14,17 +14,14 @@
 # ---
 
 # %% [markdown]
-# # 8. Beyond the plain VAE: the prior hole, grey pixels, a chosen digit, and the VAE as a compressor
+# # 8. The prior hole: where a VAE's codes do not fill its prior, and a chosen digit
 #
-# **What you will learn.** Four questions that readers of chapter 5 ask, each answered by a
-# measurement. Why do samples from the prior look worse than reconstructions? (The codes of the
-# training images do not fill the prior; we split the KL term and fit a density to the codes to
-# bracket how much, fix the sampler after training, and score the fitted density as the model's
-# prior.) Is a Bernoulli likelihood on grey
-# pixels a distribution? (No; the continuous Bernoulli is.) How do I generate the digit I want?
-# (Condition the VAE on the label.) Is the VAE a compressor, and how good a one? (Yes, through
-# bits-back coding: it needs far fewer bits than gzip, bz2, lzma or PNG, but only pays off on
-# data sets large enough to cover the cost of sending the model.)
+# **What you will learn.** Why samples from the prior look worse than reconstructions, answered
+# by a measurement: the codes of the training images do not fill the prior. We split the ELBO's
+# KL term into a mutual information and the divergence of the *aggregate posterior* from the
+# prior, bracket that divergence from above and below, fix the sampler after training with a
+# density fitted to the codes, and score that density as the model's prior. Then we condition
+# the VAE on the label, to generate the digit we ask for, and find the same hole once per class.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
 # On Colab, install the book's package (once per session).
@@ -34,43 +31,27 @@ except ImportError:
     # %pip install -q "vaebook @ git+https://github.com/vaebook/vaebook@v0.1.0"
     import vaebook
 
+
 # %% tags=["hide-input"]
 # Setup: fix the seed and pick the device (a GPU when there is one).
 # %matplotlib inline
-import bz2
-import gzip
-import io
-import lzma
 import math
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
 from sklearn.mixture import GaussianMixture
-from torch.distributions import ContinuousBernoulli
 
 from vaebook import analysis, plots, pretrained
 from vaebook.aggregate import kl_split, log_aggregate_posterior
 from vaebook.data import binarize_dynamic, binarize_static, load_mnist
-from vaebook.densities import (
-    continuous_bernoulli_mean,
-    kl_standard_normal,
-    log_bernoulli,
-    log_continuous_bernoulli,
-    log_continuous_bernoulli_normalizer,
-    log_standard_normal,
-)
-from vaebook.distributions import (
-    BernoulliLikelihood,
-    ContinuousBernoulliLikelihood,
-    MixturePrior,
-)
+from vaebook.densities import kl_standard_normal, log_standard_normal
+from vaebook.distributions import MixturePrior
 from vaebook.likelihood import bound_from_log_weights, sample_log_weights
-from vaebook.losses import conditional_vae_loss, elbo, vae_loss
-from vaebook.models import VAE, ConditionalVAE, reparameterize
+from vaebook.losses import conditional_vae_loss, elbo
+from vaebook.models import ConditionalVAE, reparameterize
 from vaebook.randomness import book_seed, seed_everything
-from vaebook.training import evaluate, pick_device, train
+from vaebook.training import pick_device, train
 
 SEED = book_seed()  # $VAEBOOK_SEED, else 0
 seed_everything(SEED)
@@ -107,6 +88,7 @@ accuracy = (test_reading.argmax(1) == y_test).float().mean().item()
 print(f"chapter 5's VAE: K = {K}, {n_active} active units")
 print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 
+
 # %% [markdown]
 # ## 1. The prior hole: the aggregate posterior against the prior
 #
@@ -128,9 +110,11 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # (Hoffman & Johnson, 2016, "ELBO surgery"). Add and subtract $\log q_\phi(z)$ inside it:
 #
 # $$
+# \begin{aligned}
 # \frac1N \sum_n \mathrm{KL}\big(q_\phi(z \mid x_n) \,\Vert\, p(z)\big)
-# = \underbrace{\frac1N \sum_n \mathbb E_{q_\phi(z \mid x_n)}\Big[\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)}\Big]}_{I_q(x;\, z)}
-# + \underbrace{\mathbb E_{q_\phi(z)}\Big[\log \frac{q_\phi(z)}{p(z)}\Big]}_{\mathrm{KL}(q_\phi(z) \,\Vert\, p(z))}.
+# &= \underbrace{\frac1N \sum_n \mathbb E_{q_\phi(z \mid x_n)}\Big[\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)}\Big]}_{I_q(x;\, z)} \\
+# &\quad + \underbrace{\mathbb E_{q_\phi(z)}\Big[\log \frac{q_\phi(z)}{p(z)}\Big]}_{\mathrm{KL}(q_\phi(z) \,\Vert\, p(z))}.
+# \end{aligned}
 # $$
 #
 # The first term is the *mutual information* between the image index and its code under $q$ (the
@@ -154,9 +138,22 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # encoder $q(z \mid x_n) = \mathcal N(G x_n, \sigma^2 I)$, with a gain $G > 0$, so that
 # $z = G x + \sigma \varepsilon$. The closed forms are those of the whole population of images
 # ($N \to \infty$), whose aggregate posterior $\bar q(z) = \mathbb E_x\, q(z \mid x)$ is the
-# Gaussian $\mathcal N(0, (G^2 + \sigma^2) I)$: the population's mutual information is
-# that of a Gaussian channel, $\tfrac12 \log(1 + G^2/\sigma^2)$ per dimension (signal variance over
-# noise variance), $I = \tfrac K2 \log(1 + G^2/\sigma^2)$ in all, and
+# Gaussian $\mathcal N(0, (G^2 + \sigma^2) I)$. The population's mutual information is that of
+# a *Gaussian channel*, a signal $G x_j$ sent through added noise $\sigma \varepsilon_j$, and it
+# takes one line. A mutual information is what the code's entropy loses when the image is known,
+# $I = \mathbb H[z] - \mathbb H[z \mid x]$ (the KL form above, with $\log q(z \mid x) -
+# \log \bar q(z)$ split into two entropies; the primer of chapter 9 has more). A Gaussian of
+# variance $\sigma^2$ in one dimension has entropy $\tfrac12 (1 + \log 2\pi + \log \sigma^2)$, and
+# the coordinates are independent, so with $\mathbb H[z_j]$ from variance $G^2 + \sigma^2$ and
+# $\mathbb H[z_j \mid x]$ from variance $\sigma^2$,
+#
+# $$
+# I = \sum_{j=1}^K \big(\mathbb H[z_j] - \mathbb H[z_j \mid x]\big)
+# = \frac K2 \big(\log(G^2 + \sigma^2) - \log \sigma^2\big) = \frac K2 \log\Big(1 + \frac{G^2}{\sigma^2}\Big),
+# $$
+#
+# $\tfrac12 \log(1 + G^2/\sigma^2)$ per dimension (signal variance over noise variance). The KL
+# between two Gaussians (chapter 3) gives
 # $\mathrm{KL}(\bar q(z) \,\Vert\, p(z)) = \tfrac K2 \big(G^2 + \sigma^2 - 1 - \log(G^2 + \sigma^2)\big)$.
 # The mixture of $N$ images matches them only while $N$ is large next to $e^{I}$. We take
 # $K = 32$, $N = 10{,}000$ and $\sigma^2 = 0.5$, and raise the signal-to-noise ratio
@@ -209,9 +206,19 @@ assert high.log_n - 0.1 < high.mutual_information
 # Why the ceiling matters: the $N$ images are a sample from the distribution $p_{\mathrm{data}}$
 # of all digits, and the aggregate of *that* population, $\bar q_\phi(z) = \mathbb E_{x \sim
 # p_{\mathrm{data}}}\, q_\phi(z \mid x)$, is what the prior should match. Averaged over the draw
-# of the $N$ images, our estimate of $I_q$ is the InfoNCE lower bound on the population's mutual
-# information (Poole et al., 2019), a standard estimator that scores a code against its own image
-# and $N - 1$ others: biased low, and capped at $\log N$. The average KL is
+# of the $N$ images, our estimate of $I_q$ is the *InfoNCE* lower bound on the population's mutual
+# information (van den Oord, Li & Vinyals, 2018; Poole et al., 2019). InfoNCE estimates a mutual
+# information from $N$ pairs $(x_n, z_n)$ drawn from the joint distribution by scoring each code
+# against its own image and the $N - 1$ others: it is the average
+#
+# $$
+# \frac1N \sum_{n=1}^N \log \frac{q_\phi(z_n \mid x_n)}{\frac1N \sum_{n'=1}^N q_\phi(z_n \mid x_{n'})},
+# $$
+#
+# and the denominator is $q_\phi(z_n)$, the aggregate posterior of the $N$ images: these are the
+# terms of our estimate. Its expectation over the draw of the pairs never exceeds the population's
+# mutual information, and each term is at most $\log N$ (its numerator is one of the $N$ terms
+# of the sum below it), so it is biased low and capped at $\log N$. The average KL is
 # unbiased, so the divergence computed as the difference is, in expectation, an *upper* bound on
 # $\mathrm{KL}(\bar q_\phi(z) \,\Vert\, p(z))$. (Strictly, for images the encoder was not fitted to;
 # below we use the training images for their larger $N$, and exercise 2 varies $N$.)
@@ -469,8 +476,10 @@ assert abs(prior_confidence_empty - prior_confidence_rest) < 0.05
 # KL term moves: for one image the ELBO gains
 #
 # $$
-# \mathrm{KL}\big(q_\phi(z \mid x) \,\Vert\, p(z)\big) - \mathrm{KL}\big(q_\phi(z \mid x) \,\Vert\, p_{\mathrm{mix}}(z)\big)
-# = \mathbb E_{q_\phi(z \mid x)}\big[\log p_{\mathrm{mix}}(z) - \log p(z)\big],
+# \begin{aligned}
+# &\mathrm{KL}\big(q_\phi(z \mid x) \,\Vert\, p(z)\big) - \mathrm{KL}\big(q_\phi(z \mid x) \,\Vert\, p_{\mathrm{mix}}(z)\big) \\
+# &\quad = \mathbb E_{q_\phi(z \mid x)}\big[\log p_{\mathrm{mix}}(z) - \log p(z)\big],
+# \end{aligned}
 # $$
 #
 # and averaged over the images, $\mathbb E_{z \sim \bar q_\phi}[\log p_{\mathrm{mix}}(z) - \log p(z)]$:
@@ -534,282 +543,9 @@ assert bound_gain > 4 * bound_gain_se
 assert all(bound_score[n].mean() > elbo_score[n].mean() for n in scored)
 assert 0 < elbo_gain < 0.05 * -elbo_score["N(0, I)"].mean()
 
-# %% [markdown]
-# ## 2. Grey pixels: the continuous Bernoulli
-#
-# Chapter 5 binarized MNIST because a Bernoulli likelihood is a distribution over $\{0, 1\}^D$.
-# (Chapter 1 met the integral below, for the autoencoder's cross-entropy; here it gets its name
-# and its consequences for a VAE.)
-# Many implementations skip that step and feed the grey levels $x_d \in [0, 1]$ into the same
-# formula, the binary cross-entropy. With $\rho = \operatorname{sigmoid}(\ell)$ the decoder's
-# parameter for one pixel, the formula $\rho^x (1 - \rho)^{1 - x}$ is then used as a density on
-# $[0, 1]$. Is it one? Integrate it:
-#
-# $$
-# \int_0^1 \rho^x (1 - \rho)^{1 - x}\, dx = (1 - \rho) \int_0^1 e^{x \ell}\, dx
-# = \frac{(1 - \rho)(e^{\ell} - 1)}{\ell} = \frac{2\rho - 1}{\ell},
-# $$
-#
-# using $\rho/(1 - \rho) = e^\ell$. This is $\tanh(\ell/2)/\ell$: at most $\tfrac12$ (at
-# $\rho = \tfrac12$), and it falls to 0 as $\rho$ goes to 0 or 1. We check it numerically.
-
-# %%
-rho = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
-logits = torch.log(rho) - torch.log1p(-rho)
-grid = torch.linspace(0, 1, 20_001, dtype=torch.float64)
-formula = torch.exp(log_bernoulli(grid[:, None, None], logits[None, :, None]))
-numeric = torch.trapezoid(formula, grid, dim=0)  # one integral per rho
-closed = torch.where(logits.abs() < 1e-9, 0.5,
-                     torch.tanh(logits / 2) / logits)
-print(f"{'rho':>5s} {'integral':>8s} {'closed form':>11s} "
-      f"{'missing nats/pixel':>18s}")
-for value in (0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99):
-    i = int(torch.argmin((rho - value).abs()))
-    print(f"{value:5.2f} {numeric[i]:8.4f} {closed[i]:11.4f} "
-          f"{-math.log(numeric[i]):18.3f}")
-fig = Figure(figsize=(4.5, 3))
-ax = fig.subplots()
-ax.plot(rho, numeric)
-ax.set_xlabel(r"$\rho = \mathrm{sigmoid}(\ell)$")
-ax.set_ylabel(r"$\int_0^1 \rho^x (1-\rho)^{1-x}\, dx$")
-fig.tight_layout()
-fig
 
 # %% [markdown]
-# **Check.** Quadrature and closed form agree to $10^{-6}$; the integral never exceeds
-# $\tfrac12$. Each pixel's "likelihood" misses a normalizing factor of at least 2, so a 784-pixel
-# image's misses at least $784 \log 2 = 543$ nats.
-
-# %%
-assert (numeric - closed).abs().max() < 1e-6
-assert numeric.max() <= 0.5 + 1e-9
-assert abs(numeric[torch.argmin((rho - 0.5).abs())] - 0.5) < 1e-6
-
-# %% [markdown]
-# **The continuous Bernoulli** (Loaiza-Ganem & Cunningham, 2019) puts the factor back:
-#
-# $$
-# p(x \mid \ell) = C(\ell)\, \rho^x (1 - \rho)^{1 - x}, \qquad
-# C(\ell) = \frac{\ell}{\tanh(\ell/2)} \ge 2, \qquad x \in [0, 1].
-# $$
-#
-# It is a density on $[0, 1]$, and its mean is *not* $\rho$:
-# $\mathbb E[x] = 1/(1 - e^{-\ell}) - 1/\ell$ (exercise 3), which lies between $\rho$ and
-# $\tfrac12$ and approaches 0 only as $-1/\ell$. So a continuous-Bernoulli decoder shows its
-# reconstruction as that mean, not as $\rho$. `vaebook.densities.log_continuous_bernoulli`
-# computes $\log p(x \mid \ell)$ summed over pixels (tested against
-# `torch.distributions.ContinuousBernoulli`), `continuous_bernoulli_mean` the mean, and
-# `distributions.ContinuousBernoulliLikelihood` is the likelihood as an object: a
-# `VAE(likelihood=ContinuousBernoulliLikelihood())` trains with the same `vae_loss` and the same
-# `elbo` as the Bernoulli VAE.
-#
-# **Check.** On random grey images and logits, vaebook's log-density agrees with
-# `torch.distributions` to $10^{-6}$ nats per image, and the density integrates to 1 over
-# $[0, 1]$ for every $\rho$ of the grid above.
-
-# %%
-g_check = torch.Generator().manual_seed(SEED)
-x_check = torch.rand(5, 784, generator=g_check, dtype=torch.float64)
-logits_check = 4 * torch.randn(5, 784, generator=g_check, dtype=torch.float64)
-torch_log_p = ContinuousBernoulli(logits=logits_check).log_prob(x_check)
-assert torch.allclose(log_continuous_bernoulli(x_check, logits_check),
-                      torch_log_p.sum(1), rtol=0, atol=1e-6)
-normalized = torch.exp(log_continuous_bernoulli(grid[:, None, None],
-                                                logits[None, :, None]))
-assert (torch.trapezoid(normalized, grid, dim=0) - 1).abs().max() < 1e-6
-
-# %% [markdown]
-# **Two VAEs on grey MNIST.** The same small VAE (784-256-16, one hidden layer each way), the
-# same initial weights and the same batches, trained for 3 epochs on the *grey* training images,
-# both with `vae_loss`, once with the Bernoulli likelihood (the binary cross-entropy, not
-# normalized on grey pixels) and once with the continuous Bernoulli. We compare their reconstructions of the grey test images (decoded at
-# $z = \mu$): the pixel error, and how the grey levels come out.
-
-# %%
-def train_small(model, loss, epochs, **options):
-    """Train a side model quietly with the same seed; return it on the CPU."""
-    train(model, loss, x_train, epochs=epochs, batch_size=256, lr=2e-3,
-          seed=SEED, device=device, progress=False, **options)
-    return model.cpu().eval()
-
-
-def grey_vae(likelihood):
-    seed_everything(SEED)  # the same initial weights for both
-    model = VAE(hidden=(256,), latent_dim=16, likelihood=likelihood)
-    return train_small(model, vae_loss, epochs=3)
-
-
-bernoulli_vae = grey_vae(BernoulliLikelihood())
-cb_vae = grey_vae(ContinuousBernoulliLikelihood())
-# the Bernoulli VAE's networks, read with the continuous Bernoulli
-bernoulli_as_density = bernoulli_vae.with_parts(
-    likelihood=ContinuousBernoulliLikelihood())
-with torch.no_grad():
-    logits_b = bernoulli_vae.decode_logits(bernoulli_vae.encode(x_test)[0])
-    logits_c = cb_vae.decode_logits(cb_vae.encode(x_test)[0])
-reconstructions = {"Bernoulli VAE": torch.sigmoid(logits_b),
-                   "CB VAE, rho": torch.sigmoid(logits_c),
-                   "CB VAE, mean": continuous_bernoulli_mean(logits_c)}
-black, white = x_test == 0, x_test >= 0.95
-grey = (x_test > 0.2) & (x_test < 0.8)
-print(f"test pixels: {black.float().mean():.1%} exactly 0, "
-      f"{grey.float().mean():.1%} in (0.2, 0.8), "
-      f"{white.float().mean():.1%} at least 0.95")
-
-# %%
-# tolerance: rtol=0.03 atol=0.002
-print(f"{'reconstruction':14s} {'MSE/pixel':>9s} {'in (0.2, 0.8)':>13s} "
-      f"{'at x = 0':>8s} {'at x >= 0.95':>12s}")
-quality = {}
-for name, r in reconstructions.items():
-    quality[name] = {"mse": ((r - x_test) ** 2).mean().item(),
-                     "grey": ((r > 0.2) & (r < 0.8)).float().mean().item(),
-                     "black": r[black].mean().item(),
-                     "white": r[white].mean().item()}
-    q = quality[name]
-    print(f"{name:14s} {q['mse']:9.4f} {q['grey']:13.1%} {q['black']:8.3f} "
-          f"{q['white']:12.3f}")
-plots.plot_rows([x_test[:10], *(r[:10] for r in reconstructions.values())],
-                ["grey input", *reconstructions])
-
-# %% [markdown]
-# **Check.** After this short training, the Bernoulli VAE has the smaller pixel error. The
-# continuous Bernoulli's $\rho$ is the sharpest picture, with fewer mid-grey pixels than the data,
-# and its mean has more mid-grey pixels than the data: it lifts the black background above both
-# others (by more than 0.005) and pulls the ink (pixels of at least 0.95) down below both (by more
-# than 0.03), because the mean reaches 0 or 1 only as $-1/\ell$ or $1 - 1/\ell$.
-
-# %%
-b, c_rho, c_mean = quality.values()
-data_grey = grey.float().mean().item()
-assert b["mse"] < c_mean["mse"] and b["mse"] < c_rho["mse"]
-assert c_rho["grey"] < data_grey < c_mean["grey"]
-assert c_mean["black"] > max(b["black"], c_rho["black"]) + 0.005
-assert c_mean["white"] < min(b["white"], c_rho["white"]) - 0.03
-
-# %% [markdown]
-# **What each model's number means.** Each VAE reports $-\hat{\mathcal L}$ on the test images
-# (one $z$ per image, an estimate of $-\mathcal L$). For the continuous Bernoulli, $-\mathcal L$
-# bounds $-\log p_\theta(x)$ for a true density on $[0, 1]^{784}$; a density may exceed 1, so the
-# number may be negative. For the Bernoulli VAE it is not the negative log of any density: its
-# decoder misses $\sum_d \log C(\ell_d)$, which we compute from its logits. Read with the
-# continuous-Bernoulli likelihood (`bernoulli_as_density` above: the same networks), the Bernoulli
-# VAE's decoder becomes a density too, and both numbers
-# are bounds of one kind (whether such numbers can rank two models is the question after the next
-# check). The Bernoulli VAE's own number is then that same decoder's continuous-Bernoulli
-# $-\hat{\mathcal L}$ plus the missing $\sum_d \log C(\ell_d)$ (at least 543 nats): an upper
-# bound on its $-\log p_\theta(x)$ as a density, and a loose one.
-
-# %%
-missing = log_continuous_bernoulli_normalizer(logits_b).sum(1).mean().item()
-neg_elbo = {
-    "Bernoulli VAE, its own loss": evaluate(bernoulli_vae, vae_loss, x_test),
-    "Bernoulli VAE as a density": evaluate(
-        bernoulli_as_density, vae_loss, x_test),
-    "CB VAE": evaluate(cb_vae, vae_loss, x_test),
-}
-# tolerance: rtol=0.01 atol=1
-for name, value in neg_elbo.items():
-    print(f"{name:28s} -ELBO = {value:8.0f} nats per image")
-print(f"normalizer the Bernoulli VAE leaves out: {missing:.0f} nats/image")
-
-# %% [markdown]
-# **Check.** The Bernoulli VAE's own $-\hat{\mathcal L}$ exceeds its score as a density by the
-# normalizer it leaves out. That is an identity, not a finding: the continuous-Bernoulli
-# likelihood is the Bernoulli one plus $\sum_d \log C(\ell_d)$ at the same $z$ (the two evaluations draw the same
-# $z$; the normalizer printed is at the code's mean, hence the small difference), and the
-# normalizer itself was checked against `torch.distributions` above. It is at least
-# $784 \log 2 = 543$ nats per image because $C(\ell) \ge 2$ for every $\ell$ (the integral
-# above), so its size needs no check either. What does need one: the continuous-Bernoulli VAE's
-# $-\hat{\mathcal L}$ is negative, so its log-density is positive on average over the test images
-# (their geometric mean density exceeds 1), as a density's may.
-
-# %%
-assert neg_elbo["CB VAE"] < 0
-
-# %% [markdown]
-# ### Which is the better density? Not on these images
-#
-# The two densities cannot be ranked on the numbers above. 80.7% of the test pixels are *exactly*
-# 0 (printed earlier), and a density's value at a point has no ceiling: the continuous
-# Bernoulli's log-density at $x = 0$ is $\log C(\ell) + \log(1 - \rho)$, which grows like
-# $\log \lvert \ell \rvert$ without bound as $\ell \to -\infty$. Training on exact zeros rewards
-# pushing the logits of the black pixels ever further out, whether or not the model learns
-# anything more about digits; the first line below shows the continuous-Bernoulli VAE's median
-# logit at a black pixel more than ten times as far out as the Bernoulli VAE's. A likelihood on
-# such data measures that push, so a ranking by it means nothing, here or between numbers from
-# different papers.
-#
-# **Dequantize.** The images are 8-bit: each pixel $x_d$ is one of the 256 levels
-# $0, 1/255, \dots, 1$. Give the level $255\, x_d$ the cell $[255\, x_d/256, (255\, x_d + 1)/256)$
-# of width $1/256$, and draw the dequantized image $\tilde x$ uniformly from the cells of $x$'s
-# pixels (Theis, van den Oord & Bethge, 2016). Any density $p$ on $[0, 1]^D$ gives the 8-bit
-# image $x$ the probability $P(x) = \int_{\text{cells}(x)} p(\tilde x)\, d\tilde x
-# = 256^{-D}\, \mathbb E_{\tilde x}[p(\tilde x)]$, and by Jensen's inequality and the ELBO
-#
-# $$
-# -\log P(x) \le -\mathbb E_{\tilde x}[\log p(\tilde x)] + D \log 256
-# \le -\mathbb E_{\tilde x}[\mathcal L(\tilde x)] + D \log 256 .
-# $$
-#
-# The right side bounds the nats a model needs for the 8-bit image itself: a probability, never
-# above 1, so no point mass to exploit, and comparable between any two models of 8-bit images.
-# We score both decoders as continuous Bernoulli densities (the Bernoulli VAE's with the
-# normalizer it leaves out put back, as above) on the same dequantized test images, with one $z$ per image,
-# and compare them image by image: the standard error is that of the 10,000 per-image
-# differences (paired). The same comparison on the raw grey images shows how much of its lead
-# the continuous-Bernoulli VAE owed to the exact zeros.
-
-# %%
-def density_neg_elbo(model, x, generator):
-    """-L̂ per image, one z."""
-    with torch.no_grad():
-        return -elbo(model, x, 1, generator)
-
-
-g_deq = torch.Generator().manual_seed(SEED)
-levels = torch.round(255 * x_test)  # 0, 1, ..., 255
-x_deq = (levels + torch.rand(x_test.shape, generator=g_deq)) / 256
-per_image = {(data, name): density_neg_elbo(model, x, g_deq)
-             for data, x in (("raw", x_test), ("dequantized", x_deq))
-             for name, model in (("Bernoulli VAE", bernoulli_as_density),
-                                 ("CB VAE", cb_vae))}
-gaps = {}
-for data in ("raw", "dequantized"):
-    gap = per_image[data, "Bernoulli VAE"] - per_image[data, "CB VAE"]
-    gaps[data] = gap.mean().item(), gap.std().item() / math.sqrt(len(gap))
-scores_deq = {name: per_image["dequantized", name].mean().item()
-              + 784 * math.log(256) for name in ("Bernoulli VAE", "CB VAE")}
-# tolerance: rtol=0.03 atol=1
-print(f"median logit at the black test pixels: Bernoulli VAE "
-      f"{logits_b[black].median():.1f}, "
-      f"CB VAE {logits_c[black].median():.0f}")
-for name, value in scores_deq.items():
-    print(f"{name:13s} on the 8-bit images: -log P(x) <= {value:5.0f} nats, "
-          f"{value / (784 * math.log(2)):.2f} bits per pixel")
-for data, (gap, gap_se) in gaps.items():
-    print(f"CB VAE ahead, {data:11s} images: {gap:5.0f} ± {gap_se:.0f} nats")
-
-# %% [markdown]
-# **Check.** On the 8-bit images the continuous-Bernoulli VAE needs fewer nats than the Bernoulli
-# VAE scored as a density, by many paired standard errors: it is the better model of the 8-bit
-# digits, as far as these bounds tell (both are upper bounds, each with its own gap). Its lead on
-# the raw images is more than twice as large: most of it came from the pixels at exactly 0 or 1,
-# the point masses that dequantization removes. Both bounds lie below the 8 bits per pixel of a
-# uniform guess (and above 0, as every $-\log P(x)$ does). These are small models, trained for 3
-# epochs on the raw images rather than on dequantized ones; trained on dequantized images, the
-# continuous Bernoulli would have no point mass to chase.
-
-# %%
-assert logits_c[black].median() < 10 * logits_b[black].median() < 0
-deq_gap, deq_se = gaps["dequantized"]
-raw_gap, raw_se = gaps["raw"]
-assert deq_gap > 5 * deq_se
-assert raw_gap > 2 * deq_gap + 3 * math.hypot(raw_se, deq_se)
-assert all(v < 8 * 784 * math.log(2) for v in scores_deq.values())
-
-# %% [markdown]
-# ## 3. Generating a chosen digit: the conditional VAE
+# ## 2. Generating a chosen digit: the conditional VAE
 #
 # A VAE's prior draws come out as whatever digit the decoder makes of them. To ask for a 7,
 # give the model the label $y$, as a one-hot vector, in both networks (Sohn, Lee & Yan,
@@ -826,10 +562,17 @@ assert all(v < 8 * 784 * math.log(2) for v in scores_deq.values())
 # *style*. To generate a 7, draw $z \sim p(z)$ and decode it with $y = 7$.
 #
 # `vaebook.models.ConditionalVAE` is this model and `losses.conditional_vae_loss` its loss;
-# `train` passes each batch's labels to it. We keep $K = 2$ (exercise 4 shows why a small code
+# `train` passes each batch's labels to it. We keep $K = 2$ (exercise 3 shows why a small code
 # matters here), 784-256-2 widths, 4 epochs on dynamically binarized images.
 
 # %%
+def train_small(model, loss, epochs, **options):
+    """Train a side model quietly with the same seed; return it on the CPU."""
+    train(model, loss, x_train, epochs=epochs, batch_size=256, lr=2e-3,
+          seed=SEED, device=device, progress=False, **options)
+    return model.cpu().eval()
+
+
 seed_everything(SEED)
 cvae = train_small(ConditionalVAE(hidden=(256,), latent_dim=2),
                    conditional_vae_loss, epochs=4, labels=y_train,
@@ -840,7 +583,9 @@ with torch.no_grad():
 _, read_as = reading(generated)
 per_class = (read_as == requested).float().view(10, 100).mean(1)
 overall = per_class.mean().item()
-# tolerance: rtol=0.1 atol=0.03
+# tolerance: rtol=0 atol=20
+# (percentages of 100 digits per class from a model trained for 4 epochs:
+# one class moved by 10 points between two trainings on two CPUs)
 print("requested digit:   " + " ".join(f"{d:4d}" for d in range(10)))
 print("read as requested: " + " ".join(f"{a:4.0%}" for a in per_class))
 print(f"overall: {overall:.1%} of 1,000 generated digits")
@@ -884,7 +629,10 @@ with torch.no_grad():
 hit = (read_asked == weakest).float()
 outside = mahalanobis(z_asked) > radius
 hit_out, hit_in = hit[outside].mean().item(), hit[~outside].mean().item()
-# tolerance: rtol=0.1 atol=0.05
+# tolerance: rtol=0.6 atol=1
+# (where a class sits in a 2-D code is arbitrary to the training: its centre
+# moved from (-0.95, -0.94) to (-0.57, -1.41), the share outside the ellipse
+# from 12% to 19%, between two trainings on two CPUs)
 print(f"weakest class: {weakest}, its codes centred at "
       f"({centre[0]:.2f}, {centre[1]:.2f})")
 print(f"prior draws outside the ellipse of its codes: "
@@ -952,134 +700,6 @@ plots.image_grid(panel.reshape(-1, 784), nrow=11,
 assert hit_rate >= 0.8
 assert slant_r > 0.5 and ink_r > 0.3
 
-# %% [markdown]
-# ## 4. The VAE as a compressor
-#
-# Autoencoders are often introduced as compression, but a 32-number code of an image is lossy and
-# costs as many bits as we choose to spend on each number. The precise claim is about *lossless*
-# compression, and it goes through the likelihood.
-#
-# **Code lengths are log-probabilities.** Given a model $P(x)$ of binary images that sender and
-# receiver share, arithmetic coding (Witten, Neal & Cleary, 1987) transmits an image in
-# $-\log_2 P(x)$ bits, plus at most two bits per message; no code does better on average than the
-# entropy, and the best model gives the shortest codes. For a VAE, $-\log_2 p_\theta(x)$ is the
-# test NLL of chapter 5 divided by $\ln 2$: bits per image. But $p_\theta(x) = \int p_\theta(x
-# \mid z)\, p(z)\, dz$ cannot be computed exactly, and arithmetic coding needs it.
-#
-# **Bits back** (Hinton & van Camp, 1993; made practical by Townsend, Bird & Barber, 2019, as
-# BB-ANS). Send $z$ first, then $x$ given $z$: that costs $-\log_2 p(z) - \log_2 p_\theta(x \mid z)$
-# bits (with $z$ on a fine grid, whose cell width cancels below). Wasteful, because many codes
-# would have done; the trick is to choose $z$ *by decoding it from bits the sender had to send
-# anyway* (the code of the images sent before), with $q_\phi(z \mid x)$ as the model:
-#
-# 1. the sender decodes $z$ from the bits already in the message using $q_\phi(z \mid x)$; this
-#    consumes $-\log_2 q_\phi(z \mid x)$ of those bits;
-# 2. she encodes $x$ with $p_\theta(x \mid z)$, then $z$ with $p(z)$;
-# 3. the receiver decodes $z$, then $x$, then runs the encoder on $x$ and *encodes* $z$ with
-#    $q_\phi(z \mid x)$, which gives back the bits of step 1 ("bits back").
-#
-# Net cost: $-\log_2 p_\theta(x \mid z) - \log_2 p(z) + \log_2 q_\phi(z \mid x) = -\log_2 w$, whose
-# average over $z \sim q_\phi$ is the negative ELBO in bits. (The first image has no earlier bits
-# to borrow: it needs a few random ones to start, an overhead that vanishes over many images.) Coders built on importance sampling
-# bring the cost down towards $-\log_2 p_\theta(x)$ (Ruan et al., 2021). Townsend et al. used asymmetric numeral systems, a stack-like
-# coder that makes step 3 undo step 1 exactly, and report rates for binarized MNIST better than
-# bz2 and PNG. We do not implement it (exercise 5 measures what the plain two-part code costs);
-# we measure the rates it promises.
-#
-# **The VAE's rate.** The importance-sampled $-\mathcal L_k$ of chapter 5, on a random 1,000 of
-# the same statically binarized test images, with $k = 250$: an estimate of the NLL from above
-# (chapter 5 shows how the bound rises with $k$), plus the standard error over images.
-
-# %%
-subset = torch.randperm(len(x_test_bin), generator=g)[:1000]
-log_w = sample_log_weights(vae, x_test_bin[subset], k=250, seed=SEED,
-                           progress=False)
-log_px = bound_from_log_weights(log_w)
-nll = -log_px.mean().item()
-nll_se = log_px.std().item() / math.sqrt(len(log_px))
-elbo_nll = -log_w[:, 0].mean().item()
-bits = {"VAE, -L_250 (NLL estimate)": nll / math.log(2),
-        "VAE, -ELBO (bits back)": elbo_nll / math.log(2)}
-# tolerance: rtol=0.005 atol=0.05
-print(f"-L_250 = {nll:.2f} ± {nll_se:.2f} nats, -L_1 = {elbo_nll:.2f} nats "
-      f"(1,000 test images, k = 250)")
-
-# %% [markdown]
-# **Classical coders on the same images.** The same binarized test images, but all 10,000 of them,
-# where the VAE's rates above use a random 1,000 (both are means per image, so they compare up to
-# the VAE's standard error). The classical coders get them as one file (their best case: they
-# adapt to the whole file): packed eight pixels to a byte with `numpy.packbits` (98 bytes an
-# image) and compressed by the standard library's gzip, bz2 and lzma at their strongest settings,
-# and as one 1-bit PNG of a 100 × 100 grid of digits written by Pillow.
-
-# %%
-binary = x_test_bin.numpy().astype(bool)
-packed = np.packbits(binary, axis=1).tobytes()
-coders = {"gzip": lambda b: gzip.compress(b, compresslevel=9),
-          "bz2": lambda b: bz2.compress(b, compresslevel=9),
-          "lzma": lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME)}
-for name, compress in coders.items():
-    bits[name] = 8 * len(compress(packed)) / len(binary)
-png = io.BytesIO()
-tiles = binary.reshape(100, 100, 28, 28).transpose(0, 2, 1, 3)
-Image.fromarray(tiles.reshape(2800, 2800)).save(png, format="PNG",
-                                                optimize=True)
-bits["PNG, 1 bit per pixel"] = 8 * png.tell() / len(binary)
-bits["uncompressed"] = 784.0
-# tolerance: rtol=0.005 atol=0.1
-for name, b in bits.items():
-    print(f"{name:28s} {b:6.1f} bits per image {b / 784:6.3f} per pixel")
-
-# %%
-fig = Figure(figsize=(6, 2.8))
-ax = fig.subplots()
-ax.barh(list(bits), list(bits.values()))
-ax.invert_yaxis()
-ax.set_xlabel("bits per binarized MNIST test image")
-fig.tight_layout()
-fig
-
-# %% [markdown]
-# **Check.** The VAE's figure, at the pessimistic end of its error bar (two standard errors), is
-# at most three quarters of the best classical coder's, and so is the bits-back rate,
-# $-\hat{\mathcal L}$.
-
-# %%
-classical = min(bits[name] for name in (*coders, "PNG, 1 bit per pixel"))
-assert (nll + 2 * nll_se) / math.log(2) < 0.75 * classical
-assert bits["VAE, -ELBO (bits back)"] < 0.75 * classical
-
-# %% [markdown]
-# **The price of the model.** The comparison leaves something out: the receiver needs the
-# decoder, and for bits back the encoder too. Sent as 32-bit floats, they cost more than three
-# times the uncompressed test set (784 bits an image).
-
-# %%
-parameters = sum(p.numel() for p in vae.parameters())
-model_bits = 32 * parameters
-payback = {rate: model_bits / (classical - bits[rate]) for rate in
-           ("VAE, -ELBO (bits back)", "VAE, -L_250 (NLL estimate)")}
-print(f"encoder and decoder: {parameters:,} parameters = "
-      f"{model_bits / 8e6:.1f} MB, {model_bits / 10_000:,.0f} bits per "
-      f"test image over 10,000")
-# tolerance: rtol=0.03 atol=1000
-for rate, images_needed in payback.items():
-    print(f"at the rate {rate[5:]}: the model pays for itself after "
-          f"{images_needed:,.0f} images, {images_needed / 10_000:.0f} "
-          f"times the test set")
-
-# %% [markdown]
-# **Check.** Counting the model, the best classical coder wins on these 10,000 images. At the
-# rate of BB-ANS (Townsend et al., 2019), $-\hat{\mathcal L}$ in bits, the VAE wins only on a
-# data set more than 40 times as large (MNIST has 70,000 digits in all); a coder that
-# importance-samples towards $-\mathcal L_{250}$ would need nearly as many, more than 30 times.
-# Or the model must cost fewer bits (quantized or pruned weights).
-
-# %%
-assert model_bits > 3 * 784 * 10_000
-bits_back_payback = payback["VAE, -ELBO (bits back)"] / 10_000
-assert bits_back_payback > 40
-assert payback["VAE, -L_250 (NLL estimate)"] / 10_000 > 30
 
 # %% [markdown]
 # ## Summary
@@ -1093,17 +713,10 @@ assert payback["VAE, -L_250 (NLL estimate)"] / 10_000 > 30
 #   more confident, fewer unreadable, better balanced. As the model's prior, scored through the
 #   same `elbo` and $\mathcal L_k$ as $\mathcal N(0, I)$, it raises the ELBO by the lower end of
 #   the bracket, as it must (under 5% of the ELBO), and $\mathcal L_{200}$ too.
-# - **Grey pixels.** The Bernoulli formula on grey pixels integrates to at most $\tfrac12$ per
-#   pixel, so its "nats" miss at least 543 per image. The continuous Bernoulli is a density; its
-#   mean, not $\rho$, is the reconstruction. After a short training the Bernoulli VAE still had
-#   the smaller pixel error. Densities on images whose pixels are mostly exactly 0 cannot be
-#   ranked; on dequantized 8-bit images the continuous Bernoulli gave the better bound.
 # - **A chosen digit.** A conditional VAE with a small code generates the requested digit most
-#   of the time and transfers the style of one digit to the others.
-# - **The VAE as a compressor.** Through bits-back coding the negative ELBO in bits is a code
-#   length (coders that importance-sample approach $-\log_2 p_\theta(x)$), and chapter 5's VAE needs at least a quarter fewer bits than the best of gzip, bz2,
-#   lzma and PNG on binarized MNIST; it wins only on a data set large enough to pay for sending
-#   the model, more than 40 times this test set at the bits-back rate.
+#   of the time and transfers the style of one digit to the others. Prior draws outside the
+#   region of a class's own codes come out as the requested digit far less often: the same hole,
+#   once per class.
 
 # %% [markdown]
 # ## Exercises
@@ -1117,24 +730,10 @@ assert payback["VAE, -L_250 (NLL estimate)"] / 10_000 > 30
 #    images, beside the 60,000 above. How do $I_q$ and $\log N$ compare, and what happens to the
 #    divergence? What does that say about the population value? *Hint:*
 #    `kl_split(mu_train[:N], logvar_train[:N])`.
-# 3. Show that the continuous Bernoulli is an exponential family in $\ell$,
-#    $p(x \mid \ell) = \exp(x \ell - \Psi(\ell))$ with $\Psi(\ell) = \log(1 + e^\ell) - \log C(\ell)$,
-#    derive its mean $\Psi'(\ell) = 1/(1 - e^{-\ell}) - 1/\ell$, and show that the $\ell$ that
-#    maximizes $\log p(x \mid \ell)$ for one pixel value $x$ makes the mean, not $\rho$, equal to
-#    $x$. Check the mean against quadrature, and find $\rho$ for $x = 0.1$. *Hint:*
-#    $\rho^x (1 - \rho)^{1 - x} = e^{x\ell} / (1 + e^\ell)$; for the quadrature, use
-#    `log_continuous_bernoulli` on a grid of $x$.
-# 4. Train the conditional VAE with $K = 16$ instead of 2 (3 epochs are enough to see it). Measure
+# 3. Train the conditional VAE with $K = 16$ instead of 2 (3 epochs are enough to see it). Measure
 #    the share of generated digits read as requested, and how well a 5-NN classifier reads the
 #    label from the codes $\mu_\phi(x, y)$ of the test images. Explain. *Hint:*
 #    `analysis.knn_accuracy`; ask what the KL term charges for putting the class into $z$.
-# 5. *A two-part code, without bits back.* Quantize each active coordinate of $\mu_\phi(x)$ to a
-#    grid of width $\delta$, send the grid cell with its probability under the prior, and then
-#    $x$ with $p_\theta(x \mid \hat z)$ at the cell's centre $\hat z$. Choose the best $\delta$ on
-#    1,000 training images, then compare that code's length on the test images with the
-#    bits-back rate and with bz2. *Hint:* the prior's
-#    probability of the cell $[\hat z - \delta/2, \hat z + \delta/2]$ is a difference of
-#    `torch.special.ndtr` values; inactive coordinates can be set to 0 and not sent.
 
 # %% [markdown]
 # ## Solutions
@@ -1200,52 +799,7 @@ assert values[2].marginal_kl > lower
 # ### Solution 3
 #
 # :::{dropdown} Solution
-# With $\rho = e^\ell/(1 + e^\ell)$ and $1 - \rho = 1/(1 + e^\ell)$,
-# $\rho^x (1 - \rho)^{1-x} = e^{x\ell}/(1 + e^\ell)$, so
-# $p(x \mid \ell) = C(\ell)\, e^{x\ell}/(1 + e^\ell) = \exp\big(x\ell - [\log(1 + e^\ell) - \log C(\ell)]\big)$:
-# an exponential family with natural parameter $\ell$, sufficient statistic $x$ and log-partition
-# $\Psi(\ell) = \log \int_0^1 e^{x\ell} dx = \log\big((e^\ell - 1)/\ell\big)$ (the same thing). For an
-# exponential family $\Psi'(\ell) = \mathbb E[x]$ (differentiate $\int e^{x\ell - \Psi(\ell)} dx = 1$). Here
-#
-# $$
-# \Psi'(\ell) = \frac{e^\ell}{e^\ell - 1} - \frac1\ell = \frac{1}{1 - e^{-\ell}} - \frac1\ell .
-# $$
-#
-# For one observed $x$, $\frac{d}{d\ell} \log p(x \mid \ell) = x - \Psi'(\ell)$, which is zero when
-# the mean $\Psi'(\ell)$ equals $x$: maximum likelihood matches the *mean* to the pixel. Since the
-# mean lies between $\rho$ and $\tfrac12$, the fitted $\rho$ is more extreme than $x$. By how
-# much: for $x = 0.1$ the mean must be 0.1, and since it behaves like $-1/\ell$ for very negative
-# $\ell$, that takes $\ell \approx -10$ and $\rho$ below $10^{-3}$, as the cell finds by
-# bisection on $\ell$ ($\Psi'$ increases, since $\Psi'' = \operatorname{Var}(x) > 0$). $\rho$ is not a
-# grey level.
-# :::
-
-# %% tags=["hide-cell"]
-ells = torch.linspace(-30, 30, 121, dtype=torch.float64)
-xs = torch.linspace(0, 1, 100_001, dtype=torch.float64)[:, None, None]
-cb_density = torch.exp(
-    log_bernoulli(xs, ells[:, None])
-    + log_continuous_bernoulli_normalizer(ells[:, None])[:, 0])
-by_quadrature = torch.trapezoid(xs[:, :, 0] * cb_density, xs[:, 0, 0], dim=0)
-assert (continuous_bernoulli_mean(ells) - by_quadrature).abs().max() < 1e-6
-ell_low, ell_high = (torch.tensor([v], dtype=torch.float64)
-                     for v in (-50.0, 0.0))
-for _ in range(60):  # bisection for the logit whose mean is 0.1
-    ell = (ell_low + ell_high) / 2
-    if continuous_bernoulli_mean(ell) < 0.1:
-        ell_low = ell
-    else:
-        ell_high = ell
-fitted_rho = torch.sigmoid(ell).item()
-print(f"x = 0.1: the maximum-likelihood logit is {ell.item():.2f}, "
-      f"rho = {fitted_rho:.1e}")
-assert fitted_rho < 1e-3
-
-# %% [markdown]
-# ### Solution 4
-#
-# :::{dropdown} Solution
-# The $K = 16$ model trains for 3 epochs, the $K = 2$ model of section 3 for 4, so the two differ
+# The $K = 16$ model trains for 3 epochs, the $K = 2$ model of section 2 for 4, so the two differ
 # in training length as well as in $K$, and the comparison below is not one of $K$ alone.
 # With $K = 16$, the requested class comes out far less often than with $K = 2$, and the codes
 # of the test images reveal their label to a 5-NN classifier far better than chance: the encoder
@@ -1275,7 +829,8 @@ wide_hits = (wide_read == requested).float().mean().item()
 knn = {name: analysis.knn_accuracy(c[:5000], y_test[:5000], c[5000:],
                                    y_test[5000:], k=5)
        for name, c in (("K = 2", narrow_codes), ("K = 16", wide_codes))}
-# tolerance: rtol=0.1 atol=0.03
+# tolerance: rtol=0.25 atol=0.03
+# (K = 16's share moved from 49% to 44% between two trainings on two CPUs)
 print(f"read as requested: K = 2 {overall:.0%}, K = 16 {wide_hits:.0%}")
 print(f"label read from the codes by 5-NN: K = 2 {knn['K = 2']:.0%}, "
       f"K = 16 {knn['K = 16']:.0%}")
@@ -1285,52 +840,6 @@ assert knn["K = 16"] > knn["K = 2"] + 0.3
 assert math.log(10) < 0.15 * wide_kl
 
 # %% [markdown]
-# ### Solution 5
-#
-# :::{dropdown} Solution
-# The two-part code sends $\hat z$ with $-\log_2 P(\hat z)$ bits, where $P(\hat z) = \prod_j [\Phi(\hat z_j + \delta/2) - \Phi(\hat z_j - \delta/2)]$
-# under the prior ($\Phi$ is the standard normal distribution function, `torch.special.ndtr`),
-# and $x$ with $-\log_2 p_\theta(x \mid \hat z)$. A fine grid describes $z$
-# precisely but costs about $\log_2(1/\delta)$ bits per coordinate; a coarse one is cheap but
-# moves $\hat z$ away from the code the decoder needs. The best width lies in between (chosen
-# on training images, like any setting, the active coordinates included, and then measured once
-# on the test images), and the total stays well above the bits-back rate: the two-part code pays
-# for the *precision* of $z$, which bits back gets refunded through the
-# $+\log_2 q_\phi(z \mid x)$ term. It still beats bz2, a sign of how much the model knows about
-# digits.
-# :::
-
-# %% tags=["hide-cell"]
-active = mu_train.var(0) > 0.01  # the active units, on the training images
-
-
-def two_part_bits(x, delta):
-    """Mean length in bits of the two-part code of the images x."""
-    with torch.no_grad():
-        mu_x, _ = vae.encode(x)
-        z_hat = torch.where(active, torch.round(mu_x / delta) * delta, 0.0)
-        cell = (torch.special.ndtr(z_hat + delta / 2)
-                - torch.special.ndtr(z_hat - delta / 2))[:, active]
-        fit = log_bernoulli(x, vae.decode_logits(z_hat))
-    return (-(fit + torch.log(cell).sum(1)) / math.log(2)).mean().item()
-
-
-deltas = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2)
-on_train = {d: two_part_bits(x_train_bin[-1000:], d) for d in deltas}
-best_delta = min(on_train, key=on_train.get)
-two_part_test = two_part_bits(x_test_bin[subset], best_delta)
-# tolerance: rtol=0.01 atol=0.5
-for delta, b in on_train.items():
-    print(f"delta = {delta:4.2f}: {b:6.1f} bits per training image")
-print(f"two-part code at the delta chosen on training images: "
-      f"{two_part_test:.1f} bits per test image")
-print(f"bits back {bits['VAE, -ELBO (bits back)']:.1f}, "
-      f"bz2 {bits['bz2']:.1f} bits")
-assert best_delta not in (deltas[0], deltas[-1])
-assert two_part_test > bits["VAE, -ELBO (bits back)"] + 10
-assert two_part_test < bits["bz2"]
-
-# %% [markdown]
 # ## References
 #
 # - Hoffman, M. D., & Johnson, M. J. (2016). ELBO surgery: yet another way to carve up the
@@ -1338,22 +847,11 @@ assert two_part_test < bits["bz2"]
 #   Inference*. {cite}`hoffman2016elbo`
 # - Poole, B., Ozair, S., van den Oord, A., Alemi, A., & Tucker, G. (2019). On variational bounds
 #   of mutual information. *ICML*. {cite}`poole2019variational`
+# - van den Oord, A., Li, Y., & Vinyals, O. (2018). Representation learning with contrastive
+#   predictive coding. *arXiv:1807.03748*. {cite}`oord2018representation`
 # - Ghosh, P., Sajjadi, M. S. M., Vergari, A., Black, M., & Schölkopf, B. (2020). From variational
 #   to deterministic autoencoders. *ICLR*. {cite}`ghosh2020variational`
-# - Theis, L., van den Oord, A., & Bethge, M. (2016). A note on the evaluation of generative
-#   models. *ICLR*. {cite}`theis2016note`
-# - Loaiza-Ganem, G., & Cunningham, J. P. (2019). The continuous Bernoulli: fixing a pervasive
-#   error in variational autoencoders. *NeurIPS*. {cite}`loaizaganem2019continuous`
 # - Sohn, K., Lee, H., & Yan, X. (2015). Learning structured output representation using deep
 #   conditional generative models. *NeurIPS*. {cite}`sohn2015learning`
 # - Kingma, D. P., Rezende, D. J., Mohamed, S., & Welling, M. (2014). Semi-supervised learning
 #   with deep generative models. *NeurIPS*. {cite}`kingma2014semi`
-# - Witten, I. H., Neal, R. M., & Cleary, J. G. (1987). Arithmetic coding for data compression.
-#   *Communications of the ACM*. {cite}`witten1987arithmetic`
-# - Hinton, G. E., & van Camp, D. (1993). Keeping the neural networks simple by minimizing the
-#   description length of the weights. *COLT*. {cite}`hinton1993keeping`
-# - Townsend, J., Bird, T., & Barber, D. (2019). Practical lossless compression with latent
-#   variables using bits back coding. *ICLR*. {cite}`townsend2019practical`
-# - Ruan, Y., Ullrich, K., Severo, D., Townsend, J., Khisti, A., Doucet, A., Makhzani, A., &
-#   Maddison, C. J. (2021). Improving lossless compression rates via Monte Carlo bits-back coding.
-#   *ICML*. {cite}`ruan2021improving`
