@@ -1,5 +1,6 @@
 """The rendered book, as a reader's browser shows it: headless Chromium opens every chapter page
-from a local web server and we check its title, rendered math, figures and console.
+from a local web server and we check its title, rendered math, figures and console, and that
+no display equation is wider than the text column of a 1280-pixel window.
 
 Needs the built book (`make html`) and Debian's `chromium`. Skipped when either is missing,
 unless VAEBOOK_REQUIRE_BOOK=1 (as `make test` sets it), which turns the skip into a failure.
@@ -9,7 +10,9 @@ A screenshot of every chapter is kept in _build/screenshots/.
 from __future__ import annotations
 
 import functools
+import html
 import http.server
+import json
 import os
 import re
 import shutil
@@ -51,6 +54,45 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest's output for failures
         pass
 
+    def do_GET(self):
+        """A page asked for with ?measure gets _MEASURE_SCRIPT before </body>."""
+        if not self.path.endswith("?measure"):
+            return super().do_GET()
+        page = Path(self.translate_path(self.path.removesuffix("?measure")))
+        body = page.read_bytes().replace(b"</body>", _MEASURE_SCRIPT.encode() + b"</body>")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+# Once MathJax has typeset the page, every display equation whose rendered width exceeds the
+# width of the box it sits in (the text column) is listed, by the start of its TeX source, in the
+# body's data-wide-equations attribute, which --dump-dom then shows.
+_MEASURE_SCRIPT = """<script>
+(function measure() {
+  if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
+    return setTimeout(measure, 200);
+  }
+  MathJax.startup.promise.then(() => {
+    const wide = [];
+    for (const item of MathJax.startup.document.math) {
+      const root = item.typesetRoot;
+      const math = root && root.querySelector("mjx-math");
+      if (!item.display || !math) continue;
+      const column = root.parentElement.getBoundingClientRect().width;
+      const width = math.getBoundingClientRect().width;
+      if (width > column + 1) {
+        wide.push(Math.round(width) + ">" + Math.round(column) + ": "
+                  + item.math.trim().slice(0, 60));
+      }
+    }
+    document.body.setAttribute("data-wide-equations", JSON.stringify(wide));
+  });
+})();
+</script>"""
+
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
     command = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -69,7 +111,10 @@ def test_chapter_page_renders_title_math_and_figures_without_console_errors(serv
     url = f"{server}/notebooks/{notebook.stem}.html"
     page = _chromium("--dump-dom", url)
     dom = page.stdout
-    assert _title(notebook) in re.sub(r"<[^>]+>", "", dom), f"title missing from {url}"
+    text = html.unescape(re.sub(r"<[^>]+>", "", dom))
+    # Sphinx typesets straight quotes as curly ones
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    assert _title(notebook) in text, f"title missing from {url}"
     assert "<mjx-container" in dom, f"no math rendered by MathJax on {url}"
     images = re.findall(r'<img[^>]+src="([^"]+)"', dom)
     assert any(src.startswith("../_images/") or src.startswith("data:image") for src in images), \
@@ -84,6 +129,17 @@ def test_chapter_page_renders_title_math_and_figures_without_console_errors(serv
     shot = SCREENSHOTS / f"{notebook.stem}.png"
     _chromium(f"--screenshot={shot}", "--window-size=1280,1800", url)
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot of {url}"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_display_equations_fit_the_column_of_a_1280_pixel_window(server, notebook):
+    url = f"{server}/notebooks/{notebook.stem}.html?measure"
+    dom = _chromium("--dump-dom", "--window-size=1280,1800", url).stdout
+    found = re.search(r'data-wide-equations="([^"]*)"', dom)
+    assert found, f"the measuring script did not finish on {url}"
+    wide = json.loads(html.unescape(found.group(1)))
+    assert not wide, (f"{len(wide)} display equations on {url} are wider than the column "
+                      f"(width>column in px: TeX); break them over lines: {wide}")
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
