@@ -605,7 +605,10 @@ assert per_class.min() >= 0.5
 # for every label, but the codes of one class, $q_\phi(z \mid x, y)$ over the training images of
 # that class, need not fill it. For the weakest class we fit a Gaussian (mean and covariance) to
 # one code of each of its training images, and split 2,000 prior draws by whether they fall inside
-# the ellipse that holds 99% of those codes.
+# the ellipse that holds 99% of those codes. The cell then decodes a 15 × 15 grid of codes with
+# that label, laid out as the scatter plots are: $z_1$ runs from −2.5 at the left edge to 2.5 at
+# the right, $z_2$ from 2.5 at the top to −2.5 at the bottom, so the picture's centre is the
+# prior's mean and the class's own codes sit around the centre the cell prints.
 
 # %%
 weakest = int(per_class.argmin())
