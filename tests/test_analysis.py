@@ -29,11 +29,11 @@ def test_knn_accuracy_separates_clusters_and_checks_input():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 50)
     z = rng.normal(size=(100, 2)) * 0.1 + y[:, None] * 5
-    assert knn_accuracy(z[::2], y[::2], z[1::2], y[1::2], k=3) == 1.0
+    assert knn_accuracy(z[::2], y[::2], z[1::2], y[1::2], m=3) == 1.0
     with pytest.raises(ValueError, match="same number of rows"):
         knn_accuracy(z, y[:10], z, y)
     with pytest.raises(ValueError, match="exceeds"):
-        knn_accuracy(z[:2], y[:2], z, y, k=5)
+        knn_accuracy(z[:2], y[:2], z, y, m=5)
     with pytest.raises(ValueError, match=r"shape \(N, K\)"):
         knn_accuracy(z[:, 0], y, z, y)
 
@@ -44,7 +44,7 @@ def test_pca_reconstruction_matches_a_truncated_svd():
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     expected = (x[:20] - mean) @ vt[:3].T @ vt[:3] + mean
-    np.testing.assert_allclose(pca_reconstruction(x, x[:20], k=3), expected, atol=1e-8)
+    np.testing.assert_allclose(pca_reconstruction(x, x[:20], latent_dim=3), expected, atol=1e-8)
 
 
 def _majority_of_nearest(z_train, y_train, z_query, k):
@@ -58,7 +58,7 @@ def test_knn_predict_is_the_majority_of_the_nearest_labels():
     rng = np.random.default_rng(1)
     z, y = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
     expected = _majority_of_nearest(z[:40], y[:40], z[40:], 3)
-    np.testing.assert_array_equal(knn_predict(z[:40], y[:40], z[40:], k=3), expected)
+    np.testing.assert_array_equal(knn_predict(z[:40], y[:40], z[40:], m=3), expected)
 
 
 def test_knn_accuracy_is_the_fraction_of_held_out_labels_predicted():
@@ -69,7 +69,7 @@ def test_knn_accuracy_is_the_fraction_of_held_out_labels_predicted():
     z, y = rng.normal(size=(300, 2)), rng.integers(0, 3, 300)
     expected = np.mean(_majority_of_nearest(z[:100], y[:100], z[100:], 3) == y[100:])
     assert 0.2 < expected < 0.8  # neither all right nor all wrong: a miscount shows
-    assert knn_accuracy(z[:100], y[:100], z[100:], y[100:], k=3) == pytest.approx(expected)
+    assert knn_accuracy(z[:100], y[:100], z[100:], y[100:], m=3) == pytest.approx(expected)
     with pytest.raises(ValueError, match="have 3 features but z_train has 2"):
         knn_predict(z, y, np.zeros((4, 3)))
 
@@ -136,7 +136,7 @@ def test_trustworthiness_follows_its_definition_and_is_one_for_an_isometry():
     low = x[:, :2]
     expected = _trustworthiness_by_enumeration(x, low, 7)
     assert expected < 0.99  # two of the ten coordinates lose neighbours: the sum is not empty
-    assert analysis.trustworthiness(x, low, k=7) == pytest.approx(expected)
+    assert analysis.trustworthiness(x, low, m=7) == pytest.approx(expected)
     assert analysis.trustworthiness(low, 3 * low + 1) == pytest.approx(1.0)
 
 
@@ -144,7 +144,7 @@ def test_pca_codes_are_the_principal_coordinates():
     # The reference is a truncated SVD of the centred training data, not scikit-learn's PCA that
     # pca_codes (and pca_reconstruction) call; each direction's sign is arbitrary.
     x, _ = _blobs(200)
-    codes = analysis.pca_codes(x, x[:20], k=3)
+    codes = analysis.pca_codes(x, x[:20], latent_dim=3)
     assert codes.shape == (20, 3)
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
@@ -164,7 +164,7 @@ def test_tsne_and_trustworthiness_bad_input():
     with pytest.raises(ValueError, match="same number of rows"):
         analysis.trustworthiness(x, x[:30, :2])
     with pytest.raises(ValueError, match="half the number"):
-        analysis.trustworthiness(x, x[:, :2], k=20)
+        analysis.trustworthiness(x, x[:, :2], m=20)
     with pytest.raises(ValueError, match=r"shape \(N, K\)"):
         analysis.tsne(x[0])
 
@@ -173,9 +173,9 @@ def test_neighbour_overlap():
     x, _ = _blobs(100)
     assert analysis.neighbour_overlap(x, 2 * x + 3) == 1.0
     scrambled = np.random.default_rng(0).normal(size=(100, 2))
-    assert analysis.neighbour_overlap(x, scrambled, k=5) < 0.3
+    assert analysis.neighbour_overlap(x, scrambled, m=5) < 0.3
     with pytest.raises(ValueError, match="below the number of points"):
-        analysis.neighbour_overlap(x, x, k=100)
+        analysis.neighbour_overlap(x, x, m=100)
     with pytest.raises(ValueError, match="same number of rows"):
         analysis.neighbour_overlap(x, x[:50])
 

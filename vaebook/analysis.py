@@ -57,50 +57,50 @@ def empty_draws(codes_train, codes_test, draws, level: float = 0.99) -> np.ndarr
     return nearest_distance(draws, codes_train) > np.quantile(gap_test, level)
 
 
-def knn_predict(z_train, y_train, z_query, k: int = 5) -> np.ndarray:
-    """Labels that a k-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
+def knn_predict(z_train, y_train, z_query, m: int = 5) -> np.ndarray:
+    """Labels that an m-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
     z_query = _as_2d_array(z_query, "z_query")
-    return _knn(z_train, y_train, z_query.shape[1], k).predict(z_query)
+    return _knn(z_train, y_train, z_query.shape[1], m).predict(z_query)
 
 
-def _knn(z_train, y_train, width: int, k: int) -> KNeighborsClassifier:
-    """A k-nearest-neighbour classifier fitted on (z_train, y_train), for queries of ``width``."""
+def _knn(z_train, y_train, width: int, m: int) -> KNeighborsClassifier:
+    """An m-nearest-neighbour classifier fitted on (z_train, y_train), for queries of ``width``."""
     z_train, y_train = _as_2d_array(z_train, "z_train"), _as_labels(y_train, "y_train")
     check_same_length((z_train, y_train), "z_train and y_train")
-    check_positive_int(k, "k")
-    if k > len(z_train):
-        raise ValueError(f"k = {k} exceeds the {len(z_train)} training points; use a smaller k.")
+    check_positive_int(m, "m")
+    if m > len(z_train):
+        raise ValueError(f"m = {m} neighbours exceeds the {len(z_train)} training points; use a smaller m.")
     if width != z_train.shape[1]:
         raise ValueError(f"the queries (z_query, z_test) have {width} features but z_train has "
                          f"{z_train.shape[1]}.")
-    return KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train)
+    return KNeighborsClassifier(n_neighbors=m).fit(z_train, y_train)
 
 
-def knn_accuracy(z_train, y_train, z_test, y_test, k: int = 5) -> float:
-    """Accuracy of a k-nearest-neighbour classifier fitted on (z_train, y_train), scored on the
+def knn_accuracy(z_train, y_train, z_test, y_test, m: int = 5) -> float:
+    """Accuracy of an m-nearest-neighbour classifier fitted on (z_train, y_train), scored on the
     held-out (z_test, y_test) (``KNeighborsClassifier.score``): how well the codes separate the
     classes."""
     z_test, y_test = _as_2d_array(z_test, "z_test"), _as_labels(y_test, "y_test")
     check_same_length((z_test, y_test), "z_test and y_test")
-    return float(_knn(z_train, y_train, z_test.shape[1], k).score(z_test, y_test))
+    return float(_knn(z_train, y_train, z_test.shape[1], m).score(z_test, y_test))
 
 
-def pca_reconstruction(x_train, x_test, k: int, seed: int = 0) -> np.ndarray:
-    """Project x_test (M, D) onto the top-k principal subspace of x_train (N, D) and map back:
-    the best linear k-dimensional autoencoder, for comparison. Returns (M, D)."""
+def pca_reconstruction(x_train, x_test, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """Project x_test (M, D) onto the top-latent_dim principal subspace of x_train (N, D) and map back:
+    the best linear latent_dim-dimensional autoencoder, for comparison. Returns (M, D)."""
     x_train, x_test = _as_2d_array(x_train, "x_train"), _as_2d_array(x_test, "x_test")
     _check_same_width(x_train, "x_train", x_test, "x_test")
-    check_positive_int(k, "k")
-    pca = PCA(n_components=k, random_state=seed).fit(x_train)
+    check_positive_int(latent_dim, "latent_dim")
+    pca = PCA(n_components=latent_dim, random_state=seed).fit(x_train)
     return pca.inverse_transform(pca.transform(x_test))
 
 
-def pca_codes(x_train, x, k: int, seed: int = 0) -> np.ndarray:
-    """Coordinates of x (M, D) in the top-k principal subspace of x_train (N, D): (M, k)."""
+def pca_codes(x_train, x, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """Coordinates of x (M, D) in the top-latent_dim principal subspace of x_train (N, D): (M, latent_dim)."""
     x_train, x = _as_2d_array(x_train, "x_train"), _as_2d_array(x, "x")
     _check_same_width(x_train, "x_train", x, "x")
-    check_positive_int(k, "k")
-    return PCA(n_components=k, random_state=seed).fit(x_train).transform(x)
+    check_positive_int(latent_dim, "latent_dim")
+    return PCA(n_components=latent_dim, random_state=seed).fit(x_train).transform(x)
 
 
 def _check_same_width(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:
@@ -138,31 +138,31 @@ def tsne(x, perplexity: float = 30.0, seed: int = 0, initialization: str = "pca"
     return np.asarray(model.fit(x))
 
 
-def trustworthiness(x_high, x_low, k: int = 10) -> float:
+def trustworthiness(x_high, x_low, m: int = 10) -> float:
     """How well x_low (N, 2) keeps the neighbourhoods of x_high (N, K), in [0, 1]: 1 when no
-    point's k nearest neighbours in x_low are strangers in x_high (Venna & Kaski, 2001;
+    point's m nearest neighbours in x_low are strangers in x_high (Venna & Kaski, 2001;
     ``sklearn.manifold.trustworthiness``)."""
     x_high, x_low = _as_2d_array(x_high, "x_high"), _as_2d_array(x_low, "x_low")
     check_same_length((x_high, x_low), "x_high and x_low")
-    check_positive_int(k, "k")
-    if k >= len(x_high) / 2:
-        raise ValueError(f"k must be below half the number of points ({len(x_high)}), got {k}.")
+    check_positive_int(m, "m")
+    if m >= len(x_high) / 2:
+        raise ValueError(f"m (neighbours) must be below half the number of points ({len(x_high)}), got {m}.")
     from sklearn import manifold  # imported here: slow to import, and rarely needed
 
-    return float(manifold.trustworthiness(x_high, x_low, n_neighbors=k))
+    return float(manifold.trustworthiness(x_high, x_low, n_neighbors=m))
 
 
-def neighbour_overlap(a, b, k: int = 10) -> float:
-    """Mean fraction of each point's k nearest neighbours in a (N, K) that are also among its k
+def neighbour_overlap(a, b, m: int = 10) -> float:
+    """Mean fraction of each point's m nearest neighbours in a (N, K) that are also among its m
     nearest neighbours in b (N, K'): 1 when two embeddings agree on every neighbourhood."""
     a, b = _as_2d_array(a, "a"), _as_2d_array(b, "b")
     check_same_length((a, b), "a and b")
-    check_positive_int(k, "k")
-    if k >= len(a):
-        raise ValueError(f"k = {k} must be below the number of points, {len(a)}.")
-    # k + 1 neighbours, because each point is its own nearest one
-    near_a, near_b = (NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z)[1][:, 1:] for z in (a, b))
-    return float(np.mean([len(np.intersect1d(i, j)) / k for i, j in zip(near_a, near_b, strict=True)]))
+    check_positive_int(m, "m")
+    if m >= len(a):
+        raise ValueError(f"m = {m} neighbours must be below the number of points, {len(a)}.")
+    # m + 1 neighbours, because each point is its own nearest one
+    near_a, near_b = (NearestNeighbors(n_neighbors=m + 1).fit(z).kneighbors(z)[1][:, 1:] for z in (a, b))
+    return float(np.mean([len(np.intersect1d(i, j)) / m for i, j in zip(near_a, near_b, strict=True)]))
 
 
 def active_units(mu, threshold: float = 0.01) -> int:

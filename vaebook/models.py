@@ -108,7 +108,7 @@ def check_input(model: nn.Module, x: object, name: str = "x", dim: int | None = 
 
 
 class Autoencoder(nn.Module):
-    """Deterministic autoencoder: z = f(x) in R^K, x̂ = sigmoid(g(z)).
+    """Deterministic autoencoder: z = h_φ(x) in R^K, x̂ = sigmoid(g_θ(z)) (chapter 1's notation).
 
     ``data_dim``-``hidden``-``latent_dim`` encoder, the mirror image as decoder.
     """
