@@ -192,7 +192,7 @@ assert 0.25 < floor_share < 0.5
 
 # %%
 # tolerance: rtol=0.02 atol=0.0001
-pca = analysis.pca_reconstruction(x_train, x_test, k=K)
+pca = analysis.pca_reconstruction(x_train, x_test, latent_dim=K)
 with torch.no_grad():
     recon = {
         "autoencoder (BCE)": ae_bce.decode(ae_bce.encode(x_test)),
@@ -272,9 +272,9 @@ plots.plot_decoder_grid(ae_bce.decode, box, n=15)
 M, N_FIT, N_SCORE = 5, 10_000, 2_000
 fit, score = slice(0, N_FIT), slice(0, N_SCORE)
 knn_codes = analysis.knn_accuracy(z_train[fit], y_train[fit],
-                                  z_test[score], y_test[score], k=M)
+                                  z_test[score], y_test[score], m=M)
 knn_pixels = analysis.knn_accuracy(x_train[fit], y_train[fit],
-                                   x_test[score], y_test[score], k=M)
+                                   x_test[score], y_test[score], m=M)
 print(f"{M}-NN accuracy: 2-D codes {knn_codes:.3f}, "
       f"784 pixels {knn_pixels:.3f}")
 
@@ -303,7 +303,7 @@ assert knn_codes < knn_pixels - 0.10
 # %%
 # tolerance: rtol=0 atol=5
 predicted = analysis.knn_predict(z_train[fit], y_train[fit], z_test[score],
-                                 k=M)
+                                 m=M)
 truth = y_test[score].numpy()
 fig = Figure(figsize=(5.2, 4.6))
 ConfusionMatrixDisplay.from_predictions(
@@ -527,7 +527,7 @@ assert share_gap_in_standard_errors(long_trip[empty_ae],
 # 1. Train with $K = 10$ and compare the test MSE per pixel with PCA at $K = 10$. Does the
 #    nonlinear autoencoder's advantage survive a larger code? *Hint:*
 #    `Autoencoder(hidden=HIDDEN, latent_dim=10)`, trained as `ae_bce` was (`bce_loss`), and
-#    `analysis.pca_reconstruction(x_train, x_test, k=10)`; two epochs are enough to answer.
+#    `analysis.pca_reconstruction(x_train, x_test, latent_dim=10)`; two epochs are enough to answer.
 # 2. Remove every nonlinearity: a *linear* autoencoder $\hat x = W_2 (W_1 x + c_1) + c_2$ with
 #    $K = 2$, trained on the squared error. Does its test error approach PCA's, beat it, or stay
 #    above? *Hint:* `losses.mse_loss` applies a sigmoid to the decoder's output, so write the
@@ -568,7 +568,7 @@ ae10.cpu().eval()
 with torch.no_grad():
     x_hat10 = ae10.decode(ae10.encode(x_test))
 mse_ae10 = ((x_hat10 - x_test) ** 2).mean().item()
-pca10 = analysis.pca_reconstruction(x_train, x_test, k=10)
+pca10 = analysis.pca_reconstruction(x_train, x_test, latent_dim=10)
 mse_pca10 = ((torch.as_tensor(pca10, dtype=torch.float32) - x_test) ** 2
              ).mean().item()
 print(f"K = 10: autoencoder {mse_ae10:.4f}, PCA {mse_pca10:.4f} "

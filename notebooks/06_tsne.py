@@ -206,7 +206,7 @@ def displacement(a, b, align=True):
 pca_start = sweep["perplexity 30"]
 random_start = sweep["perplexity 30, random init"]
 other_seed = analysis.tsne(pixels, seed=SEED + 1)
-overlap = analysis.neighbour_overlap(pca_start, random_start, k=10)
+overlap = analysis.neighbour_overlap(pca_start, random_start, m=10)
 raw = displacement(pca_start, random_start, align=False)
 aligned = displacement(pca_start, random_start)
 seeds = displacement(pca_start, other_seed)
@@ -262,7 +262,7 @@ with torch.no_grad():
     vae_mu, vae_logvar = vae.encode(binarize_static(images, seed=SEED))
     codes = {
         "pixels": images.numpy(),
-        "PCA": analysis.pca_codes(x_train, images, k=32, seed=SEED),
+        "PCA": analysis.pca_codes(x_train, images, latent_dim=32, seed=SEED),
         "AE": models["chapter1_ae"].encode(images).numpy(),
         "DAE": models["chapter2_dae"].encode(images).numpy(),
         "VAE": vae_mu.numpy(),
@@ -517,8 +517,10 @@ for measure in ("size", "spacing"):
 # :::
 
 # %% tags=["hide-cell"]
-# 5-NN accuracies on 200 held-out codes: a standard error of about 0.02.
-# tolerance: rtol=0 atol=0.05
+# 5-NN accuracies on 200 held-out codes: a standard error of about 0.024,
+# so two trainings' readings differ by up to 3 x 0.034 = 0.10 (retrained on
+# another machine, the codes' accuracy moved 0.900 -> 0.835).
+# tolerance: rtol=0 atol=0.1
 few_codes, few_labels = codes["VAE"][:1000], y[:1000]
 
 

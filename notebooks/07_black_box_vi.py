@@ -33,6 +33,8 @@ except ImportError:
 # %% tags=["hide-input"]
 # Setup: fix the seed and pick the device (a GPU when there is one).
 # %matplotlib inline
+import math
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -40,6 +42,7 @@ from torch.distributions import (
     Bernoulli,
     Beta,
     MultivariateNormal,
+    Normal,
     kl_divergence,
 )
 
@@ -121,8 +124,9 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # - **Rao-Blackwellization** (defined in the next section). With a mean-field
 #   $q_\lambda(z) = \prod_j q_{\lambda_j}(z_j)$, the gradient for $\lambda_j$ needs only the terms
 #   of $\log p(x, z)$ that involve $z_j$. Dropping the others keeps it unbiased; whether it
-#   lowers the variance depends on *which* terms are dropped, and in the two models below where
-#   we try it, it does not.
+#   lowers the variance depends on *which* terms are dropped: below, it helps in a model with one
+#   latent variable per data point and not in two models where every latent shares a term with
+#   every other.
 # - **Adaptive step sizes.** AdaGrad in the paper; Adam here (`vi.fit` offers both). AdaGrad
 #   divides each coordinate's step by the square root of the sum of all its past squared
 #   gradients; Adam divides a moving average of the recent gradients by the square root of a
@@ -507,6 +511,86 @@ assert abs(rao_blackwell[0] / controlled[0] - 1) < 1e-9
 assert rao_blackwell[1] > controlled[1]
 
 # %% [markdown]
+# ### Where Rao-Blackwellization helps: one latent variable per data point
+#
+# Now a model whose latent variables share no factor. Each of $N = 20$ data points has its own
+# latent mean: $z_n \sim \mathcal N(0, 1)$ and $x_n \mid z_n \sim \mathcal N(z_n, 1)$, with the
+# $x_n$ drawn from the model. The terms of $\log p(x, z)$ that involve $z_n$ are
+# $\log p(z_n) + \log p(x_n \mid z_n)$ alone, so $z_n$'s Markov blanket is empty, and the terms
+# that Rao-Blackwellization drops for $\lambda_n$, those of the other 19 points, are independent
+# of $z_n$ with a constant mean: a true Rao-Blackwell step, which cannot raise the variance. Each
+# dropped term fluctuates on its own, so the saving $\mathbb E[u^2]\, \mathbb E[r_n^2]$ of the
+# expansion above grows with $N$. The posterior is $\mathcal N(x_n/2, 1/2)$ for each point, and
+# the ELBO of a mean-field Gaussian is a closed form, whose gradient autograd gives: the value
+# both estimators must average to. We measure at the start, $q = \mathcal N(0, I)$, and halfway
+# to the posterior, $q_n = \mathcal N(x_n/4, 3/4)$, with 10,000 samples each.
+
+# %%
+N_POINTS = 20
+x_points = math.sqrt(2) * torch.randn(  # x_n ~ N(0, 2), drawn from the model
+    N_POINTS, dtype=F64, generator=torch.Generator().manual_seed(SEED))
+
+
+def point_terms(z):
+    """log p(z_n) + log p(x_n | z_n) for every n: the terms that involve
+    z_n, and only those. z: (S, N). Returns (S, N)."""
+    return Normal(0.0, 1.0).log_prob(z) + Normal(z, 1.0).log_prob(x_points)
+
+
+def points_log_joint(z):
+    """log p(x, z) for z: (S, N). Returns (S,)."""
+    return point_terms(z).sum(-1)
+
+
+def points_elbo(mu, logvar):
+    """The ELBO of q = N(mu, diag exp(logvar)), in closed form: the
+    expected log prior and likelihood under q, plus q's entropy."""
+    var = logvar.exp()
+    return (-math.log(2 * math.pi) - 0.5 * (mu**2 + var)
+            - 0.5 * ((x_points - mu) ** 2 + var)
+            + 0.5 * (1 + math.log(2 * math.pi) + logvar)).sum()
+
+
+where = {"start": (torch.zeros(N_POINTS, dtype=F64),
+                   torch.zeros(N_POINTS, dtype=F64)),
+         "midpoint": (x_points / 4,
+                     torch.full((N_POINTS,), math.log(0.75), dtype=F64))}
+points_variance, worst_z = {}, 0.0
+print(f"{'estimator':30s}" + "".join(f"{name:>12s}" for name in where))
+for label, local in (("score + control variate", None),
+                     ("score + Rao-Blackwell + c.v.", point_terms)):
+    row = []
+    for mean, logvar in where.values():
+        family = vi.GaussianMeanField(mean, logvar)
+        params = [family.params["mu"], family.params["logvar"]]
+        exact = torch.autograd.grad(points_elbo(*params), params)
+        grads, _ = vi.elbo_gradient(
+            family, points_log_joint, 10_000, local_log_joint=local,
+            generator=torch.Generator().manual_seed(SEED))
+        row.append(vi.gradient_variance(grads).item())
+        for name, truth in zip(("mu", "logvar"), exact, strict=True):
+            se = grads[name].std(0) / math.sqrt(len(grads[name]))
+            off = ((grads[name].mean(0) - truth).abs() / se).max().item()
+            worst_z = max(worst_z, off)
+    points_variance[label] = row
+    print(f"{label:30s}" + "".join(f"{v:12.4g}" for v in row))
+cut = [c / r for c, r in zip(*points_variance.values(), strict=True)]
+print("Rao-Blackwellization cuts the variance by " + ", ".join(
+    f"{f:.1f}x at the {name}" for f, name in zip(cut, where, strict=True)))
+print(f"largest gap between a mean gradient and the closed form: "
+      f"{worst_z:.1f} standard errors (of 80 coordinates)")
+
+# %% [markdown]
+# **Check.** Both estimators are unbiased: every coordinate of their mean gradient lies within
+# five standard errors of the closed form's gradient. Rao-Blackwellization cuts the variance by
+# more than 4× at both points (about 7× here): with an empty blanket, dropping the other points'
+# terms removes noise that only the baseline, a single constant, could otherwise fight.
+
+# %%
+assert worst_z < 5
+assert all(factor > 4 for factor in cut)
+
+# %% [markdown]
 # ## Model 3: discrete latent variables, where only the score function applies
 #
 # A small sigmoid belief net (Neal, 1992), like the one in the factor graph above but with $K = 8$ binary
@@ -791,8 +875,9 @@ assert share - 3 * share_se > 1 / 2
 #   exactly on the posterior, where its gradient has zero variance.
 # - Dropping the terms of $\log p$ that do not involve $z_j$ keeps the gradient unbiased, but it
 #   is a Rao-Blackwell step only when their mean given $z_j$ and its Markov blanket is constant.
-#   In both models here, where every latent's blanket is all the others, it raised the variance
-#   at the optimum: measure before trusting it.
+#   With one latent per data point (an empty blanket) it cut the variance about sevenfold; in
+#   the regression and the belief net, where every latent's blanket is all the others, it raised
+#   the variance at the optimum: measure before trusting it.
 # - When the reparameterization trick applies, use it: its gradient was quieter at the start
 #   even in two dimensions, and chapter 4 showed the gap growing with the dimension.
 # - The VAE encoder is amortized VI. Refining each image's Gaussian raised the estimated ELBO
