@@ -1034,8 +1034,9 @@ assert active_on == active_off == 16
 
 # %% tags=["hide-cell"]
 # tolerance: rtol=0.03 atol=0.5
-# (the prior-as-proposal bound rests on the few largest of 1,000 weights: retrained with
-# AVX2 kernels it moved from -159.1 to -161.5, 1.5 %; the margin asserted below is 40 nats)
+# (the prior-as-proposal bound rests on the few largest of 1,000 weights:
+# retrained with AVX2 kernels it moved from -159.1 to -161.5, 1.5 %; the
+# margin asserted below is 40 nats)
 hundred = x_test_bin[:100]
 g = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
