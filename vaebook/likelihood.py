@@ -14,8 +14,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vaebook.checks import check_batch, check_model, check_positive_int, check_tensor, checked, trusted
-from vaebook.densities import log_normal_diag
-from vaebook.losses import check_model_and_data, draw_and_decode
+from vaebook.losses import check_model_and_data, draw_and_decode, log_density_terms
 from vaebook.models import VAE, eval_mode, model_device
 from vaebook.randomness import seeded_streams
 
@@ -32,10 +31,9 @@ def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Gener
 
     x: (B, D) in [0, 1]. Returns (B, k): row b holds the k log-weights of image b.
     """
-    params, z, mu, logvar = draw_and_decode(model, x, k, generator)  # z: (k, B, K)
-    log_w = (model.likelihood.log_prob(x, params) + model.prior.log_prob(z)
-             - log_normal_diag(z, mu, logvar))
-    return log_w.T
+    log_likelihood, log_prior, log_q = log_density_terms(
+        model, x, *draw_and_decode(model, x, k, generator))  # each (k, B)
+    return (log_likelihood + log_prior - log_q).T
 
 
 def bound_from_log_weights(log_w: Tensor) -> Tensor:

@@ -88,6 +88,17 @@ def draw_and_decode(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1,
     return model.decode_logits(z, *condition), z, mu, logvar
 
 
+def log_density_terms(model: VAE | ConditionalVAE, x: Tensor, params: Tensor, z: Tensor,
+                      mu: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The three log-densities every bound of the book is built from, for the draws z (S, B, K)
+    of ``draw_and_decode`` and the decoder's output ``params`` for them: (log p_θ(x | z_s),
+    log p(z_s), log q(z_s | x)), each (S, B). The ELBO averages the first and the difference of
+    the other two; an importance weight adds them, log w_s = log p_θ(x | z_s) + log p(z_s) −
+    log q(z_s | x)."""
+    return (model.likelihood.log_prob(x, params), model.prior.log_prob(z),
+            log_normal_diag(z, mu, logvar))
+
+
 @checked(_check_elbo)
 def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
          posterior: tuple[Tensor, Tensor] | None = None, *, beta: float = 1.0,
@@ -107,11 +118,11 @@ def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: 
     """
     params, z, mu, logvar = draw_and_decode(model, x, n_samples, generator, posterior=posterior,
                                             labels=labels)
-    reconstruction = model.likelihood.log_prob(x, params).mean(0)
+    log_likelihood, log_prior, log_q = log_density_terms(model, x, params, z, mu, logvar)
     kl = model.prior.kl(mu, logvar)
     if kl is None:
-        kl = (log_normal_diag(z, mu, logvar) - model.prior.log_prob(z)).mean(0)
-    return reconstruction - beta * kl
+        kl = (log_q - log_prior).mean(0)
+    return log_likelihood.mean(0) - beta * kl
 
 
 def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Loss], Checked]:
