@@ -498,7 +498,7 @@ assert share_gap_in_standard_errors(long_trip[empty_ae],
 # One can fit a density to its codes after training and draw from that instead (Ghosh et al.,
 # 2020, and chapter 8, which fits Gaussian mixtures to a VAE's codes); the single Gaussian above
 # is the simplest such fit, and the codes do not follow it. A variational autoencoder (Kingma &
-# Welling, 2014) builds both into the model. It fixes a prior $p(z) = \mathcal N(0, I)$ to draw
+# Welling, 2014) builds both into the model. It fixes a prior $p(z) = \mathcal N(0, I)$ ($I$ the $K \times K$ identity) to draw
 # codes from, reads the decoder as a likelihood $p_\theta(x \mid z)$, so that
 # $p_\theta(x) = \int p(z)\, p_\theta(x \mid z)\, dz$ is a density of images, makes the encoder
 # output a *distribution* $q_\phi(z \mid x)$ rather than a point, and trains on a lower bound of
@@ -588,8 +588,8 @@ assert mse_ae10 < 0.75 * mse_bce
 # same map, so the linear code is PCA's code up to an invertible affine change of coordinates. On the
 # training set PCA is therefore a floor the linear autoencoder can only approach; on the test
 # set it is nearly one. The cell below trains it for three epochs: its test error ends within 3%
-# of PCA's and not below 99% of it. The gain of the chapter's autoencoders over PCA (at least 28%,
-# printed in "Against PCA") comes from the nonlinearities, not from training with gradients.
+# of PCA's and not below 99% of it. The gain of the chapter's autoencoders over PCA (more than 20%,
+# printed and checked in "Against PCA") comes from the nonlinearities, not from training with gradients.
 # :::
 
 # %% tags=["hide-cell"]
