@@ -519,8 +519,10 @@ assert rao_blackwell[1] > controlled[1]
 # $\log p(z_n) + \log p(x_n \mid z_n)$ alone, so $z_n$'s Markov blanket is empty, and the terms
 # that Rao-Blackwellization drops for $\lambda_n$, those of the other 19 points, are independent
 # of $z_n$ with a constant mean: a true Rao-Blackwell step, which cannot raise the variance. Each
-# dropped term fluctuates on its own, so the saving $\mathbb E[u^2]\, \mathbb E[r_n^2]$ of the
-# expansion above grows with $N$. The posterior is $\mathcal N(x_n/2, 1/2)$ for each point, and
+# dropped term fluctuates on its own: once the baseline has absorbed their constant mean, the
+# saving of the expansion above is $\mathbb E[u^2] \operatorname{Var}[r_n]$, and
+# $\operatorname{Var}[r_n]$ is a sum of $N - 1$ variances, one per other point, so the saving
+# grows with $N$. The posterior is $\mathcal N(x_n/2, 1/2)$ for each point, and
 # the ELBO of a mean-field Gaussian is a closed form, whose gradient autograd gives: the value
 # both estimators must average to. We measure at the start, $q = \mathcal N(0, I)$, and halfway
 # to the posterior, $q_n = \mathcal N(x_n/4, 3/4)$, with 10,000 samples each.
@@ -586,7 +588,7 @@ print(f"largest gap between a mean gradient and the closed form: "
 # **Check.** Both estimators are unbiased: every coordinate of their mean gradient lies within
 # five standard errors of the closed form's gradient. Rao-Blackwellization cuts the variance by
 # more than 4× at both points (about 7× here): with an empty blanket, dropping the other points'
-# terms removes noise that only the baseline, a single constant, could otherwise fight.
+# terms removes noise that no constant baseline can remove: a baseline removes only their mean.
 
 # %%
 assert worst_z < 5
