@@ -1108,7 +1108,7 @@ for name, other in (("refined from the encoder", from_encoder),
 # \operatorname{Var}[r_j]$ (the mean of $r_j$ is $\bar r_j$). As $b$ runs over all constants
 # so does $b'$, so the smallest variance with $r_j$ kept is the smallest variance with $r_j$
 # dropped plus $\mathbb E[u^2] \operatorname{Var}[r_j] \ge 0$. When $r_j$ involves variables of
-# the blanket, $\mathbb E[\tilde r_j \mid T]$ is not zero, the cross term $2\, \mathbb E[u^2
+# the blanket, $\mathbb E[r_j \mid T]$ is not constant, the cross term $2\, \mathbb E[u^2
 # (f_j - b')\, \tilde r_j]$ survives, and it can be negative enough to make dropping $r_j$ a
 # loss, as in models 2 and 3.
 # :::

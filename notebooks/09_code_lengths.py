@@ -126,8 +126,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 #
 # the negative ELBO in bits: exactly $-\log_2 P(x)$ when $q$ is the posterior, and more by the KL
 # otherwise. The check below does this on a model with three values of $z$ and a binary $x$,
-# $P(z) = (0.5, 0.3, 0.2)$ and $P(x = 1 \mid z) = (0.1, 0.6, 0.9)$, for $x = 1$: the two-part code
-# costs 2.70 bits on average, bits back returns 1.41 of them, and the net 1.29 bits is
+# $P(z) = (0.5, 0.3, 0.2)$ and $P(x = 1 \mid z) = (0.1, 0.6, 0.9)$, for $x = 1$, with $z$ drawn from the
+# posterior $P(z \mid x = 1)$: the two-part code costs 2.70 bits on average, bits back returns 1.41 of them, and the net 1.29 bits is
 # $-\log_2 P(x = 1) = -\log_2 0.41$. With the prior as $q$ instead of the posterior the net cost
 # is 0.63 bits more, its KL from the posterior. Section 2 does the same with chapter 5's VAE, its
 # encoder as $q$.
