@@ -637,8 +637,8 @@ assert payback["VAE, -L_250 (NLL estimate)"] / 10_000 > 30
 # ## Summary
 #
 # - **Code lengths.** A model $P$ codes $x$ in $-\log_2 P(x)$ bits; coding data from
-#   $p_{\mathrm{data}}$ costs on average its entropy plus the KL of the model from it (Gibbs'
-#   inequality).
+#   $p_{\mathrm{data}}$ costs on average its entropy plus
+#   $\mathrm{KL}(p_{\mathrm{data}} \,\Vert\, P)$ (Gibbs' inequality).
 #   Bits-back coding sends $x$ through a latent variable for the negative ELBO in bits.
 # - **Grey pixels.** The Bernoulli formula on grey pixels integrates to at most $\tfrac12$ per
 #   pixel, so its "nats" miss at least 543 per image. The continuous Bernoulli is a density; its
