@@ -1,9 +1,9 @@
 """vaebook: the package behind the book on autoencoders and variational autoencoders.
 
 Modules, each with one job named in its docstring, each importing only modules before it:
-``checks`` → ``randomness`` → ``data``, ``corruption`` → ``densities`` → ``distributions`` →
-``models`` → ``losses`` → ``likelihood``, ``estimators``, ``exact``, ``aggregate`` → ``training``,
-``vi``, ``checkpoints`` → ``pretrained`` → ``plots``, ``analysis``.
+``checks`` → ``randomness`` → ``data``, ``corruption`` → ``densities``, ``discrete`` →
+``distributions`` → ``models`` → ``losses`` → ``likelihood``, ``estimators``, ``exact``,
+``aggregate`` → ``training``, ``vi``, ``checkpoints`` → ``pretrained`` → ``plots``, ``analysis``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
