@@ -118,11 +118,11 @@ def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: 
     """
     params, z, mu, logvar = draw_and_decode(model, x, n_samples, generator, posterior=posterior,
                                             labels=labels)
-    log_likelihood, log_prior, log_q = log_density_terms(model, x, params, z, mu, logvar)
     kl = model.prior.kl(mu, logvar)
-    if kl is None:
-        kl = (log_q - log_prior).mean(0)
-    return log_likelihood.mean(0) - beta * kl
+    if kl is not None:  # the closed form: the prior's and q's log-densities are not needed
+        return model.likelihood.log_prob(x, params).mean(0) - beta * kl
+    log_likelihood, log_prior, log_q = log_density_terms(model, x, params, z, mu, logvar)
+    return log_likelihood.mean(0) - beta * (log_q - log_prior).mean(0)
 
 
 def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Loss], Checked]:
