@@ -50,9 +50,9 @@ from vaebook.likelihood import (
     pareto_khat,
     sample_log_weights,
 )
-from vaebook.losses import beta_vae_loss, vae_loss
+from vaebook.losses import beta_vae_loss, elbo, vae_loss
 from vaebook.models import VAE, init_output_bias
-from vaebook.randomness import book_seed, seed_everything
+from vaebook.randomness import book_seed, seed_everything, seeded_generator
 from vaebook.training import evaluate, pick_device, train
 
 SEED = book_seed()  # $VAEBOOK_SEED, else 0
@@ -107,7 +107,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # *not* binary: its pixels are grey levels in $[0, 1]$. Plugging grey values into the Bernoulli
 # formula still gives a number, the binary cross-entropy, but not a log-likelihood: it is not
 # normalized over the data space, so "nats" computed that way cannot be compared with published
-# results. The standard fix is to treat each grey level as a probability and draw binary images
+# results. The standard fix (Salakhutdinov & Murray, 2008, set the protocol) is to treat each
+# grey level as a probability and draw binary images
 # from it: a fresh draw for every training batch (**dynamic** binarization, which also acts as data
 # augmentation) and one fixed, seeded draw of the test set (**static**), so that every test number
 # below refers to the same binary images.
@@ -202,8 +203,9 @@ assert loss_after < loss
 # ## Choosing the model on validation data
 #
 # The depths and widths of the networks, the peak learning rate, the batch size, the number of
-# epochs and the output-bias start were chosen by the script `benchmarks/vae_selection.py`,
-# which never looks at the test set; the latent size $K = 32$, the encoder's width of 400 and
+# epochs and the output-bias start were chosen by the script
+# [`benchmarks/vae_selection.py`](https://github.com/vaebook/vaebook/blob/v0.1.0/benchmarks/vae_selection.py)
+# of the book's repository, which never looks at the test set; the latent size $K = 32$, the encoder's width of 400 and
 # the cosine schedule were fixed beforehand (exercise 1 looks at $K$). The **negative
 # log-likelihood** (NLL) $-\log p_\theta(x)$ it compares is estimated as in the next section:
 #
@@ -211,7 +213,7 @@ assert loss_after < loss
 #   with a fixed seed; each candidate trains on the other 50,000;
 # - each candidate is scored on validation: the $-\mathcal L$ on all 10,000 images, and the
 #   importance-sampled NLL of the next section, $-\mathcal L_{1000}$, on the first 2,000 of them
-#   (the same images and draws for every candidate);
+#   (the same images, and the same seed for the draws, for every candidate);
 # - the chosen model is the candidate with the lowest validation NLL.
 #
 # Compute enters through the grid, not through the choice: every candidate was laid out to be
@@ -279,7 +281,9 @@ assert all(r["val_nll"] >= chosen["val_nll"] for r in rows.values()
            if r["candidate"])
 
 # %% [markdown]
-# *What mattered.* The next cell compares each candidate with the centre, image by image: the
+# ### Going further: what mattered in the selection
+#
+# The next cell compares each candidate with the centre, image by image: the
 # table stores, for every row, the mean per-image difference of its NLL to the centre's and the
 # **paired** standard error of that difference. That error covers the choice of the 2,000
 # images only. The luck of training is a second source of noise, measured separately: the
@@ -309,7 +313,7 @@ for name, r in rows.items():
 # more epochs would help a little, at proportionally more time. A narrower decoder costs
 # between half a nat and one and a half, and starting the output bias at the mean image is
 # worth half a nat. A wider decoder (500-500) and batches of 256 (45 epochs of them: fewer,
-# larger steps, each epoch faster) come out a fraction of a nat better than the centre, but
+# larger steps, as the cell below counts) come out a fraction of a nat better than the centre, but
 # within the noise of training: with three seeds, that verdict is the weakest in the table.
 # Two warnings go with any such table. It varies one factor at a time (the batch-256 row also
 # trains 45 epochs, to keep the number of steps comparable), so it says nothing about
@@ -329,8 +333,16 @@ assert 0.5 < gap["decoder 300-300"] < 1.5 and counts["decoder 300-300"]
 assert 0.25 < gap["no bias init"] < 0.75 and counts["no bias init"]
 assert not counts["decoder 500-500"] and not counts["batch 256"]
 assert all(-0.5 < gap[name] < 0 for name in ("decoder 500-500", "batch 256"))
-per_epoch = rows["batch 256"]["epoch_seconds"] / chosen["epoch_seconds"]
-assert per_epoch < 0.95
+
+
+def steps(name):
+    """Optimizer steps of a row's training on the 50,000 images."""
+    fields = rows[name]["recipe"]
+    return fields["epochs"] * math.ceil(len(x_fit) / fields["batch_size"])
+
+
+print(f"optimizer steps: centre {steps('centre'):,}, "
+      f"batch 256 {steps('batch 256'):,}")
 assert sum(r["candidate"] for r in rows.values()) == 11
 
 # %% [markdown]
@@ -457,12 +469,20 @@ print(f"test images whose every weight underflows in float32: "
 # %% [markdown]
 # **Check.** The importance-sampled NLL is at least 3 nats below the $-\mathcal L$: the ELBO
 # understates this model's likelihood by that much. The test NLL also lies within 1.5 nats of the
-# chosen candidate's validation NLL: a model chosen on validation data does about as well on new
-# data (the two are measured on different images, so a gap of a nat or so is within the noise of
-# the 2,000 validation images). It is what it
-# is: reported once, with its standard error and its $k$, and nothing was tuned to move it.
+# chosen candidate's validation NLL. That is a sanity check, not a measurement of how well the
+# choice generalizes: the two numbers differ in more than their images. The validation NLL
+# belongs to the candidate trained on 50,000 images, the test NLL to the final model trained on
+# 60,000; the extra data lowers the NLL, and the optimism of the lowest of eleven noisy
+# validation scores lowers the validation number, so the two effects push the gap in opposite
+# directions and this comparison cannot separate them. Their combined standard error over
+# images, printed below, is about half a nat, so a gap of a nat is about two of them. What
+# the check does rule out is a large surprise between validation and test. The test NLL is what
+# it is: reported once, with its standard error and its $k$, and nothing was tuned to move it.
 
 # %%
+combined_se = math.hypot(nll_se, chosen["val_nll_se"])
+print(f"test NLL - validation NLL: {nll - chosen['val_nll']:+.2f} nats, "
+      f"combined standard error {combined_se:.2f}")
 assert -test_elbo > nll + 3
 assert abs(nll - chosen["val_nll"]) < 1.5
 
@@ -505,7 +525,14 @@ assert gain[10] > gain[100] > gain[1000] > 0
 assert ratios[0] < ratios[1] < 1
 
 # %% [markdown]
-# How far is $\mathcal L_{1000}$ from $\log p_\theta(x)$? The shortfall is a *bias*:
+# So $-\mathcal L_{1000}$ is an *upper* estimate of the NLL: in expectation $\mathcal L_k$ stays
+# below $\log p_\theta(x)$ for every $k$ (chapter 3), and the standard error over images does not
+# include that shortfall. That is why the test NLL is reported with its $k$. How large the
+# shortfall is, and why more draws barely help, is the subject of the next aside.
+#
+# ### Going further: how far is $\mathcal L_{1000}$ from $\log p_\theta(x)$?
+#
+# The shortfall is a *bias*:
 # $-\mathcal L_{1000}$ overstates the NLL by it, and the standard error over images does not
 # include it. One could extrapolate, assuming that each further decade of $k$ gains a fixed
 # fraction of the last one; the growing ratio already casts doubt on that, and a diagnostic says
@@ -514,33 +541,38 @@ assert ratios[0] < ratios[1] < 1
 # Pareto-smoothed importance sampling (Vehtari et al., 2024) measures the tail. It fits a
 # generalized Pareto distribution to the largest weights of each image and estimates its
 # **shape**: the density of the weights falls off as a power of $w$ with the exponent
-# $-1 - 1/\text{shape}$, so a larger shape is a heavier tail (`likelihood.pareto_khat`, the estimate ArviZ computes; the PSIS papers call the shape $k$, a
+# $-1 - 1/\text{shape}$, so a larger shape is a heavier tail (`likelihood.pareto_khat`, the
+# estimate of Zhang & Stephens (2009) that ArviZ computes; the PSIS papers call the shape $k$, a
 # letter this book keeps for the number of samples, so we say "shape"). Below a shape of 1/2 the
 # weights have a finite variance, and the average of $k$ weights settles at the $1/\sqrt k$ rate
 # that a standard error assumes; between 1/2 and 1 the variance is infinite and the average
 # converges ever more slowly. The weights' mean, $p_\theta(x)$, is finite, so the true shape is
 # at most 1; an estimate above 1 says that 1,000 draws have not yet reached the part of the tail
-# that decides the mean. Vehtari et al. trust an estimate only when the shape is below 0.7
-# (0.67 for 1,000 draws).
+# that decides the mean. Vehtari et al. trust an estimate only when the shape is below
+# $1 - 1/\log_{10} k$ for $k$ draws, which is 0.67 for our 1,000 (and at most 0.7 for any $k$).
 
 # %%
-# The gain on the few light-tailed images (about 5% of them) is the
-# noisiest number here: retrained on another machine it moved 0.09 -> 0.13.
+# The gain on the few light-tailed images (a few per cent of them) is the
+# noisiest number here: it rests on few images, and it moves by several
+# hundredths of a nat when the model is trained again.
 # tolerance: rtol=0.05 atol=0.08
 khat = pareto_khat(log_w)
-heavy = khat > 0.7
+reliable_below = 1 - 1 / math.log10(log_w.shape[1])  # 0.67 for 1,000
+heavy = khat > reliable_below
 late = bound[1000] - bound[100]  # each image's gain in the last decade of k
 print(f"Pareto shape of each test image's 1,000 weights: median "
       f"{khat.median():.2f}")
 print(f"share of test images with shape > 0.5: "
-      f"{(khat > 0.5).float().mean():.2f}, > 0.7: {heavy.float().mean():.2f}")
-print(f"L_1000 - L_100: {late[heavy].mean():.2f} nats where shape > 0.7, "
+      f"{(khat > 0.5).float().mean():.2f}, > {reliable_below:.2f}: "
+      f"{heavy.float().mean():.2f}")
+print(f"L_1000 - L_100: {late[heavy].mean():.2f} nats where shape > "
+      f"{reliable_below:.2f}, "
       f"{late[~heavy].mean():.2f} on the other images")
 fig = Figure(figsize=(5, 3))
 ax = fig.subplots()
 ax.hist(khat.clamp(max=3).numpy(), bins=60, color="0.6")
 for level, style, label in ((0.5, "--", "1/2: infinite variance above"),
-                            (0.7, "-", "0.7: unreliable above")):
+                            (reliable_below, "-", "0.67: unreliable above")):
     ax.axvline(level, color="k", linestyle=style, label=label)
 ax.set_xlabel("estimated Pareto shape (values above 3 shown at 3)")
 ax.set_ylabel("test images")
@@ -549,7 +581,7 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# **Check.** For most test images the estimated shape exceeds 0.7: the tail of the weights is so heavy that
+# **Check.** For most test images the estimated shape exceeds 0.67: the tail of the weights is so heavy that
 # 1,000 draws do not pin down $\log p_\theta(x)$, and on those images the last decade of $k$
 # still gained more than on the others. So neither a standard error over the draws nor an
 # extrapolation of the decade gains bounds the bias of $\mathcal L_{1000}$. What stays true is
@@ -580,9 +612,10 @@ assert late[heavy].mean() > late[~heavy].mean()
 # He et al. (2019) trace it to a training dynamic: early on the encoder lags behind the model's
 # true posterior, and training settles where $z$ is ignored. It happens when the decoder is strong enough to model $x$ without $z$, e.g. an autoregressive
 # decoder of text (Bowman et al., 2016). Our decoder draws every pixel independently given $z$:
-# without $z$ it could only draw every pixel from its average, more than 100 nats per image
-# worse than what the KL costs, so a whole collapse does not pay. The ablation at the end of the
-# chapter forces one by removing the reconstruction term.
+# without $z$ it could at best draw every pixel from its own probability of ink, the same for
+# every image. That model's NLL is printed below: more than 100 nats per image worse than the
+# VAE's whole $-\mathcal L$, KL included, so a whole collapse does not pay. The ablation at the
+# end of the chapter forces one by removing the reconstruction term.
 
 # %%
 # tolerance: rtol=0 atol=1
@@ -592,16 +625,23 @@ n_active = analysis.active_units(mu_test)
 kl_test = kl_standard_normal(mu_test, logvar_test).mean().item()
 print(f"active units: {n_active} of {LATENT}; "
       f"mean KL on the test set: {kl_test:.0f} nats")
+# Without z: each pixel's own training probability of ink (a binarized
+# training pixel is 1 with the mean grey level), clamped away from 0 and 1
+ink = x_train.mean(0).clamp(1e-6, 1 - 1e-6)
+collapsed_nll = -log_bernoulli(x_test_bin, torch.logit(ink)).mean().item()
+print(f"test NLL of the best model without z: {collapsed_nll:.1f} nats; "
+      f"the VAE's -ELBO: {-test_elbo:.1f}")
 
 # %% [markdown]
 # **Check.** Some dimensions are switched off, more than a handful are in use, and the KL is far
-# from 0: the posterior has not collapsed. Each inactive dimension's own KL term is below 0.1
+# from 0: the posterior has not collapsed. Giving up $z$ would cost more than 100 nats. Each inactive dimension's own KL term is below 0.1
 # nats on average: there $q_\phi(z_j \mid x)$ is the prior, near enough.
 
 # %%
 assert 5 < n_active < LATENT and kl_test > 10
 kl_per_unit = 0.5 * (mu_test**2 + logvar_test.exp() - 1 - logvar_test).mean(0)
 assert kl_per_unit[mu_test.var(0) <= 0.01].max() < 0.1
+assert collapsed_nll > -test_elbo + 100
 
 # %% [markdown]
 # ## Reconstructions and samples
@@ -735,8 +775,9 @@ for ax, model, extent, title in (
 fig
 
 # %% [markdown]
-# The VAE's codes fill a round region centred at the origin, the region the prior samples from,
-# and its decoder grid changes smoothly everywhere in it. Chapter 1's two-sample comparison makes
+# In each grid $z_1$ grows from left to right and $z_2$ from bottom to top, as in the scatter
+# plots. The VAE's codes fill a round region centred at the origin, the region the prior samples
+# from, and its decoder grid changes smoothly everywhere in it. Chapter 1's two-sample comparison makes
 # this precise. The autoencoder names no distribution to draw codes from, so we give it the best
 # Gaussian fitted to its training codes, as in chapter 1; the VAE names one, its prior
 # $\mathcal N(0, I)$. For each model, 2,000 draws are compared with the codes of the training
@@ -748,7 +789,8 @@ fig
 
 # %%
 # tolerance: rtol=0 atol=10
-# (the autoencoder's share, in points: 9%, 13% and 15% from three trainings)
+# (the autoencoder's share, in points: it moves by several points when
+# chapter 1's autoencoder is trained again)
 g = torch.Generator().manual_seed(SEED)
 
 
@@ -770,10 +812,12 @@ empty_ae = analysis.empty_draws(z_ae_train, z_ae, gaussian_draws).mean()
 empty_vae = analysis.empty_draws(z_vae_train, z_vae_test, prior_draws).mean()
 print(f"empty draws: autoencoder from its fitted Gaussian {empty_ae:.1%}, "
       f"VAE from its prior {empty_vae:.1%} (a perfect match: about 1%)")
+print(f"ratio: {empty_ae / empty_vae:.0f} to 1")
 
 # %% [markdown]
-# **Check.** The VAE's prior draws land in empty space less than half as often as the
-# autoencoder's draws from its best Gaussian. The VAE was trained to make its codes look like
+# **Check.** The VAE's prior draws land in empty space many times less often than the
+# autoencoder's draws from its best Gaussian (the ratio printed above); the check asks for a
+# factor of 2. The VAE was trained to make its codes look like
 # draws from its prior; the autoencoder was never asked to make its codes look like anything.
 # (How closely the codes of a VAE match its prior, and where they do not, is chapter 8's
 # subject, the prior hole.)
@@ -788,14 +832,15 @@ assert empty_vae < empty_ae / 2
 # (Higgins et al., 2017); `losses.beta_vae_loss(beta)` is this loss, the book's one `elbo` called with
 # `beta=`. We train four models with $K = 16$: reconstruction only ($\beta = 0$),
 # the VAE ($\beta = 1$), a strongly regularized one ($\beta = 4$), and KL only (no reconstruction
-# term). For each we measure on the test set the reconstruction term $\log p(x \mid z = \mu)$, the
+# term). For each we measure on the test set the **reconstruction at the mean**,
+# $\log p(x \mid z = \mu)$ (the ELBO's term averages over $z \sim q$ instead), the
 # KL, the number of active units, and what the classifier reads in 1,000 prior samples: how many
 # digit classes make up at least 3% of them, and its mean confidence. Each model gets 2 epochs
 # (batches of 256).
 #
 # The four panels below, one per model, draw each of the 10,000 test images as one dot: the
 # mean $\mu$ of its $q$ in the two coordinates whose means vary most over the test set (the
-# axes $z_1$ and $z_2$ name those two, whichever they are). A dot's colour is its digit, with
+# axes say "top-variance coordinate 1" and "2": whichever two they are, not $z_1$ and $z_2$). A dot's colour is its digit, with
 # the colours of the two scatters above (0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown,
 # 6 pink, 7 grey, 8 olive, 9 cyan); the panels drop the legend to leave room. Each panel has its
 # own scale: the KL-only panel's axes are in thousandths.
@@ -828,6 +873,8 @@ for ax, (name, loss) in zip(fig.subplots(1, 4), variants.items(),
         "classes": int((shares >= 0.03).sum()), "confidence": confidence}
     top = mu.var(0).argsort(descending=True)[:2]
     plots.plot_latent_scatter(mu[:, top], y_test, title=name, ax=ax)
+    ax.set(xlabel="top-variance coordinate 1",
+           ylabel="top-variance coordinate 2")
     ax.get_legend().remove()
 fig
 
@@ -851,10 +898,12 @@ for name, r in ablation.items():
 # training. It meets both senses of posterior collapse in all 16 dimensions, trivially: here
 # collapse is forced by removing the only term that needs $z$, not reached by the dynamics He et
 # al. describe. In between, $\beta$ trades reconstruction for regularity: the reconstruction gets worse and the KL smaller as it
-# grows. Switching whole units off mostly takes longer than these 2 epochs; the main model
-# above, trained longer at $\beta = 1$, shows it.
+# grows. Switching whole units off seems to take longer than these 2 epochs: the main model
+# above, trained longer at $\beta = 1$, has switched some off. That suggests it, no more: the
+# main model also differs in $K$, widths, batch size and learning rate, and exercise 3's 4-epoch
+# runs still use all 16 units.
 #
-# **Check.** The reconstruction term and the KL both fall as $\beta$ goes 0 → 1 → 4 → KL only; all
+# **Check.** The reconstruction at the mean and the KL both fall as $\beta$ goes 0 → 1 → 4 → KL only; all
 # 16 units are active without the KL and none with KL only; the VAE's samples cover all ten
 # digit classes, more than without the KL term; the KL-only model's samples are one class; the
 # reconstruction-only model's KL exceeds 100 nats; and the KL-only decoder scores within 5 nats
@@ -882,9 +931,9 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 #   can afford, and compare candidates with paired standard errors; the test
 #   set is never used to choose anything, it reports the final model.
 # - Report the importance-sampled NLL on the whole test set with its standard error and $k$,
-#   and check whether $k$ is large enough. Here the estimated Pareto shape of the weights exceeds 0.7
-#   for most test images: their tail is too heavy for the bias that $k = 1000$ leaves to be
-#   estimated, so the reported NLL is an upper estimate of unknown slack.
+#   and watch how $\mathcal L_k$ grows with $k$: the reported NLL is an upper estimate, and the
+#   standard error leaves out its bias (the aside on the Pareto shape shows why that bias cannot
+#   be estimated here).
 # - The KL term is what makes the latent space samplable: without it codes spread out and
 #   samples lose whole digit classes; it also prunes unneeded units (posterior collapse per
 #   dimension), which is not the collapse of the whole posterior onto the prior.
@@ -921,15 +970,20 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 # :::{dropdown} Solution
 # Two dimensions are far too few: the validation $-\mathcal L$ is more than 20 nats worse than with
 # 16, because two numbers cannot say enough about a digit to reconstruct it. Going from 16 to 64
-# dimensions does not help either; after two epochs it is several nats *worse*: the extra
-# dimensions are more to fit in the same number of steps. Look at the KL: it grows by less than
+# dimensions does not help either; after two epochs it is several nats *worse*, far more than
+# the paired standard error over the validation images (printed) and than the spread between
+# training runs that the selection table measured for a larger model (its last two rows): the
+# extra dimensions are more to fit in the same number of steps. Look at the KL: it grows by less than
 # 5 nats although $K$ quadruples, and the total KL is an upper bound on the information the code
 # carries about the image. The KL term keeps $q_\phi(z_j \mid x)$
 # near the prior in every dimension the decoder does not use. Yet the variance criterion still
-# counts all 64 as active: after two epochs their posterior means still wander a little,
-# by more than the 0.01 threshold, without carrying much. Pruning them outright takes longer
-# training (the main model above, trained longer, has switched some of its 32 units off).
-# Among these three, choose $K = 16$, and choose it on validation data, as here, not on test.
+# counts nearly all 64 as active (the check asks for 60): after two epochs their posterior means
+# still wander a little, by more than the 0.01 threshold, without carrying much. Pruning them
+# outright may take longer training (the main model above, trained longer, has switched some of
+# its 32 units off, though it differs in more than its training time). So, for this small model
+# and this 2-epoch budget, choose $K = 16$ among these three, and choose it on validation data,
+# as here, not on test. The answer is about this budget: the main model's $K = 32$ was fixed
+# before its selection, for a model trained 45 epochs, and this exercise does not test it.
 # :::
 
 # %% tags=["hide-cell"]
@@ -941,16 +995,21 @@ for latent in (2, 16, 64):
                         x=x_fit)
     with torch.no_grad():
         mu_val, logvar_val = small.encode(x_val)
-    by_latent[latent] = (evaluate(small, vae_loss, x_val, seed=SEED),
+        per_image = -elbo(small, x_val, generator=seeded_generator(SEED))
+    by_latent[latent] = (per_image,
                          kl_standard_normal(mu_val, logvar_val).mean().item(),
                          analysis.active_units(mu_val))
-    print(f"K = {latent:2d}: validation -ELBO {by_latent[latent][0]:.1f}, "
+    print(f"K = {latent:2d}: validation -ELBO {per_image.mean():.1f}, "
           f"KL {by_latent[latent][1]:.1f}, "
           f"active units {by_latent[latent][2]}")
-assert by_latent[2][0] > by_latent[16][0] + 20
-assert by_latent[64][0] > by_latent[16][0]
+worse_64 = by_latent[64][0] - by_latent[16][0]  # image by image
+worse_64_se = worse_64.std().item() / math.sqrt(len(worse_64))
+print(f"K = 64 minus K = 16: {worse_64.mean():+.2f} ± {worse_64_se:.2f} "
+      f"nats (paired standard error)")
+assert (by_latent[2][0] - by_latent[16][0]).mean() > 20
+assert worse_64.mean() > 2 * worse_64_se + 2 * selection["seed_sd"]
 assert by_latent[64][1] - by_latent[16][1] < 5
-assert by_latent[64][2] == 64
+assert by_latent[64][2] >= 60
 
 # %% [markdown]
 # ### Solution 2
@@ -978,14 +1037,16 @@ assert by_latent[64][2] == 64
 #
 # :::{dropdown} Solution
 # In this short run the warm-up changes almost nothing: the validation $-\mathcal L$ and the KL
-# differ by less than a nat, and all 16 units are active in both runs. That is what one should
+# differ by less than a nat, and all or nearly all of the 16 units are active in both runs (the
+# check asks for 15; this run's counts are printed). One run of each says no more than that: a
+# difference of a fraction of a nat would need several seeds to resolve. That is what one should
 # expect of this model. Bowman et al. proposed the warm-up against the collapse of the *whole*
 # posterior under an autoregressive decoder of text, which can model $x$ without $z$: starting
 # with $\beta = 0$ lets the encoder put information into $z$ before the KL pushes back. Our
 # decoder draws the pixels independently given $z$; it cannot model a digit without $z$, so there
 # is no collapse to prevent, and four epochs are too few for unit pruning, which a warm-up might
 # delay. (A full answer for the main model would repeat its 45-epoch training with and without
-# warm-up and compare on validation: about as long again as this whole chapter.)
+# warm-up, with several seeds each, and compare on validation.)
 #
 # Writing the warm-up this way has a cost worth knowing: each call of `train` starts a new Adam,
 # whose running averages of the gradients restart from zero, and has no learning-rate schedule
@@ -1016,9 +1077,10 @@ warm = {name: train_per_epoch(betas) for name, betas in warm_up.items()}
 for name, (neg_elbo, kl_val, active) in warm.items():
     print(f"{name:10s}: validation -ELBO {neg_elbo:.1f}, KL {kl_val:.1f}, "
           f"active units {active}")
-(elbo_off, kl_off, active_off), (elbo_on, kl_on, active_on) = warm.values()
-assert abs(elbo_on - elbo_off) < 1 and abs(kl_on - kl_off) < 1
-assert active_on == active_off == 16
+(neg_elbo_off, kl_off, active_off), (neg_elbo_on, kl_on, active_on) = (
+    warm.values())
+assert abs(neg_elbo_on - neg_elbo_off) < 1 and abs(kl_on - kl_off) < 1
+assert min(active_on, active_off) >= 15
 
 # %% [markdown]
 # ### Solution 4
@@ -1039,9 +1101,9 @@ assert active_on == active_off == 16
 
 # %% tags=["hide-cell"]
 # tolerance: rtol=0.03 atol=0.5
-# (the prior-as-proposal bound rests on the few largest of 1,000 weights:
-# retrained with AVX2 kernels it moved from -159.1 to -161.5, 1.5 %; the
-# margin asserted below is 40 nats)
+# (the prior-as-proposal bound rests on the few largest of 1,000 weights,
+# so it moves by a nat or two, about 1.5 %, when the model is trained
+# again; the margin asserted below is 40 nats)
 hundred = x_test_bin[:100]
 g = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
