@@ -75,7 +75,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # either.
 #
 # We work with logarithms of densities throughout. They are natural logarithms, and their unit
-# is the **nat** (one nat is $1/\ln 2 \approx 1.44$ bits): two log-densities one nat apart
+# is the **nat** (one nat is $1/\log 2 \approx 1.44$ bits): two log-densities one nat apart
 # belong to densities that differ by a factor $e \approx 2.72$.
 #
 # **Variational inference** turns the problem into optimization: pick a family of simple
@@ -268,7 +268,9 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 # We take $D = 5$, $K = 2$ and $\tau^2 = 0.5$, so that $q$ and the posterior can be drawn in the
 # plane, and one observation $x$ drawn from the model. The two columns of $W$ are similar on
 # purpose: two causes with similar effects *explain each other away* (if one is large, the other
-# need not be), so the posterior of $z_1$ and $z_2$ is strongly negatively correlated. The cell
+# need not be), so the posterior of $z_1$ and $z_2$ is strongly negatively correlated; we write
+# $\eta$ for that correlation, $(\Sigma_{\text{post}})_{12} / \sqrt{(\Sigma_{\text{post}})_{11} (\Sigma_{\text{post}})_{22}}$,
+# which the cell prints. The cell
 # computes the posterior by the formula above. `vaebook`'s `LinearGaussian.posterior` implements
 # the same formula, so comparing the two would only show that it was copied correctly; the check
 # is Bayes' rule, which uses neither, only the joint density and the evidence.
@@ -399,7 +401,7 @@ assert correlation < -0.8
 # $$
 #
 # With $\mu_1 = 0$, $\Sigma_1 = I$ and a diagonal $\Sigma_0 = \operatorname{diag}\sigma^2$ it is the
-# VAE's formula of the previous section. The ELBO of a Gaussian $q$ is therefore available in
+# VAE's formula of the section "The closed-form KL of the VAE". The ELBO of a Gaussian $q$ is therefore available in
 # closed form:
 # $\mathcal L(\lambda) = \mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q_\lambda \,\|\, p(z))$, with
 # $\mu_1 = 0$ and $\Sigma_1 = I$ in the KL. `LinearGaussian.elbo` computes it.
@@ -408,6 +410,8 @@ assert correlation < -0.8
 # trace formula with a Monte Carlo average of the squared residual over $10^6$ draws from a
 # random $q$, and the KL formula with `torch.distributions`.
 #
+# :::{admonition} Going further: an exact check by Gauss–Hermite quadrature
+# :class: dropdown
 # An exact check needs no formula at all. **Gauss–Hermite quadrature** replaces an expectation
 # under $\mathcal N(0, 1)$ by a weighted sum over a few fixed nodes, and the sum is *exact* for
 # every polynomial of degree less than twice the number of nodes. Under
@@ -418,6 +422,8 @@ assert correlation < -0.8
 # plane, give $\mathbb E_q[\log p(x \mid z)]$ exactly, from nothing but the log-density
 # (`torch.distributions.Normal.log_prob` inside `model.log_likelihood`). The same holds for any
 # polynomial of degree up to 5 in $z$, e.g. the square of a quadratic, which gives a variance.
+# The cells below and later checks in this chapter use it (`gauss_hermite`).
+# :::
 
 # %%
 def expected_log_likelihood(q):
@@ -514,7 +520,12 @@ assert max(differences) < 1e-10
 assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 
 # %% [markdown]
-# **The two forms agree.** `model.elbo` computes the second form. The first needs
+# The first form of the bound gives the same number; the dropdown below shows it, and the cell
+# after it checks it.
+#
+# :::{admonition} Going further: the two forms agree
+# :class: dropdown
+# `model.elbo` computes the second form. The first needs
 # $\mathbb E_q[\log p(x, z)] - \mathbb E_q[\log q(z)]$, and the lemma gives both pieces. With
 # $z_0 = 0$ and $A = I$ it gives the expected log-prior,
 # $\mathbb E_q[\log p(z)] = -\tfrac12\big(K \log 2\pi + \mu_q^\top \mu_q + \operatorname{tr} \Sigma_q\big)$.
@@ -534,6 +545,7 @@ assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 # the lemma's two pieces against the library's KL (and the entropy formula against
 # `torch.distributions`' entropy). The first form as a whole is checked independently below,
 # by quadrature of $\log p(x, z) - \log q(z)$ at the fitted $q$.
+# :::
 
 # %%
 def elbo_first_form(q):
@@ -714,8 +726,9 @@ plots.plot_gaussian_contours({
 # variances are smaller than the posterior's marginal variances: mean-field $q$ is too narrow.
 # In two dimensions they are smaller by the factor $1 - \eta^2$, with $\eta = -0.82$ the
 # posterior correlation printed above: the optimum's variances are $1 / (\Sigma_{\text{post}}^{-1})_{jj}$, and the inverse
-# of a $2 \times 2$ covariance has $(\Sigma^{-1})_{11} = \Sigma_{22} / \det\Sigma
-# = 1 / \big((1 - \eta^2)\, \Sigma_{11}\big)$. The fitted ratio agrees to 1e-3.
+# of a $2 \times 2$ covariance has $(\Sigma^{-1})_{11} = \Sigma_{22} / \det\Sigma$, where
+# $\det\Sigma = \Sigma_{11}\Sigma_{22} - \Sigma_{12}^2 = \Sigma_{11}\Sigma_{22}(1 - \eta^2)$, so
+# $(\Sigma^{-1})_{11} = 1 / \big((1 - \eta^2)\, \Sigma_{11}\big)$. The fitted ratio agrees to 1e-3.
 
 # %%
 for q in (q_full, q_mean_field):  # the objective is the ELBO
@@ -789,7 +802,8 @@ fig
 # **Check.** For every $q$ the two parts add up to $\log p(x)$ to 1e-10; for the exact posterior,
 # whose KL to itself is zero by definition, this says that its ELBO is $\log p(x)$. The best mean-field $q$ loses 0.56 nats, for every $x$: its gap
 # (exercise 1) is $\tfrac12\big(\sum_j \log(\Sigma_{\text{post}}^{-1})_{jj} - \log\det\Sigma_{\text{post}}^{-1}\big)$,
-# and for a $2 \times 2$ precision $\det = (\Sigma_{\text{post}}^{-1})_{11} (\Sigma_{\text{post}}^{-1})_{22} (1 - \eta^2)$,
+# and for a $2 \times 2$ precision $\det = (\Sigma_{\text{post}}^{-1})_{11} (\Sigma_{\text{post}}^{-1})_{22} (1 - \eta^2)$
+# (the precision's correlation is $-\eta$, whose square is the same),
 # so the gap is $-\tfrac12 \log(1 - \eta^2)$, which agrees with the library's KL to 1e-10. The
 # prior, which ignores $x$, loses more: by the KL formula with $\mu_0 = 0$, $\Sigma_0 = I$,
 # $\mathrm{KL}(p(z) \,\|\, p(z \mid x)) = \tfrac12\big(\operatorname{tr}\Sigma_{\text{post}}^{-1} - K
@@ -805,7 +819,9 @@ prior_kl = prior_floor + prior_mean_part
 assert abs(kls["prior p(z) as q"] - prior_kl) < 1e-10
 
 # %% [markdown]
-# **Why not average $p(x \mid z)$ over draws from the prior?** The evidence is an expectation
+# ### Going further: why not average $p(x \mid z)$ over draws from the prior?
+#
+# The evidence is an expectation
 # under the prior, $p(x) = \mathbb E_{p(z)}[p(x \mid z)]$, so the mean of $p(x \mid z_s)$ over
 # $k$ draws $z_s \sim p(z)$ is an unbiased estimate of it: importance sampling with the prior
 # as proposal, whose weights are $w_s = p(x \mid z_s)$. How good it is depends on the second

@@ -100,7 +100,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $$
 #
 # $\nabla_\lambda \log q_\lambda(z)$ is the **score** of $q$. Averaging
-# $f(z_s) \nabla_\lambda \log q_\lambda(z_s)$ over samples is unbiased and needs $f$ only as a
+# $f(z_s) \nabla_\lambda \log q_\lambda(z_s)$ over $S$ samples $z_1, \dots, z_S \sim q_\lambda$ is unbiased and needs $f$ only as a
 # black box: no derivative of $f$, no continuity (Williams, 1992, called it REINFORCE; it is also
 # the likelihood-ratio estimator). For the Gaussian, differentiate
 # $\log q_\lambda(z) = \sum_j -\tfrac12\big[\log 2\pi + \log\sigma_j^2 + (z_j - \mu_j)^2 e^{-\log\sigma_j^2}\big]$:
@@ -126,7 +126,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # ## The pathwise (reparameterization) estimator
 #
 # Write the sample as a differentiable function of parameter-free noise,
-# $z = \mu + \sigma \odot \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$. Now the
+# $z = \mu + \sigma \odot \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$, where $\odot$ multiplies
+# coordinate by coordinate ($z_j = \mu_j + \sigma_j \varepsilon_j$). Now the
 # distribution of $\varepsilon$ no longer depends on $\lambda$, and the gradient goes inside:
 #
 # $$
@@ -153,8 +154,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # gradient reaches $\mu$ or $\log\sigma^2$ through $z$. The score function needs no path through
 # $z$: it differentiates the *surrogate* $f(z) \log q_\lambda(z)$, in which $z$ and $f(z)$ are
 # constants and only $\log q_\lambda(z)$ depends on $\lambda$; its gradient is
-# $f(z)\nabla_\lambda\log q_\lambda(z)$, one term of the score-function estimator. The last
-# section runs both next to `vaebook`'s estimators, as a demonstration.
+# $f(z)\nabla_\lambda\log q_\lambda(z)$, one term of the score-function estimator. The section
+# "The same in `torch.distributions`" runs both next to `vaebook`'s estimators, as a demonstration.
 
 # %% tags=["hide-input"]
 def draw_graph(ax, title, nodes, forward, backward, cut=()):
@@ -228,11 +229,12 @@ fig
 # ## Unbiasedness against exact gradients
 #
 # Take $f(z) = \sum_j z_j^2$. Then $F(\lambda) = \mathbb E_q[f] = \sum_j (\mu_j^2 + \sigma_j^2)$, so
-# exactly $\nabla_\mu F = 2\mu$ and $\nabla_{\log\sigma^2} F = \sigma^2$ (checked with autograd
-# above). Draw $M = 100{,}000$ per-sample estimates from each estimator and compare their
+# exactly $\nabla_\mu F = 2\mu$ and, since $\partial \sigma^2 / \partial \log\sigma^2 = \sigma^2$,
+# $\nabla_{\log\sigma^2} F = \sigma^2$ (the section "Going further: why $\log \sigma^2$" checks this
+# one with autograd). Draw $M = 100{,}000$ per-sample estimates from each estimator and compare their
 # means with the truth. They are independent, except with the leave-one-out baseline, where each
 # term's baseline is made of the other samples; that correlation changes the variance of their
-# mean only by a term of order $1/M^2$ (derived in the section on $1/S$ below), so the standard
+# mean only by a term of order $1/M^2$ (derived in the section "Going further: more samples" below), so the standard
 # error is computed as for independent terms.
 
 # %%
@@ -284,8 +286,8 @@ assert all(torch.all(z < 4) for z in z_scores.values())
 # Unbiased is not enough: an estimator with a huge variance needs a huge number of samples. We
 # measure the variance of single-sample estimates of $\partial F / \partial \mu_1$ (20,000
 # samples per setting, with the standard error of each measured variance) as we move the mean
-# $\mu$, shrink the scale $\sigma$ (both with $K = 1$), and add dimensions $K$ (with every
-# $\mu_j = 1$, $\sigma_j = 1$).
+# $\mu$ (with $\sigma = 1$), shrink the scale $\sigma$ (with $\mu = 1$), both with $K = 1$, and add
+# dimensions $K$ (with every $\mu_j = 1$, $\sigma_j = 1$): one panel each.
 
 # %%
 def variance_of_grad_mu(name, mu, logvar, S=20_000):
@@ -357,7 +359,9 @@ print(f"score / pathwise grows {growth:.0f}-fold from sigma = 1 to "
 # $\partial f / \partial z_1 \cdot \partial z_1/\partial\mu_1 = 2 z_1$, with variance $4\sigma_1^2$.
 # The score function's variance grows with $\mu$; it falls behind the pathwise estimator ever
 # faster as $\sigma \to 0$ (their ratio grows 385-fold from $\sigma = 1$ to
-# $\sigma = 0.1$); and it grows with $K$ much faster than the number of coordinates. The baseline
+# $\sigma = 0.1$), although its own variance is U-shaped in $\sigma$: it is larger at
+# $\sigma = 0.1$ and at $\sigma = 3$ than at 0.3 (the middle panel); and it grows
+# with $K$ much faster than the number of coordinates. The baseline
 # removes much of it. The next section explains all three with one formula.
 #
 # ## Why the score function's variance grows
@@ -443,7 +447,11 @@ print(f"score / pathwise grows {growth:.0f}-fold from sigma = 1 to "
 # $\mathbb E f = 2K$. The other $K - 1$ coordinates do add noise, but only *linearly* in $K$; the
 # growth is *quadratic*, and it comes from the mean of $f$, which grows with $K$ and multiplies
 # the score. The same term explains the other two panels: $\mathbb E f$ grows with $\mu$, and
-# $\mathbb E[u^2] = 1/\sigma_1^2$ explodes as $\sigma_1 \to 0$. The leave-one-out baseline of
+# $\mathbb E[u^2] = 1/\sigma_1^2$ explodes as $\sigma_1 \to 0$. With $\mu = 1$ and $K = 1$ the
+# formula reads $14 + 15\sigma^2 + 1/\sigma^2$ (114 at $\sigma = 0.1$, 26.5 at 0.3): the $1/\sigma^2$
+# of the mean of $f$ dominates small $\sigma$, the $15\sigma^2$ of the fluctuation of $f$ (and of
+# $\mathbb E f = 1 + \sigma^2$) dominates large $\sigma$, and between them lies the bottom of the U,
+# at $\sigma = 15^{-1/4} \approx 0.51$. The leave-one-out baseline of
 # 20,000 samples is $\mathbb E f$ up to a tiny error, so it leaves only the first two parts.
 # The cell compares the formula with every measured variance.
 
@@ -512,7 +520,9 @@ print(f"growth of score / pathwise from sigma = 1 to 0.1: measured "
 # formula's terms, printed above). The share that the baseline removes can also be measured:
 # $1 - 606 / 41{,}099$, that is 98.53% ± 0.05%, agrees with the formula's 98.52% within four
 # standard errors. The pathwise variance stays within 5% of $4\sigma_1^2$ everywhere, the score
-# function is noisier in every setting, and the growth of its ratio to the pathwise variance
+# function is noisier in every setting, its variance is larger at $\sigma = 0.1$ and at 3 than
+# at 0.3 (the U shape), the formula at $\mu = 1$, $K = 1$ equals $14 + 15\sigma^2 + 1/\sigma^2$
+# at the four scales, and the growth of its ratio to the pathwise variance
 # from $\sigma = 1$ to $\sigma = 0.1$, 385 ± 31 measured, agrees with the formula's 380 (with the
 # pathwise $4\sigma_1^2$) within four standard errors.
 
@@ -527,9 +537,17 @@ for setting in settings:
     four_sigma2 = 4 * np.array(sigmas[setting]) ** 2
     assert np.allclose(pathwise, four_sigma2, rtol=0.05)
     assert np.all(np.array(variances[setting]["score function"]) > pathwise)
+by_scale = variances["scale sigma"]["score function"]  # sigma 0.1 ... 3
+assert by_scale[1] < min(by_scale[0], by_scale[3])  # the U shape
+for s in settings["scale sigma"][0]:  # the formula at mu = 1, K = 1
+    simplified = 14 + 15 * s**2 + 1 / s**2
+    full = sum(score_variance(torch.ones(1), torch.tensor([s])))
+    assert abs(full / simplified - 1) < 1e-5
 
 # %% [markdown]
-# ## More samples: the variance falls as $1/S$
+# ## Going further: more samples, and the leave-one-out baseline's correction
+#
+# (On a first reading, the first two sentences are what the rest of the chapter uses.)
 #
 # Averaging $S$ independent estimates divides the variance by $S$, so the ratio between two
 # estimators is also the ratio of samples each needs for the same accuracy. The plain score
@@ -638,7 +656,7 @@ assert averaged["pathwise"][2] < averaged["score function"][3]
 # ## When the pathwise estimator does not apply
 #
 # The pathwise estimator differentiates $f$. If $f$ is a step, $f(z) = \mathbb 1[z > 0]$ (one
-# dimension), its derivative is zero wherever it exists, yet
+# dimension; $\mathbb 1[\cdot]$ is 1 when its condition holds and 0 otherwise), its derivative is zero wherever it exists, yet
 # $F(\lambda) = \mathbb E_q[f] = P(z > 0)$ clearly moves with $\mu$. With $z = \mu + \sigma\varepsilon$,
 # $P(z > 0) = P(\varepsilon > -\mu/\sigma) = \int_{-\mu/\sigma}^{\infty} \mathcal N(\varepsilon; 0, 1)\, d\varepsilon$, and
 # differentiating the lower limit gives
@@ -646,8 +664,8 @@ assert averaged["pathwise"][2] < averaged["score function"][3]
 # $$ \frac{\partial F}{\partial \mu} = \frac1\sigma\, \mathcal N(-\mu/\sigma; 0, 1) = \mathcal N(0; \mu, \sigma^2) = q_\lambda(0), $$
 #
 # the density of $q$ at the threshold: moving $\mu$ pushes that much probability across it.
-# Autograd reports zero, a *biased* answer, while the score function, which never
-# differentiates $f$, stays correct. (Written with a comparison such as `z > 0`, $f$ would have
+# Autograd reports zero, a *biased* answer, while the score function (the cell runs it with the
+# leave-one-out baseline), which never differentiates $f$, stays correct. (Written with a comparison such as `z > 0`, $f$ would have
 # no gradient at all, and `pathwise_gradient` refuses it with an error that points to the score
 # function.)
 

@@ -557,7 +557,8 @@ for perplexity, plane_right in right_p.items():
 #
 # :::{dropdown} Solution
 # The accuracy drops. A sample $z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon$ moves each code
-# by about $\sigma_\phi(x)$ in every direction. In the *active* units (those whose mean moves with
+# by about $\sigma_\phi(x)$ in every direction (here $\sigma_\phi(x)$ is chapter 5's encoder standard
+# deviation, not t-SNE's bandwidth $\sigma_i$). In the *active* units (those whose mean moves with
 # the input) the posterior variance is smaller than the spread of the means across images, so
 # the codes move, but less than the distances between digits. In the *inactive* units the KL term
 # has pulled the posterior onto the prior: the mean is about 0 for every image and the variance

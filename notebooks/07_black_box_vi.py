@@ -234,7 +234,7 @@ fig
 # tails; the coin shows 6 heads in 10 flips. The likelihood
 # $\rho^6 (1 - \rho)^4$ has the same form, so the posterior adds the counts:
 # $\operatorname{Beta}(10 + 6, 10 + 4) = \operatorname{Beta}(16, 14)$. We fit
-# $q_\lambda(\rho) = \operatorname{Beta}(a_1, a_0)$ with $a_1 = e^{\lambda_1}$, $a_0 = e^{\lambda_0}$ by BBVI from
+# $q_\lambda(\rho) = \operatorname{Beta}(a_1, a_0)$ with $\lambda = (\log a_1, \log a_0)$ by BBVI from
 # $\operatorname{Beta}(1, 1)$ (uniform), with Adam (step $0.05$ on $\lambda$, the logarithms of
 # the two pseudo-counts) and $S = 10$ samples per step, once without and once with the control
 # variate. *Converged* means that from that step on, both pseudo-counts stay within 5% of
@@ -519,7 +519,9 @@ assert rao_blackwell[1] > controlled[1]
 #
 # Now a model whose latent variables share no factor. Each of $N = 20$ data points has its own
 # latent mean: $z_n \sim \mathcal N(0, 1)$ and $x_n \mid z_n \sim \mathcal N(z_n, 1)$, with the
-# $x_n$ drawn from the model. The terms of $\log p(x, z)$ that involve $z_n$ are
+# $x_n$ drawn from the model. Here the latent coordinate is the data point, so the index $j$ of
+# the sections above is written $n$: $z_n$, $\lambda_n$, $q_n$ and $r_n$ are $z_j$, $\lambda_j$,
+# $q_j$ and $r_j$ with $j = n$. The terms of $\log p(x, z)$ that involve $z_n$ are
 # $\log p(z_n) + \log p(x_n \mid z_n)$ alone, so $z_n$'s Markov blanket is empty, and the terms
 # that Rao-Blackwellization drops for $\lambda_n$, those of the other 19 points, are independent
 # of $z_n$ with a constant mean: a true Rao-Blackwell step, which cannot raise the variance. Each
@@ -711,7 +713,8 @@ assert sbn_variance["control variate"] < sbn_variance["plain"] / 20
 assert sbn_variance["Rao-Blackwell + c.v."] > sbn_variance["control variate"]
 for label in ("control variate", "Rao-Blackwell + c.v."):
     assert abs(sbn_fits[label][1] - best_elbo) < 0.01
-assert best_elbo < log_px
+assert all(value < log_px for value in
+           (best_elbo, *(value for _, value in sbn_fits.values())))
 
 # %% [markdown]
 # Look at the bars. Mean-field $q$ agrees with the exact marginals where the posterior is sure,
@@ -724,7 +727,9 @@ assert best_elbo < log_px
 # coin flip).
 #
 # **Check.** Summed over the causes, the entropy of the best mean-field $q$ is below that of the
-# exact marginals: $q$ is more certain than the posterior. The count of causes on which $q$ is
+# exact marginals: on this network, $q$ is more certain than the posterior. That is the usual
+# direction for $\mathrm{KL}(q \,\Vert\, p)$, not a theorem: the check holds for this network, and
+# another network could have a cause whose factor lands nearer ½ than its marginal. The count of causes on which $q$ is
 # further from ½ than the exact marginal is printed, not checked (all 8 here).
 
 # %%
@@ -852,6 +857,12 @@ fig
 print(f"amortization's share of the whole gap: {share:.0%} ± {share_se:.0%}")
 
 # %% [markdown]
+# The figure shows both measurements. On the left, the amortization gap of each of the 300
+# images (the share that refining improved is printed above). On the right, the means as
+# one bar read from left to right: the encoder's ELBO (its value printed in the bar), then
+# what refining each image's $q$ added (the amortization gap), then what is left up to
+# $\mathcal L_{1000}$, the dashed line (the approximation gap, as estimated).
+#
 # **Check.** Refining raises the estimated ELBO $\hat{\mathcal L}$ of more than 90% of the
 # images, and its mean by more than ten standard errors; the mean of
 # $\hat{\mathcal L}[q_\lambda]$ stays below that of $\mathcal L_{1000}$, hence below $\log p(x)$.

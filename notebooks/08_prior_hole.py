@@ -113,7 +113,7 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # $$
 # \begin{aligned}
 # \frac1N \sum_n \mathrm{KL}\big(q_\phi(z \mid x_n) \,\Vert\, p(z)\big)
-# &= \underbrace{\frac1N \sum_n \mathbb E_{q_\phi(z \mid x_n)}\Big[\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)}\Big]}_{I_q(x;\, z)} \\
+# &= \underbrace{\frac1N \sum_n \mathbb E_{q_\phi(z \mid x_n)}\Big[\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)}\Big]}_{\mathbb I_q(x;\, z)} \\
 # &\quad + \underbrace{\mathbb E_{q_\phi(z)}\Big[\log \frac{q_\phi(z)}{p(z)}\Big]}_{\mathrm{KL}(q_\phi(z) \,\Vert\, p(z))}.
 # \end{aligned}
 # $$
@@ -131,7 +131,7 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # $P(x, z)$, the mutual information is
 #
 # $$
-# I(x; z) = \mathrm{KL}\big(P(x, z) \,\Vert\, P(x) P(z)\big) = \mathbb H[x] - \mathbb H[x \mid z],
+# \mathbb I(x; z) = \mathrm{KL}\big(P(x, z) \,\Vert\, P(x) P(z)\big) = \mathbb H[x] - \mathbb H[x \mid z],
 # $$
 #
 # where $\mathbb H[x \mid z] = \mathbb E_{P(x, z)}[-\log P(x \mid z)]$ is the entropy left in $x$
@@ -140,7 +140,7 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # negative (it is a KL), zero exactly when the two are independent, the same with $x$ and $z$
 # swapped, and for a discrete $x$ at most $\mathbb H[x]$. A fair coin $x$, and a copy $z$ of it
 # that a noisy channel flips one time in ten, share 0.368 nats, about half of the coin's entropy
-# $\log 2 = 0.693$. The $I_q(x; z)$ above is this mutual information with the image index $n$ as
+# $\log 2 = 0.693$. The $\mathbb I_q(x; z)$ above is this mutual information with the image index $n$ as
 # the first variable.
 
 # %%
@@ -165,7 +165,7 @@ assert abs(mi_kl - mi_sklearn) < 1e-9 and round(mi_kl, 3) == 0.368
 
 # %% [markdown]
 # **Estimating the two terms.** The left side is exact: an average of Gaussian KLs. For
-# $I_q$, draw $S$ pairs $(n_s, z_s)$ from $q(n, z)$ and average
+# $\mathbb I_q$, draw $S$ pairs $(n_s, z_s)$ from $q(n, z)$ and average
 # $\log q_\phi(z_s \mid x_{n_s}) - \log q_\phi(z_s)$, where $\log q_\phi(z_s)$ is a log-sum-exp
 # over all $N$ Gaussians; its standard error is the standard deviation of the terms over
 # $\sqrt S$. Each term equals $\log N + \log q(n_s \mid z_s)$, with $q(n \mid z)$ the
@@ -179,23 +179,23 @@ assert abs(mi_kl - mi_sklearn) < 1e-9 and round(mi_kl, 3) == 0.368
 # Gaussian $\mathcal N(0, (G^2 + \sigma^2) I)$. The population's mutual information is that of
 # a *Gaussian channel*, a signal $G x_j$ sent through added noise $\sigma \varepsilon_j$, and it
 # takes one line. A mutual information is what the code's entropy loses when the image is known,
-# $I = \mathbb H[z] - \mathbb H[z \mid x]$ (the second form above, with $x$ and $z$ swapped; for a
+# $\mathbb I = \mathbb H[z] - \mathbb H[z \mid x]$ (the second form above, with $x$ and $z$ swapped; for a
 # continuous $z$ these are differential entropies, which may be negative). A Gaussian of
 # variance $\sigma^2$ in one dimension has entropy $\tfrac12 (1 + \log 2\pi + \log \sigma^2)$, and
 # the coordinates are independent, so with $\mathbb H[z_j]$ from variance $G^2 + \sigma^2$ and
 # $\mathbb H[z_j \mid x]$ from variance $\sigma^2$,
 #
 # $$
-# I = \sum_{j=1}^K \big(\mathbb H[z_j] - \mathbb H[z_j \mid x]\big)
+# \mathbb I = \sum_{j=1}^K \big(\mathbb H[z_j] - \mathbb H[z_j \mid x]\big)
 # = \frac K2 \big(\log(G^2 + \sigma^2) - \log \sigma^2\big) = \frac K2 \log\Big(1 + \frac{G^2}{\sigma^2}\Big),
 # $$
 #
 # $\tfrac12 \log(1 + G^2/\sigma^2)$ per dimension (signal variance over noise variance). The KL
 # between two Gaussians (chapter 3) gives
 # $\mathrm{KL}(\bar q(z) \,\Vert\, p(z)) = \tfrac K2 \big(G^2 + \sigma^2 - 1 - \log(G^2 + \sigma^2)\big)$.
-# The mixture of $N$ images matches them only while $N$ is large next to $e^{I}$. We take
+# The mixture of $N$ images matches them only while $N$ is large next to $e^{\mathbb I}$. We take
 # $K = 32$, $N = 10{,}000$ and $\sigma^2 = 0.5$, and raise the signal-to-noise ratio
-# $G^2/\sigma^2$ until $I$ would exceed $\log N = 9.21$.
+# $G^2/\sigma^2$ until $\mathbb I$ would exceed $\log N = 9.21$.
 
 # %%
 def toy_posteriors(snr, var=0.5, n=10_000, latent_dim=32):
@@ -222,16 +222,16 @@ for snr in (0.1, 0.5, 2.0):
 print(f"log N = {split.log_n:.2f}")
 
 # %% [markdown]
-# **Check.** Where the population's $I$ is well below $\log N$ (the first row), the $N$ images
+# **Check.** Where the population's $\mathbb I$ is well below $\log N$ (the first row), the $N$ images
 # behave like the population: both estimates agree with the closed forms within three standard
-# errors plus 0.05 nats. The $N$-image $I_q$, and so its estimate, cannot exceed $\log N$, by
+# errors plus 0.05 nats. The $N$-image $\mathbb I_q$, and so its estimate, cannot exceed $\log N$, by
 # construction (each term is $\log N + \log q(n \mid z)$), so that needs no check; what can be
-# checked is that the ceiling bites. In the last row, where the population's $I$ is 17.6 nats,
-# the estimate stops within 0.1 nats of $\log N$, the $N$-image $I_q$'s ceiling, and that falls
-# far short of the population's $I$. The divergence of the $N$-image mixture, computed as the
+# checked is that the ceiling bites. In the last row, where the population's $\mathbb I$ is 17.6 nats,
+# the estimate stops within 0.1 nats of $\log N$, the $N$-image $\mathbb I_q$'s ceiling, and that falls
+# far short of the population's $\mathbb I$. The divergence of the $N$-image mixture, computed as the
 # difference, then exceeds the population's by as much, up to the sampling error of the $N$
 # images' average KL. In the middle row the
-# estimate already falls short of the population's $I$ by more than three standard errors.
+# estimate already falls short of the population's $\mathbb I$ by more than three standard errors.
 
 # %%
 (low, low_exact), (mid, mid_exact), (high, high_exact) = toy.values()
@@ -251,7 +251,7 @@ assert abs(excess - shortfall) < 5 * high_kl_se
 # Why the ceiling matters: the $N$ images are a sample from the distribution $p_{\mathrm{data}}$
 # of all digits, and the aggregate of *that* population, $\bar q_\phi(z) = \mathbb E_{x \sim
 # p_{\mathrm{data}}}\, q_\phi(z \mid x)$, is what the prior should match. Averaged over the draw
-# of the $N$ images, our estimate of $I_q$ is the *InfoNCE* lower bound on the population's mutual
+# of the $N$ images, our estimate of $\mathbb I_q$ is the *InfoNCE* lower bound on the population's mutual
 # information (van den Oord, Li & Vinyals, 2018; Poole et al., 2019). InfoNCE estimates a mutual
 # information from $N$ pairs $(x_n, z_n)$ drawn from the joint distribution by scoring each code
 # against its own image and the $N - 1$ others: it is the average
@@ -661,7 +661,8 @@ assert per_class.min() >= 0.5
 # the ellipse that holds 99% of those codes. The cell then decodes a 15 × 15 grid of codes with
 # that label, laid out as chapter 5's latent scatter plots and decoder grids are: $z_1$ runs from −2.5 at the left edge to 2.5 at
 # the right, $z_2$ from 2.5 at the top to −2.5 at the bottom, so the picture's centre is the
-# prior's mean and the class's own codes sit around the centre the cell prints.
+# prior's mean and the class's own codes sit around the centre the cell prints. The red curve is
+# that ellipse; where it leaves the grid, the class's codes reach beyond $[-2.5, 2.5]^2$.
 
 # %%
 weakest = int(per_class.argmin())
@@ -686,9 +687,9 @@ hit = (read_asked == weakest).float()
 outside = mahalanobis(z_asked) > radius
 hit_out, hit_in = hit[outside].mean().item(), hit[~outside].mean().item()
 # tolerance: rtol=0.6 atol=1
-# (where a class sits in a 2-D code is arbitrary to the training: its centre
-# moved from (-0.95, -0.94) to (-0.57, -1.41), the share outside the ellipse
-# from 12% to 19%, when retrained on another machine)
+# (where a class sits in a 2-D code is arbitrary to the training: trained
+# again, the centre moves by half a unit and the share outside the ellipse
+# by several points)
 print(f"weakest class: {weakest}, its codes centred at "
       f"({centre[0]:.2f}, {centre[1]:.2f})")
 print(f"prior draws outside the ellipse of its codes: "
@@ -697,8 +698,21 @@ print(f"prior draws outside the ellipse of its codes: "
 with torch.no_grad():
     on_grid = cvae.decode(plots.latent_grid((-2.5, 2.5, -2.5, 2.5)),
                           torch.full((225,), weakest))
-plots.image_grid(on_grid, nrow=15,
-                 title=f"label {weakest}, z on a grid over [-2.5, 2.5]²")
+fig = plots.image_grid(
+    on_grid, nrow=15, title=f"label {weakest}, z on a grid over [-2.5, 2.5]²")
+# The 99% ellipse of the class's codes, in the picture's pixels: a tile is
+# 28 pixels plus 2 of padding, and its centre lies at 15.5 + 30 * tile.
+angle = torch.linspace(0, 2 * math.pi, 200)
+circle = torch.stack([angle.cos(), angle.sin()], 1) * radius.sqrt()
+rim = centre + circle @ torch.linalg.cholesky(torch.cov(own.T)).T
+per_unit = 30 * 14 / 5  # pixels per unit of z: 14 tile steps span 5 units
+ax = fig.axes[0]
+ax.plot(15.5 + per_unit * (rim[:, 0] + 2.5),
+        15.5 + per_unit * (2.5 - rim[:, 1]), color="tab:red", lw=1.5,
+        label=f"99% of the codes of {weakest}s")
+ax.set(xlim=(0, 452), ylim=(452, 0))  # the grid's own extent
+ax.legend(loc="upper left", bbox_to_anchor=(0, 0), fontsize=8)  # below
+fig
 
 # %% [markdown]
 # **Check.** Prior draws that fall outside the region of the class's own codes are read as the
@@ -777,13 +791,13 @@ assert slant_r > 0.5 and ink_r > 0.3
 # %% [markdown]
 # ## Exercises
 #
-# 1. Derive the split $\frac1N \sum_n \mathrm{KL}(q_\phi(z \mid x_n) \,\Vert\, p(z)) = I_q(x; z) + \mathrm{KL}(q_\phi(z) \,\Vert\, p(z))$
-#    in full, and show that $0 \le I_q(x; z) \le \log N$. When is the upper bound reached, and
+# 1. Derive the split $\frac1N \sum_n \mathrm{KL}(q_\phi(z \mid x_n) \,\Vert\, p(z)) = \mathbb I_q(x; z) + \mathrm{KL}(q_\phi(z) \,\Vert\, p(z))$
+#    in full, and show that $0 \le \mathbb I_q(x; z) \le \log N$. When is the upper bound reached, and
 #    can Gaussian posteriors reach it?
-#    *Hint:* write $I_q$ as $\mathbb H[n] - \mathbb H[n \mid z]$ for the uniform index $n$, and note that the
+#    *Hint:* write $\mathbb I_q$ as $\mathbb H[n] - \mathbb H[n \mid z]$ for the uniform index $n$, and note that the
 #    entropy of a discrete variable is never negative.
 # 2. Recompute the split for chapter 5's VAE with the first $N = 1{,}000$ and $10{,}000$ training
-#    images, beside the 60,000 above. How do $I_q$ and $\log N$ compare, and what happens to the
+#    images, beside the 60,000 above. How do $\mathbb I_q$ and $\log N$ compare, and what happens to the
 #    divergence? What does that say about the population value? *Hint:*
 #    `kl_split(mu_train[:N], logvar_train[:N])`.
 # 3. Train the conditional VAE with $K = 16$ instead of 2 (3 epochs are enough to see it). Measure
@@ -809,22 +823,22 @@ assert slant_r > 0.5 and ink_r > 0.3
 # In the second sum the integrand does not depend on $n$, and $\frac1N \sum_n q_\phi(z \mid x_n) = q_\phi(z)$,
 # so it is $\mathbb E_{q_\phi(z)}[\log q_\phi(z) - \log p(z)] = \mathrm{KL}(q_\phi(z) \,\Vert\, p(z))$. The first
 # is $\mathbb E_{q(n, z)}[\log q(n, z) - \log q(n) q_\phi(z)] = \mathrm{KL}(q(n, z) \,\Vert\, q(n) q_\phi(z))$,
-# the mutual information $I_q$, which is $\ge 0$ as a KL.
+# the mutual information $\mathbb I_q$, which is $\ge 0$ as a KL.
 #
 # For the upper bound, Bayes' rule gives the posterior of the index, $q(n \mid z) = q_\phi(z \mid x_n) / (N q_\phi(z))$,
 # and $\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)} = \log N + \log q(n \mid z)$. Hence
-# $I_q = \log N - \mathbb E_{q(n, z)}[-\log q(n \mid z)] = \mathbb H[n] - \mathbb H[n \mid z]$. A discrete distribution
-# has entropy $\ge 0$, so $\mathbb H[n \mid z] \ge 0$ and $I_q \le \log N$, with equality exactly when
+# $\mathbb I_q = \log N - \mathbb E_{q(n, z)}[-\log q(n \mid z)] = \mathbb H[n] - \mathbb H[n \mid z]$. A discrete distribution
+# has entropy $\ge 0$, so $\mathbb H[n \mid z] \ge 0$ and $\mathbb I_q \le \log N$, with equality exactly when
 # $q(n \mid z)$ is 1 for one $n$ wherever $q_\phi(z) > 0$: when the posteriors of different images do
 # not overlap, so that a code names its image. Gaussian posteriors are positive everywhere and
-# always overlap, so they never reach $\log N$; $I_q$ approaches it as their overlap vanishes. The
+# always overlap, so they never reach $\log N$; $\mathbb I_q$ approaches it as their overlap vanishes. The
 # estimate for chapter 5's VAE is within half a nat of it.
 # :::
 #
 # ### Solution 2
 #
 # :::{dropdown} Solution
-# The cell below computes the three splits. $I_q$ stays just below $\log N$ at every $N$: the
+# The cell below computes the three splits. $\mathbb I_q$ stays just below $\log N$ at every $N$: the
 # codes of even 60,000 images barely overlap, so the estimate is the ceiling, not the population's
 # mutual information. The divergence, computed as the difference, falls as $N$ grows, by about the
 # growth of $\log N$ (the average KL changes by less than a nat). It is an upper bound that tightens with $N$;

@@ -86,11 +86,11 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # length is at most 1), which is exactly what a prefix code needs. Arithmetic coding (Witten, Neal
 # & Cleary, 1987) does without the rounding: it sends a whole sequence of messages in their total
 # $-\log_2 P$ plus at most two bits. So we call $-\log_2 P(x)$ the *code length* of $x$ under the
-# model $P$, in bits ($-\log P(x)$ in nats, the book's unit; one nat is $1/\ln 2 \approx 1.44$
+# model $P$, in bits ($-\log P(x)$ in nats, the book's unit; one nat is $1/\log 2 \approx 1.44$
 # bits). Probable messages get short codewords. Four messages with probabilities $\tfrac12,
 # \tfrac14, \tfrac18, \tfrac18$ get the codewords 0, 10, 110 and 111, of 1, 2, 3 and 3 bits:
 # 1.75 bits on average, the *entropy* $\mathbb H[P] = \mathbb E_P[-\log_2 P(x)]$, in bits in
-# this chapter (chapter 8 measured entropies in nats; they differ by the factor $\ln 2$).
+# this chapter (chapter 8 measured entropies in nats; they differ by the factor $\log 2$).
 #
 # **Gibbs' inequality.** When the messages come from $p_{\mathrm{data}}$ but we code them with a
 # model $P$, the average code length is
@@ -107,15 +107,18 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # the four messages above with two bits each (the uniform model) costs 2 bits on average, 0.25 more
 # than the entropy.
 #
-# Chapter 8's mutual information reads the same way in bits: $I(x; z) = \mathbb H[x] -
-# \mathbb H[x \mid z]$ is what knowing $z$ saves, on average, when coding $x$.
+# Chapter 8's mutual information reads the same way in bits: $\mathbb I(x; z) = \mathbb H[x] -
+# \mathbb H[x \mid z]$ is what knowing $z$ saves, on average, when coding $x$. Here
+# $\mathbb H[x \mid z] = \mathbb E[-\log_2 P(x \mid z)]$, the conditional entropy, is the average
+# code length of $x$ for a receiver who already knows $z$.
 #
 # **Bits back.** A latent-variable model $P(x) = \sum_z P(z) P(x \mid z)$, like the VAE with its
 # $z$ made discrete (here $z$ takes finitely many values), can code $x$ in two parts: first $z$, then $x$ given $z$, for
 # $-\log_2 P(z) - \log_2 P(x \mid z) = -\log_2 P(x, z)$ bits. That is more than $-\log_2 P(x)$, by
 # $-\log_2 P(z \mid x)$: the receiver also learns which $z$ was chosen, which he did not need.
 # *Bits-back coding* (Hinton & van Camp, 1993) gets that back. The sender chooses $z$ by
-# *decoding* it, with a distribution $q(z \mid x)$, from bits she has to send anyway; the
+# *decoding* it, with a distribution $q(z \mid x)$, from bits she has to send anyway (the
+# compressed bits of the messages still to come, already waiting in her stream); the
 # receiver, once he has $x$, encodes $z$ with the same $q(z \mid x)$ and so recovers those
 # $-\log_2 q(z \mid x)$ bits. On average over $z \sim q(z \mid x)$ the net cost is
 #
@@ -139,7 +142,13 @@ probabilities = torch.tensor([1 / 2, 1 / 4, 1 / 8, 1 / 8],
 codewords = ["0", "10", "110", "111"]
 lengths = torch.tensor([len(c) for c in codewords], dtype=torch.float64)
 entropy_bits = -(probabilities * probabilities.log2()).sum().item()
-uniform_bits = (probabilities * 2).sum().item()
+two_bit = ["00", "01", "10", "11"]  # the uniform model's code
+uniform_bits = (probabilities * torch.tensor(
+    [len(c) for c in two_bit], dtype=torch.float64)).sum().item()
+uniform_kl_bits = kl_divergence(
+    Categorical(probs=probabilities),
+    Categorical(probs=torch.full((4,), 0.25, dtype=torch.float64))
+).item() / math.log(2)
 # Gibbs: 1,000 random models of the four messages
 g_primer = torch.Generator().manual_seed(SEED)
 models = torch.softmax(
@@ -173,7 +182,8 @@ print(f"bits back: two-part {two_part:.2f}, returned {returned:.2f}, net "
 
 # %% [markdown]
 # **Check.** The codewords form a prefix code, their lengths are $-\log_2 P$, and their average
-# is the entropy, 1.75 bits (as `torch.distributions` computes it); the two-bit code costs 2.
+# is the entropy, 1.75 bits (as `torch.distributions` computes it); the two-bit code costs 2,
+# and its excess of 0.25 bits is its KL from the data, as `kl_divergence` computes it.
 # None of 1,000 random models codes the four messages shorter than the entropy, and each one's
 # excess is its KL, as `torch.distributions.kl_divergence` computes it. The bits-back
 # cost with the posterior is $-\log_2 P(x)$, and with the prior it exceeds that by the prior's KL
@@ -187,7 +197,8 @@ assert (2 ** -lengths).sum() <= 1  # Kraft's inequality
 assert abs((probabilities * lengths).sum().item() - entropy_bits) < 1e-12
 assert abs(Categorical(probs=probabilities).entropy().item() / math.log(2)
            - entropy_bits) < 1e-12
-assert entropy_bits == 1.75 and uniform_bits - entropy_bits == 0.25
+assert entropy_bits == 1.75 and uniform_bits == 2
+assert abs(uniform_bits - entropy_bits - uniform_kl_bits) < 1e-12
 assert (cross_bits >= entropy_bits).all()
 assert torch.allclose(cross_bits - entropy_bits, kl_bits, atol=1e-12)
 assert abs(p_x1 - 0.41) < 1e-12
@@ -512,7 +523,7 @@ assert all(0 < v < 8 * 784 * math.log(2) for v in scores_deq.values())
 # receiver share, arithmetic coding transmits a sequence of images in their total $-\log_2 P(x)$
 # bits, plus at most two bits for the whole sequence (the primer); no code does better on average than the entropy, and the best
 # model gives the shortest codes (Gibbs' inequality). For a VAE, $-\log_2 p_\theta(x)$ is the
-# test NLL of chapter 5 divided by $\ln 2$: bits per image. But $p_\theta(x) = \int p_\theta(x
+# test NLL of chapter 5 divided by $\log 2$: bits per image. But $p_\theta(x) = \int p_\theta(x
 # \mid z)\, p(z)\, dz$ cannot be computed exactly, and arithmetic coding needs it.
 #
 # **Bits back** (Hinton & van Camp, 1993; made practical by Townsend, Bird & Barber, 2019, as
@@ -549,6 +560,7 @@ log_px = bound_from_log_weights(log_w)
 nll = -log_px.mean().item()
 nll_se = log_px.std().item() / math.sqrt(len(log_px))
 elbo_nll = -log_w[:, 0].mean().item()
+elbo_nll_se = log_w[:, 0].std().item() / math.sqrt(len(log_w))
 bits = {"VAE, -L_250 (NLL estimate)": nll / math.log(2),
         "VAE, -ELBO (bits back)": elbo_nll / math.log(2)}
 # tolerance: rtol=0.005 atol=0.05
@@ -585,12 +597,18 @@ for name, b in bits.items():
 fig = Figure(figsize=(6, 2.8))
 ax = fig.subplots()
 ax.barh(list(bits), list(bits.values()))
+two_se = [2 * nll_se / math.log(2), 2 * elbo_nll_se / math.log(2)]
+ax.errorbar(list(bits.values())[:2], list(bits)[:2], xerr=two_se,
+            fmt="none", ecolor="black", capsize=3)  # the VAE's rows only
 ax.invert_yaxis()
 ax.set_xlabel("bits per binarized MNIST test image")
 fig.tight_layout()
 fig
 
 # %% [markdown]
+# The VAE's two bars carry error bars of two standard errors over their 1,000 images; the
+# classical coders' sizes are exact for these 10,000 images and have none.
+#
 # **Check.** The VAE's figure, at the pessimistic end of its error bar (two standard errors), is
 # at most three quarters of the best classical coder's, and so is the bits-back rate,
 # $-\hat{\mathcal L}$.
