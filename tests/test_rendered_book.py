@@ -101,6 +101,19 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
+_PAGES: dict[str, subprocess.CompletedProcess] = {}
+
+
+def _page(server: str, notebook: Path) -> subprocess.CompletedProcess:
+    """The chapter's DOM after MathJax, at a 1280-pixel window, with the equation-measuring script
+    run (``?measure``); loaded once and shared by the tests of the page (a Chromium start costs
+    about 4 s)."""
+    url = f"{server}/notebooks/{notebook.stem}.html?measure"
+    if url not in _PAGES:
+        _PAGES[url] = _chromium("--dump-dom", "--window-size=1280,1800", url)
+    return _PAGES[url]
+
+
 def _title(notebook: Path) -> str:
     source = notebook.with_suffix(".py").read_text(encoding="utf-8")
     return re.search(r"^# # (.+)$", source, re.M).group(1)
@@ -109,7 +122,7 @@ def _title(notebook: Path) -> str:
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_page_renders_title_math_and_figures_without_console_errors(server, notebook):
     url = f"{server}/notebooks/{notebook.stem}.html"
-    page = _chromium("--dump-dom", url)
+    page = _page(server, notebook)
     dom = page.stdout
     text = html.unescape(re.sub(r"<[^>]+>", "", dom))
     # Sphinx typesets straight quotes as curly ones
@@ -134,7 +147,7 @@ def test_chapter_page_renders_title_math_and_figures_without_console_errors(serv
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_display_equations_fit_the_column_of_a_1280_pixel_window(server, notebook):
     url = f"{server}/notebooks/{notebook.stem}.html?measure"
-    dom = _chromium("--dump-dom", "--window-size=1280,1800", url).stdout
+    dom = _page(server, notebook).stdout
     found = re.search(r'data-wide-equations="([^"]*)"', dom)
     assert found, f"the measuring script did not finish on {url}"
     wide = json.loads(html.unescape(found.group(1)))
