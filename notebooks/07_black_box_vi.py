@@ -202,19 +202,20 @@ fig
 # = \mathbb E[u^2]\, \mathbb E[r_j^2] + 2\, \mathbb E[u^2 f_j r_j]
 # $$
 #
-# (with a baseline, read $f_j - b$ for $f_j$). Both sides use the best baseline for their own
-# estimator, so the mean of $r_j$, which a baseline absorbs, saves nothing: when $r_j$ is
-# independent of $z_j$ and of its blanket, the saving is $\mathbb E[u^2] \operatorname{Var}[r_j]$
-# (exercise 4). It is large when $r_j$ gathers many terms that fluctuate on their own, as in a
-# mixture model, where data point $n$'s cluster assignment appears only in its own likelihood
-# term and $r_j$
-# holds the terms of all the other points. The second term can have either sign. $r_j$ always
-# holds the prior and $-\log q$ terms of the blanket's variables, on which $f_j$ depends too;
-# when the two move against each other, keeping $r_j$ cancels noise and dropping it *raises* the
-# variance. When the mean of $r_j$ given $z_j$ and its blanket is a constant, call it $\bar r_j$
-# and write $r_j = \bar r_j + \tilde r_j$: the baseline absorbs $\bar r_j$, the cross term of
-# $\tilde r_j$ vanishes, and dropping $r_j$ is a true Rao-Blackwell step (it keeps the
-# conditional mean given the blanket), which cannot hurt (exercise 4).
+# (with a baseline, read $f_j - b$ for $f_j$). Which sign the difference has depends on one
+# condition: whether the mean of $r_j$, given $z_j$ and its blanket, is a constant $\bar r_j$.
+#
+# - **It is** when $z_j$'s blanket is empty, so that $r_j$ involves only variables independent of
+#   everything in $f_j$. Write $r_j = \bar r_j + \tilde r_j$. Each estimator uses its own best
+#   baseline, which absorbs $\bar r_j$; the cross term of $\tilde r_j$ vanishes; and dropping
+#   $r_j$ saves exactly $\mathbb E[u^2] \operatorname{Var}[r_j] \ge 0$: a true Rao-Blackwell step,
+#   which cannot hurt (exercise 4 derives it). The saving is large when $r_j$ gathers many terms
+#   that fluctuate on their own, as in a mixture model, where data point $n$'s cluster assignment
+#   appears only in its own likelihood term and $r_j$ holds the terms of all the other points.
+# - **It is not** when the blanket is not empty: then $r_j$ holds the prior and $-\log q$ terms
+#   of the blanket's variables, on which $f_j$ depends too, and the cross term
+#   $2\, \mathbb E[u^2 f_j r_j]$ can have either sign. When $f_j$ and $r_j$ move against each other,
+#   keeping $r_j$ cancels noise and dropping it *raises* the variance.
 #
 # In the belief net above, the terms dropped for $z_1$ are $\log p(z_2) - \log
 # q_{\lambda_2}(z_2)$ and the same for $z_3$ (the grey factors and the other $q$'s): they involve
@@ -429,14 +430,20 @@ plots.plot_gaussian_contours(
     labels=(r"$\omega_1$", r"$\omega_2$"))
 
 # %% [markdown]
+# The best mean-field standard deviations are narrower than the posterior's; $\eta$ is the
+# posterior correlation of the two weights.
+#
+# :::{admonition} Going further: by how much mean-field $q$ is narrower
+# :class: dropdown
 # The best mean-field standard deviations are narrower than the posterior's by exactly the
-# factor $\sqrt{1 - \eta^2}$, where $\eta$ is the posterior correlation of the two weights:
+# factor $\sqrt{1 - \eta^2}$:
 # inverting the $2 \times 2$ precision by hand gives
 # $1 / \Lambda_{11} = (\Sigma_{\text{post}})_{11} - (\Sigma_{\text{post}})_{12}^2 /
 # (\Sigma_{\text{post}})_{22} = (\Sigma_{\text{post}})_{11} (1 - \eta^2)$, and likewise for the
 # second weight. The printed ratio of the standard deviations shows the identity at work (1.73
 # for both weights here): a demonstration, not evidence, since both sides come from the same
 # precision matrix.
+# :::
 #
 # **Check.** The posterior correlation $\eta$ is strongly negative (below $-0.5$; $-0.817$
 # here). Both routes reach the best mean-field Gaussian: their ELBOs end within 0.02 nats of
@@ -717,6 +724,8 @@ assert all(value < log_px for value in
            (best_elbo, *(value for _, value in sbn_fits.values())))
 
 # %% [markdown]
+# ### Going further: is mean-field $q$ more certain than the posterior?
+#
 # Look at the bars. Mean-field $q$ agrees with the exact marginals where the posterior is sure,
 # and is mostly *more* certain than the posterior where causes compete to explain the same
 # pixels. Two causes that explain each other away (chapter 3) make the posterior correlated,

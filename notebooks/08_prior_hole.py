@@ -108,7 +108,9 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # the *aggregate posterior*. Draw an index $n$ uniformly, then $z \sim q_\phi(z \mid x_n)$: that
 # pair has the joint distribution $q(n, z) = q_\phi(z \mid x_n) / N$, whose marginal over $z$ is
 # $q_\phi(z)$. The KL term of the ELBO, averaged over the images, splits into two parts
-# (Hoffman & Johnson, 2016, "ELBO surgery"). Add and subtract $\log q_\phi(z)$ inside it:
+# (Hoffman & Johnson, 2016, "ELBO surgery"). Add and subtract $\log q_\phi(z)$ inside it. In the
+# second part the integrand no longer depends on $n$, and $\frac1N \sum_n q_\phi(z \mid x_n) = q_\phi(z)$,
+# so its average over $n$ is one expectation under $q_\phi(z)$:
 #
 # $$
 # \begin{aligned}
@@ -122,7 +124,7 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # KL divergence between the joint $q(n, z)$ and the product of its marginals $\frac1N q_\phi(z)$:
 # zero when the code says nothing about the image): how much the code says about which image it
 # came from. A reconstruction needs it. It cannot exceed
-# $\log N$, the entropy of a uniform index (exercise 1), and approaches it as the posteriors of
+# $\log N$, the entropy of a uniform index (exercise 1 and its solution show why), and approaches it as the posteriors of
 # different images stop overlapping. The second term is the divergence of the aggregate posterior
 # from the prior: the part of the KL that buys nothing for reconstruction and measures the mismatch
 # between what the decoder was trained on and what we sample from.
@@ -193,7 +195,8 @@ assert abs(mi_kl - mi_sklearn) < 1e-9 and round(mi_kl, 3) == 0.368
 # $\tfrac12 \log(1 + G^2/\sigma^2)$ per dimension (signal variance over noise variance). The KL
 # between two Gaussians (chapter 3) gives
 # $\mathrm{KL}(\bar q(z) \,\Vert\, p(z)) = \tfrac K2 \big(G^2 + \sigma^2 - 1 - \log(G^2 + \sigma^2)\big)$.
-# The mixture of $N$ images matches them only while $N$ is large next to $e^{\mathbb I}$. We take
+# The mixture of $N$ images matches them only while $N$ is large next to $e^{\mathbb I}$, because
+# the $N$-image $\mathbb I_q$ can never exceed $\log N$. We take
 # $K = 32$, $N = 10{,}000$ and $\sigma^2 = 0.5$, and raise the signal-to-noise ratio
 # $G^2/\sigma^2$ until $\mathbb I$ would exceed $\log N = 9.21$.
 
@@ -250,7 +253,14 @@ assert abs(excess - shortfall) < 5 * high_kl_se
 # %% [markdown]
 # Why the ceiling matters: the $N$ images are a sample from the distribution $p_{\mathrm{data}}$
 # of all digits, and the aggregate of *that* population, $\bar q_\phi(z) = \mathbb E_{x \sim
-# p_{\mathrm{data}}}\, q_\phi(z \mid x)$, is what the prior should match. Averaged over the draw
+# p_{\mathrm{data}}}\, q_\phi(z \mid x)$, is what the prior should match. From $N$ images,
+# $\mathbb I_q$ is capped at $\log N$ and on average below the population's mutual information,
+# while the average KL is unbiased; so their difference is, on average, an *upper* bound on
+# $\mathrm{KL}(\bar q_\phi(z) \,\Vert\, p(z))$.
+#
+# :::{admonition} Going further: the estimate is InfoNCE
+# :class: dropdown
+# Averaged over the draw
 # of the $N$ images, our estimate of $\mathbb I_q$ is the *InfoNCE* lower bound on the population's mutual
 # information (van den Oord, Li & Vinyals, 2018; Poole et al., 2019). InfoNCE estimates a mutual
 # information from $N$ pairs $(x_n, z_n)$ drawn from the joint distribution by scoring each code
@@ -267,6 +277,7 @@ assert abs(excess - shortfall) < 5 * high_kl_se
 # unbiased, so the divergence computed as the difference is, in expectation, an *upper* bound on
 # $\mathrm{KL}(\bar q_\phi(z) \,\Vert\, p(z))$. (Strictly, for images the encoder was not fitted to;
 # below we use the training images for their larger $N$, and exercise 2 varies $N$.)
+# :::
 #
 # ### Chapter 5's VAE
 #

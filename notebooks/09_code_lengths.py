@@ -117,8 +117,10 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $-\log_2 P(z) - \log_2 P(x \mid z) = -\log_2 P(x, z)$ bits. That is more than $-\log_2 P(x)$, by
 # $-\log_2 P(z \mid x)$: the receiver also learns which $z$ was chosen, which he did not need.
 # *Bits-back coding* (Hinton & van Camp, 1993) gets that back. The sender chooses $z$ by
-# *decoding* it, with a distribution $q(z \mid x)$, from bits she has to send anyway (the
-# compressed bits of the messages still to come, already waiting in her stream); the
+# *decoding* it, with a distribution $q(z \mid x)$, from bits she has to send anyway: picking
+# $z \sim q(z \mid x)$ needs random bits, and instead of flipping coins she takes them from the
+# stream she is sending (the code of the messages she has already encoded) and reads them as if
+# they were a codeword of $q(z \mid x)$, which uses up about $-\log_2 q(z \mid x)$ of them; the
 # receiver, once he has $x$, encodes $z$ with the same $q(z \mid x)$ and so recovers those
 # $-\log_2 q(z \mid x)$ bits. On average over $z \sim q(z \mid x)$ the net cost is
 #
@@ -243,11 +245,16 @@ print(f"chapter 5's VAE: K = {K}")
 # $[0, 1]$. Is it one? Integrate it:
 #
 # $$
-# \int_0^1 \rho^x (1 - \rho)^{1 - x}\, dx = (1 - \rho) \int_0^1 e^{x \ell}\, dx
-# = \frac{(1 - \rho)(e^{\ell} - 1)}{\ell} = \frac{2\rho - 1}{\ell},
+# \begin{aligned}
+# \int_0^1 \rho^x (1 - \rho)^{1 - x}\, dx
+# &= (1 - \rho) \int_0^1 \Big(\frac{\rho}{1 - \rho}\Big)^x dx
+# = (1 - \rho) \int_0^1 e^{x \ell}\, dx \\
+# &= \frac{(1 - \rho)(e^{\ell} - 1)}{\ell} = \frac{2\rho - 1}{\ell},
+# \end{aligned}
 # $$
 #
-# using $\rho/(1 - \rho) = e^\ell$. This is $\tanh(\ell/2)/\ell$: at most $\tfrac12$ (at
+# using $\rho/(1 - \rho) = e^\ell$. This is $\tanh(\ell/2)/\ell$, since
+# $2\rho - 1 = (e^\ell - 1)/(e^\ell + 1) = \tanh(\ell/2)$: at most $\tfrac12$ (at
 # $\rho = \tfrac12$), and it falls to 0 as $\rho$ goes to 0 or 1. We check it numerically.
 
 # %%
@@ -443,7 +450,8 @@ assert neg_elbo["CB VAE"] < 0
 # of width $1/256$, and draw the dequantized image $\tilde x$ uniformly from the cells of $x$'s
 # pixels (Theis, van den Oord & Bethge, 2016). Any density $p$ on $[0, 1]^D$ gives the 8-bit
 # image $x$ the probability $P(x) = \int_{\text{cells}(x)} p(\tilde x)\, d\tilde x
-# = 256^{-D}\, \mathbb E_{\tilde x}[p(\tilde x)]$, and by Jensen's inequality and the ELBO
+# = 256^{-D}\, \mathbb E_{\tilde x}[p(\tilde x)]$ (the cells of $x$ have volume $256^{-D}$, and
+# $\tilde x$ is uniform on them), and by Jensen's inequality and the ELBO
 #
 # $$
 # -\log P(x) \le -\mathbb E_{\tilde x}[\log p(\tilde x)] + D \log 256
