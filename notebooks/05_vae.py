@@ -107,11 +107,11 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # *not* binary: its pixels are grey levels in $[0, 1]$. Plugging grey values into the Bernoulli
 # formula still gives a number, the binary cross-entropy, but not a log-likelihood: it is not
 # normalized over the data space, so "nats" computed that way cannot be compared with published
-# results. The standard fix (Salakhutdinov & Murray, 2008, set the protocol) is to treat each
-# grey level as a probability and draw binary images
+# results. The standard fix is to treat each grey level as a probability and draw binary images
 # from it: a fresh draw for every training batch (**dynamic** binarization, which also acts as data
 # augmentation) and one fixed, seeded draw of the test set (**static**), so that every test number
-# below refers to the same binary images.
+# below refers to the same binary images. (Salakhutdinov & Murray, 2008, binarized MNIST this
+# way, once; drawing afresh for every training batch is the later practice.)
 
 # %%
 x_train, y_train = load_mnist("train")
@@ -196,13 +196,16 @@ assert loss_after < loss
 
 # %% [markdown]
 # `vaebook.training.train` repeats this step over shuffled mini-batches for a given number of
-# epochs (passes over the data), binarizing every batch afresh, and lets the learning rate decay
-# from its peak to 0 along a half cosine; `pretrained.train_recipe` builds the model, starts
-# the decoder's output bias at the mean image and calls `train` with the recipe's settings.
+# epochs (passes over the data); given `transform=binarize_dynamic` it binarizes every batch
+# afresh, and with `cosine_schedule=True` it lets the learning rate decay from its peak to 0
+# along a half cosine. `pretrained.train_recipe` builds the model, starts the decoder's output
+# bias at the mean image and calls `train` with the recipe's settings, both of those included.
+# (The small side models later in the chapter binarize afresh too, but keep a constant learning
+# rate.)
 #
 # ## Choosing the model on validation data
 #
-# The depths and widths of the networks, the peak learning rate, the batch size, the number of
+# The decoder's depth and width, the encoder's depth, the peak learning rate, the batch size, the number of
 # epochs and the output-bias start were chosen by the script
 # [`benchmarks/vae_selection.py`](https://github.com/vaebook/vaebook/blob/v0.1.0/benchmarks/vae_selection.py)
 # of the book's repository, which never looks at the test set; the latent size $K = 32$, the encoder's width of 400 and
@@ -221,7 +224,7 @@ assert loss_after < loss
 # from short runs timed on two cores, how long each candidate's final training on 60,000 images
 # and its test NLL on all 10,000 test images would take, and the table shows those times. They
 # do not decide anything: on a shared two-core machine, runs of the script minutes apart timed
-# the same candidate tens of per cent apart, as much as many differences between candidates,
+# the same candidate up to 50% apart (the script's documentation records it), as much as many differences between candidates,
 # and a budget line drawn through such numbers would choose by timing noise.
 #
 # The candidates vary one factor at a time around a **centre**, the first row: a one-layer
@@ -306,35 +309,27 @@ for name, r in rows.items():
               f"{'counts' if counts[name] else 'within the noise'}")
 
 # %% [markdown]
-# The decoder's depth mattered most: a one-layer decoder is worse than the centre by more than
-# two nats, and so is a second encoder layer. Half or twice the peak learning rate costs about a
-# nat and a half. Training longer helps steadily: 20, 30 and 45 epochs form a descent of more
-# than a nat per step, and 45 epochs, the longest in the grid, won; the descent suggests that
-# more epochs would help a little, at proportionally more time. A narrower decoder costs
-# between half a nat and one and a half, and starting the output bias at the mean image is
-# worth half a nat. A wider decoder (500-500) and batches of 256 (45 epochs of them: fewer,
-# larger steps, as the cell below counts) come out a fraction of a nat better than the centre, but
-# within the noise of training: with three seeds, that verdict is the weakest in the table.
-# Two warnings go with any such table. It varies one factor at a time (the batch-256 row also
-# trains 45 epochs, to keep the number of steps comparable), so it says nothing about
-# combinations (a wider decoder trained for 45 epochs was not tried). And the smallest of eleven
+# Depth mattered most: a one-layer decoder and a second encoder layer each cost more than two
+# nats against the centre (which of the two costs more, the table cannot say: they are 0.4 nats
+# apart, about the noise). Half or twice the peak learning rate costs about a nat and a half.
+# Training longer helps steadily: 20, 30 and 45 epochs form a descent of more than a nat per
+# step, and 45 epochs, the longest in the grid, won; the descent has not levelled off, so the
+# best number of epochs may lie beyond the grid's 45. A narrower decoder costs about a nat, and
+# starting the output bias at the mean image is worth half a nat. A wider decoder (500-500)
+# comes out a fraction of a nat better than the centre, within the noise of training. The
+# batch-256 row changes two things: batches of 256 and 45 epochs of them (fewer, larger steps,
+# as the cell below counts). Against the centre it is a fraction of a nat better, within the
+# noise; against the row that differs from it in the batch size only, "45 epochs", it is worse,
+# by more than the noise (the cell prints it): doubling the batch does cost, and the extra
+# epochs hide that against the centre.
+# Two warnings go with any such table. It varies one factor at a time, except for that row, so
+# it says nothing about combinations (a wider decoder trained for 45 epochs was not tried). And the smallest of eleven
 # noisy validation scores is biased low, chosen *because* it is low: that is why the number to
 # report is the test NLL of the final model, measured once, below.
 #
 # **Check** (against the table, as above): each statement of this paragraph.
 
 # %%
-largest = max(gap, key=lambda name: abs(gap[name]))
-assert largest == "decoder 400" and gap["encoder 400-400"] > 2
-assert all(1.25 < gap[name] < 2 for name in ("lr 5e-4", "lr 2e-3"))
-assert gap["20 epochs"] > 1 and gap["45 epochs"] < -1
-assert all(counts[name] for name in ("20 epochs", "45 epochs"))
-assert 0.5 < gap["decoder 300-300"] < 1.5 and counts["decoder 300-300"]
-assert 0.25 < gap["no bias init"] < 0.75 and counts["no bias init"]
-assert not counts["decoder 500-500"] and not counts["batch 256"]
-assert all(-0.5 < gap[name] < 0 for name in ("decoder 500-500", "batch 256"))
-
-
 def steps(name):
     """Optimizer steps of a row's training on the 50,000 images."""
     fields = rows[name]["recipe"]
@@ -343,6 +338,23 @@ def steps(name):
 
 print(f"optimizer steps: centre {steps('centre'):,}, "
       f"batch 256 {steps('batch 256'):,}")
+# "45 epochs" (the chosen row) differs from "batch 256" in the batch only
+assert selection["chosen"] == "45 epochs"
+batch_cost = rows["batch 256"]["diff_to_chosen"]
+batch_noise = (rows["batch 256"]["diff_se"] ** 2 + 2 * seed_sd**2) ** 0.5
+print(f"batch 256 against 45 epochs of batches of 128: {batch_cost:+.2f} ± "
+      f"{rows['batch 256']['diff_se']:.2f}, noise {batch_noise:.2f}")
+assert gap["decoder 400"] > 2 and gap["encoder 400-400"] > 2
+assert all(counts[name] for name in ("decoder 400", "encoder 400-400"))
+assert all(1.25 < gap[name] < 2 for name in ("lr 5e-4", "lr 2e-3"))
+assert gap["20 epochs"] > 1 and gap["45 epochs"] < -1
+assert all(counts[name] for name in ("20 epochs", "45 epochs"))
+assert 0.5 < gap["decoder 300-300"] < 1.5 and counts["decoder 300-300"]
+assert 0.25 < gap["no bias init"] < 0.75 and counts["no bias init"]
+assert not counts["decoder 500-500"] and not counts["batch 256"]
+assert all(-0.5 < gap[name] < 0 for name in ("decoder 500-500", "batch 256"))
+assert steps("batch 256") < steps("centre")
+assert batch_cost > 2 * batch_noise
 assert sum(r["candidate"] for r in rows.values()) == 11
 
 # %% [markdown]
@@ -480,6 +492,9 @@ print(f"test images whose every weight underflows in float32: "
 # it is: reported once, with its standard error and its $k$, and nothing was tuned to move it.
 
 # %%
+# tolerance: rtol=0 atol=0.3
+# (the test NLL, and so the difference, moves by up to 0.3 nats on another
+# CPU; the validation NLL is read from the table)
 combined_se = math.hypot(nll_se, chosen["val_nll_se"])
 print(f"test NLL - validation NLL: {nll - chosen['val_nll']:+.2f} nats, "
       f"combined standard error {combined_se:.2f}")
@@ -517,8 +532,8 @@ fig
 
 # %% [markdown]
 # **Check.** The bound rises with $k$, and each tenfold increase gains less than the one before;
-# but the *ratio* of one decade's gain to the last one's grows, so the gains shrink ever more
-# slowly.
+# but the *ratio* of one decade's gain to the last one's grows: the last decade's gain shrank
+# less than the one before.
 
 # %%
 assert gain[10] > gain[100] > gain[1000] > 0
@@ -565,9 +580,13 @@ print(f"Pareto shape of each test image's 1,000 weights: median "
 print(f"share of test images with shape > 0.5: "
       f"{(khat > 0.5).float().mean():.2f}, > {reliable_below:.2f}: "
       f"{heavy.float().mean():.2f}")
+late_gap = late[heavy].mean() - late[~heavy].mean()
+late_gap_se = math.sqrt(late[heavy].var() / heavy.sum()
+                        + late[~heavy].var() / (~heavy).sum())  # Welch
 print(f"L_1000 - L_100: {late[heavy].mean():.2f} nats where shape > "
       f"{reliable_below:.2f}, "
-      f"{late[~heavy].mean():.2f} on the other images")
+      f"{late[~heavy].mean():.2f} on the other images; difference "
+      f"{late_gap:.2f} ± {late_gap_se:.2f}")
 fig = Figure(figsize=(5, 3))
 ax = fig.subplots()
 ax.hist(khat.clamp(max=3).numpy(), bins=60, color="0.6")
@@ -583,7 +602,9 @@ fig
 # %% [markdown]
 # **Check.** For most test images the estimated shape exceeds 0.67: the tail of the weights is so heavy that
 # 1,000 draws do not pin down $\log p_\theta(x)$, and on those images the last decade of $k$
-# still gained more than on the others. So neither a standard error over the draws nor an
+# still gained more than on the others, by more than two standard errors (part of that is
+# selection: the shape and the gain come from the same 1,000 weights, so an image whose largest
+# weight lies among the last 900 draws gets both a larger shape and a larger gain). So neither a standard error over the draws nor an
 # extrapolation of the decade gains bounds the bias of $\mathcal L_{1000}$. What stays true is
 # chapter 3's inequality: $\mathbb E[\mathcal L_k] \le \log p_\theta(x)$ for every $k$, so the test
 # NLL above is an *upper* estimate, and its standard error over images says how precisely we
@@ -594,7 +615,7 @@ fig
 
 # %%
 assert heavy.float().mean() > 0.5
-assert late[heavy].mean() > late[~heavy].mean()
+assert late_gap > 2 * late_gap_se
 
 # %% [markdown]
 # ## Inactive units, and what posterior collapse is
@@ -812,23 +833,26 @@ empty_ae = analysis.empty_draws(z_ae_train, z_ae, gaussian_draws).mean()
 empty_vae = analysis.empty_draws(z_vae_train, z_vae_test, prior_draws).mean()
 print(f"empty draws: autoencoder from its fitted Gaussian {empty_ae:.1%}, "
       f"VAE from its prior {empty_vae:.1%} (a perfect match: about 1%)")
-print(f"ratio: {empty_ae / empty_vae:.0f} to 1")
+# Chapter 1's rule: more than five standard errors above 1% fails (the
+# error from the 2,000 draws and from the quantile on 10,000 test codes)
+failing = 0.01 + 5 * math.sqrt(0.01 * 0.99 / 2_000 + 0.01 * 0.99 / 10_000)
+print(f"a share of empty draws above {failing:.1%} fails")
 
 # %% [markdown]
-# **Check.** The VAE's prior draws land in empty space many times less often than the
-# autoencoder's draws from its best Gaussian (the ratio printed above); the check asks for a
-# factor of 2. The VAE was trained to make its codes look like
+# **Check.** Chapter 1's comparison, with its pass/fail line: the VAE's prior passes it, and the
+# autoencoder's best Gaussian fails it. The VAE was trained to make its codes look like
 # draws from its prior; the autoencoder was never asked to make its codes look like anything.
 # (How closely the codes of a VAE match its prior, and where they do not, is chapter 8's
 # subject, the prior hole.)
 
 # %%
-assert empty_vae < empty_ae / 2
+assert empty_vae < failing < empty_ae
 
 # %% [markdown]
 # ## What each term does: a KL-weight ablation
 #
-# Weight the KL term by $\beta$: $-\mathcal L_\beta = -\mathbb E_q[\log p(x \mid z)] + \beta\,\mathrm{KL}(q \,\Vert\, p)$
+# Weight the KL term by $\beta$:
+# $-\mathcal L_\beta = -\mathbb E_{q_\phi(z \mid x)}[\log p_\theta(x \mid z)] + \beta\,\mathrm{KL}(q_\phi(z \mid x) \,\Vert\, p(z))$
 # (Higgins et al., 2017); `losses.beta_vae_loss(beta)` is this loss, the book's one `elbo` called with
 # `beta=`. We train four models with $K = 16$: reconstruction only ($\beta = 0$),
 # the VAE ($\beta = 1$), a strongly regularized one ($\beta = 4$), and KL only (no reconstruction
@@ -888,11 +912,12 @@ for name, r in ablation.items():
 
 # %% [markdown]
 # Without the KL term the encoder spreads the codes wherever reconstruction likes, far outside
-# the prior (a KL of more than 100 nats), so prior
-# draws decode to fewer digit classes than the VAE's. Without reconstruction every $q$ collapses onto the
+# the prior (a KL of more than 100 nats), and in this run its prior
+# draws decode to fewer digit classes than the VAE's (a count from one 2-epoch training of each;
+# the check asks only that the VAE covers all ten and the other fewer). Without reconstruction every $q$ collapses onto the
 # prior: zero KL, zero active units, codes that carry nothing about the image. And since no term
 # trains the decoder any more, it stays as initialized: every sample is a near-uniform grey haze
-# ($\log p(x \mid \mu) \approx -D \log 2 \approx -543$ nats), which the classifier reads as a single
+# ($\log p_\theta(x \mid z = \mu) \approx -D \log 2 \approx -543$ nats), which the classifier reads as a single
 # class (a reminder that confidence alone is no measure of sample quality). This model is the
 # minimizer of the KL term alone, with an untrained decoder: a control, not a failure of
 # training. It meets both senses of posterior collapse in all 16 dimensions, trivially: here
@@ -934,8 +959,8 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 #   and watch how $\mathcal L_k$ grows with $k$: the reported NLL is an upper estimate, and the
 #   standard error leaves out its bias (the aside on the Pareto shape shows why that bias cannot
 #   be estimated here).
-# - The KL term is what makes the latent space samplable: without it codes spread out and
-#   samples lose whole digit classes; it also prunes unneeded units (posterior collapse per
+# - The KL term is what makes the latent space samplable: without it codes spread far outside
+#   the prior, and in our run prior samples missed whole digit classes; it also prunes unneeded units (posterior collapse per
 #   dimension), which is not the collapse of the whole posterior onto the prior.
 
 # %% [markdown]
@@ -971,19 +996,21 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 # Two dimensions are far too few: the validation $-\mathcal L$ is more than 20 nats worse than with
 # 16, because two numbers cannot say enough about a digit to reconstruct it. Going from 16 to 64
 # dimensions does not help either; after two epochs it is several nats *worse*, far more than
-# the paired standard error over the validation images (printed) and than the spread between
-# training runs that the selection table measured for a larger model (its last two rows): the
+# twice the noise of the chapter's rule, with the paired standard error over the validation
+# images (printed) and the spread between training runs that the selection table measured for
+# a larger model (that of these 2-epoch models was not measured): the
 # extra dimensions are more to fit in the same number of steps. Look at the KL: it grows by less than
 # 5 nats although $K$ quadruples, and the total KL is an upper bound on the information the code
 # carries about the image. The KL term keeps $q_\phi(z_j \mid x)$
 # near the prior in every dimension the decoder does not use. Yet the variance criterion still
-# counts nearly all 64 as active (the check asks for 60): after two epochs their posterior means
+# counts all or nearly all 64 as active (all 64 in this run; the check asks for 60): after two epochs their posterior means
 # still wander a little, by more than the 0.01 threshold, without carrying much. Pruning them
 # outright may take longer training (the main model above, trained longer, has switched some of
 # its 32 units off, though it differs in more than its training time). So, for this small model
 # and this 2-epoch budget, choose $K = 16$ among these three, and choose it on validation data,
 # as here, not on test. The answer is about this budget: the main model's $K = 32$ was fixed
-# before its selection, for a model trained 45 epochs, and this exercise does not test it.
+# before its selection, for its much longer training (30 to 45 epochs in the grid), and this
+# exercise does not test it.
 # :::
 
 # %% tags=["hide-cell"]
@@ -1007,7 +1034,10 @@ worse_64_se = worse_64.std().item() / math.sqrt(len(worse_64))
 print(f"K = 64 minus K = 16: {worse_64.mean():+.2f} ± {worse_64_se:.2f} "
       f"nats (paired standard error)")
 assert (by_latent[2][0] - by_latent[16][0]).mean() > 20
-assert worse_64.mean() > 2 * worse_64_se + 2 * selection["seed_sd"]
+# the chapter's rule, with the training noise of the selection's larger
+# model (that of these 2-epoch models was not measured)
+noise_64 = (worse_64_se**2 + 2 * selection["seed_sd"] ** 2) ** 0.5
+assert worse_64.mean() > 2 * noise_64
 assert by_latent[64][1] - by_latent[16][1] < 5
 assert by_latent[64][2] >= 60
 
@@ -1038,8 +1068,9 @@ assert by_latent[64][2] >= 60
 # :::{dropdown} Solution
 # In this short run the warm-up changes almost nothing: the validation $-\mathcal L$ and the KL
 # differ by less than a nat, and all or nearly all of the 16 units are active in both runs (the
-# check asks for 15; this run's counts are printed). One run of each says no more than that: a
-# difference of a fraction of a nat would need several seeds to resolve. That is what one should
+# check asks for 15; this run's counts are printed). One run of each says no more than that:
+# the printed paired standard error covers the choice of validation images only, not the luck
+# of training, so a difference of a fraction of a nat would need several seeds to resolve. That is what one should
 # expect of this model. Bowman et al. proposed the warm-up against the collapse of the *whole*
 # posterior under an autoregressive decoder of text, which can model $x$ without $z$: starting
 # with $\beta = 0$ lets the encoder put information into $z$ before the KL pushes back. Our
@@ -1067,7 +1098,8 @@ def train_per_epoch(betas):
     small = small.cpu().eval()
     with torch.no_grad():
         mu_val, logvar_val = small.encode(x_val)
-    return (evaluate(small, vae_loss, x_val, seed=SEED),
+        per_image = -elbo(small, x_val, generator=seeded_generator(SEED))
+    return (per_image,
             kl_standard_normal(mu_val, logvar_val).mean().item(),
             analysis.active_units(mu_val))
 
@@ -1075,11 +1107,15 @@ def train_per_epoch(betas):
 warm_up = {"no warm-up": [1.0] * 4, "warm-up": [0.0, 0.5, 1.0, 1.0]}
 warm = {name: train_per_epoch(betas) for name, betas in warm_up.items()}
 for name, (neg_elbo, kl_val, active) in warm.items():
-    print(f"{name:10s}: validation -ELBO {neg_elbo:.1f}, KL {kl_val:.1f}, "
-          f"active units {active}")
+    print(f"{name:10s}: validation -ELBO {neg_elbo.mean():.1f}, "
+          f"KL {kl_val:.1f}, active units {active}")
 (neg_elbo_off, kl_off, active_off), (neg_elbo_on, kl_on, active_on) = (
     warm.values())
-assert abs(neg_elbo_on - neg_elbo_off) < 1 and abs(kl_on - kl_off) < 1
+warm_gain = neg_elbo_off - neg_elbo_on  # image by image
+warm_gain_se = warm_gain.std().item() / math.sqrt(len(warm_gain))
+print(f"warm-up's gain: {warm_gain.mean():+.2f} ± {warm_gain_se:.2f} nats "
+      f"(paired standard error)")
+assert abs(warm_gain.mean()) < 1 and abs(kl_on - kl_off) < 1
 assert min(active_on, active_off) >= 15
 
 # %% [markdown]
@@ -1100,10 +1136,10 @@ assert min(active_on, active_off) >= 15
 # :::
 
 # %% tags=["hide-cell"]
-# tolerance: rtol=0.03 atol=0.5
+# tolerance: rtol=0.05 atol=0.5
 # (the prior-as-proposal bound rests on the few largest of 1,000 weights,
-# so it moves by a nat or two, about 1.5 %, when the model is trained
-# again; the margin asserted below is 40 nats)
+# so it, and its difference from the encoder's, move by up to 2.5 nats
+# when the model is trained again; the margin asserted below is 40 nats)
 hundred = x_test_bin[:100]
 g = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
@@ -1111,11 +1147,13 @@ with torch.no_grad():
     log_w_prior = torch.cat([  # 100 draws at a time: 30 MB of logits each
         log_bernoulli(hundred, vae.decode_logits(z))
         for z in z_prior.split(100)]).T
-prior_bound = bound_from_log_weights(log_w_prior).mean().item()
-encoder_bound = log_px[:100].mean().item()
-print(f"L_1000 on 100 test images: prior as proposal {prior_bound:.1f}, "
-      f"encoder as proposal {encoder_bound:.1f} nats")
-assert prior_bound < encoder_bound - 40
+shortfall = log_px[:100] - bound_from_log_weights(log_w_prior)  # per image
+shortfall_se = shortfall.std().item() / math.sqrt(100)
+print(f"L_1000 on 100 test images: prior as proposal "
+      f"{log_px[:100].mean() - shortfall.mean():.1f}, encoder as proposal "
+      f"{log_px[:100].mean():.1f} nats; difference {shortfall.mean():.1f} "
+      f"± {shortfall_se:.1f} (paired)")
+assert shortfall.mean() - 2 * shortfall_se > 40
 
 # %% [markdown]
 # ## References
