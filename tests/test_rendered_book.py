@@ -106,11 +106,13 @@ _PAGES: dict[str, subprocess.CompletedProcess] = {}
 
 def _page(server: str, notebook: Path) -> subprocess.CompletedProcess:
     """The chapter's DOM after MathJax, at a 1280-pixel window, with the equation-measuring script
-    run (``?measure``); loaded once and shared by the tests of the page (a Chromium start costs
-    about 4 s)."""
+    run (``?measure``), and its screenshot in SCREENSHOTS; loaded once, by one Chromium start
+    (about 4 s), and shared by the tests of the page."""
     url = f"{server}/notebooks/{notebook.stem}.html?measure"
     if url not in _PAGES:
-        _PAGES[url] = _chromium("--dump-dom", "--window-size=1280,1800", url)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        _PAGES[url] = _chromium("--dump-dom", "--window-size=1280,1800",
+                                f"--screenshot={SCREENSHOTS / f'{notebook.stem}.png'}", url)
     return _PAGES[url]
 
 
@@ -138,9 +140,7 @@ def test_chapter_page_renders_title_math_and_figures_without_console_errors(serv
     errors = [line for line in page.stderr.splitlines()
               if "CONSOLE" in line and re.search(r"error|uncaught|failed", line, re.I)]
     assert not errors, f"console errors on {url}: {errors}"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / f"{notebook.stem}.png"
-    _chromium(f"--screenshot={shot}", "--window-size=1280,1800", url)
+    shot = SCREENSHOTS / f"{notebook.stem}.png"  # taken with the DOM, by _page
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot of {url}"
 
 
