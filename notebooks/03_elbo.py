@@ -408,9 +408,12 @@ assert correlation < -0.8
 #
 # The two functions below are the two formulas, written as they read. The check compares the
 # trace formula with a Monte Carlo average of the squared residual over $10^6$ draws from a
-# random $q$, and the KL formula with `torch.distributions`.
+# random $q$, and the KL formula with `torch.distributions`. This cell and later checks also
+# use `gauss_hermite`, which computes an expectation under $q$ *exactly* when the integrand is a
+# polynomial of low degree in $z$ (such as a log-density that is quadratic in $z$), from nothing
+# but the integrand itself: an independent route to the same expectations. The box says how it works.
 #
-# :::{admonition} Going further: an exact check by Gauss–Hermite quadrature
+# :::{admonition} Going further: how Gauss–Hermite quadrature is exact
 # :class: dropdown
 # An exact check needs no formula at all. **Gauss–Hermite quadrature** replaces an expectation
 # under $\mathcal N(0, 1)$ by a weighted sum over a few fixed nodes, and the sum is *exact* for
