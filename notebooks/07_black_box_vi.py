@@ -366,8 +366,9 @@ assert at_posterior < 1e-20
 # gives $\sigma_j^2 = 1 / \Lambda_{jj}$: the best mean-field variances are the inverse diagonal
 # of the *precision*, not the diagonal of the covariance, so they are too narrow (chapter 3 saw
 # the same). Both BBVI (score function with Rao-Blackwellization and control variate, $S = 20$)
-# and reparameterized VI ($S = 5$) must get there; both use Adam with a step of 0.05 decaying
-# along a cosine over 2,000 steps.
+# and reparameterized VI ($S = 5$) must get there; both fit $\lambda = (\mu_q, \log \sigma^2)$, two
+# means and two log-variances, with Adam with a step of 0.05 decaying along a cosine over 2,000
+# steps.
 #
 # The figure after the printed numbers draws each Gaussian by its ellipses of 1 and 2 standard
 # deviations (solid and dotted, as the legend says): the exact posterior wide and pale blue,
