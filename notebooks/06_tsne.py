@@ -353,7 +353,8 @@ print(f"AE, t-SNE plane minus codes: "
 #    about distances.
 # 4. The 2-D autoencoder's picture is nearly perfectly trustworthy (above 0.99, and the highest
 #    of the five to within 0.002; exercise 3 asks why), although its codes classify worst
-#    (item 1). The VAE's picture is less trustworthy than the pixels', although its codes
+#    (item 1). In this run the VAE's picture is less trustworthy than the pixels' (by about a
+#    hundredth, from one t-SNE run of each), although its codes
 #    classify no worse (item 2). The two numbers measure different things, the codes and the
 #    picture of them, and need not agree.
 
@@ -465,8 +466,10 @@ for measure in ("size", "spacing"):
 #
 # - t-SNE keeps neighbourhoods. It keeps large distances only weakly (a rank correlation of about
 #   0.2 for the far pairs of the pixels' picture, less than a plane of two principal components
-#   keeps), and it largely evens out densities and cluster sizes (the 1s, the tightest digit in
-#   pixel space, are about the size of the typical digit in the picture). Runs from different
+#   keeps). It largely evens out densities, the spacing of the points, and the sizes of its
+#   clusters say little about those in the original space: the 1s, the tightest digit in pixel
+#   space, are about the size of the typical digit in the picture (the section on what the
+#   picture does not keep prints every digit's size and spacing in both). Runs from different
 #   starts differ, if only by a rotation or reflection. Read its pictures for *who is next to
 #   whom*.
 # - Judge codes by numbers computed in the code space (5-NN accuracy here), and judge the
@@ -631,7 +634,7 @@ assert acc["VAE"] - acc_active > 3 * se_rest
 # raise the entropy. In a sparse region the 30 nearest points are far away and $\sigma_i$ must
 # grow to reach them. This is why t-SNE largely evens out density: every point gets about the
 # same number of effective neighbours, whether its neighbourhood is crowded or empty, and the
-# picture shows dense and sparse clusters at similar sizes (the 1s of the section "What the
+# picture shows dense and sparse clusters at similar densities (the 1s of the section "What the
 # picture does not keep": half the typical spacing in pixel space, much closer to typical in
 # the picture).
 # :::

@@ -233,7 +233,9 @@ print(f"log N = {split.log_n:.2f}")
 # the estimate stops within 0.1 nats of $\log N$, the $N$-image $\mathbb I_q$'s ceiling, and that falls
 # far short of the population's $\mathbb I$. The divergence of the $N$-image mixture, computed as the
 # difference, then exceeds the population's by as much, up to the sampling error of the $N$
-# images' average KL. In the middle row the
+# images' average KL. (That equality holds by construction, since the estimate enters both
+# sides; what the check tests is that the two closed forms add up to the population's average
+# KL.) In the middle row the
 # estimate already falls short of the population's $\mathbb I$ by more than three standard errors.
 
 # %%
@@ -627,7 +629,8 @@ assert 0 < elbo_gain < 0.05 * -elbo_score["N(0, I)"].mean()
 #
 # `vaebook.models.ConditionalVAE` is this model and `losses.conditional_vae_loss` its loss;
 # `train` passes each batch's labels to it. We take $K = 2$, as in chapter 5's two-dimensional
-# VAE (exercise 3 shows why a small code matters here), 784-256-2 widths, 4 epochs on dynamically binarized images.
+# VAE (exercise 3 shows why a small code matters here): the 784 pixels and the 10-way one-hot
+# label in, one hidden layer of 256, $K = 2$, 4 epochs on dynamically binarized images.
 
 # %%
 def train_small(model, loss, epochs, **options):
@@ -787,7 +790,8 @@ assert slant_r > 0.5 and ink_r > 0.3
 #
 # - **The prior hole.** The ELBO's KL term is a mutual information, near its ceiling $\log N$
 #   for chapter 5's VAE, plus the divergence of the aggregate posterior from the prior. From $N$
-#   images that divergence has an upper bound (the split) and a lower bound (any density fitted
+#   images that divergence has an upper bound (the split; in expectation, for images the encoder
+#   was not fitted to) and a lower bound (any density fitted
 #   to codes, scored on held-out codes); for chapter 5's VAE they bracket it between about 1.7
 #   and 14 nats. The hole is real: the prior spreads its mass where the codes form clumps. A
 #   Gaussian mixture fitted to the codes after training samples better digits than the prior:
@@ -853,7 +857,8 @@ assert slant_r > 0.5 and ink_r > 0.3
 # codes of even 60,000 images barely overlap, so the estimate is the ceiling, not the population's
 # mutual information. The divergence, computed as the difference, falls as $N$ grows, by about the
 # growth of $\log N$ (the average KL changes by less than a nat). It is an upper bound that tightens with $N$;
-# the population value lies below all three, and above the mixture's lower bound. Telling it
+# in expectation, and if the training images behave like fresh ones, the population value lies
+# below all three, and above the mixture's lower bound. Telling it
 # apart from the ceiling would need far more images, or a density model of the codes.
 # :::
 
