@@ -193,3 +193,32 @@ def test_empty_draws_passes_draws_from_the_codes_distribution_and_fails_others()
                                   empty_draws(train, test, wide))
     with pytest.raises(ValueError, match=r"\blevel\b"):
         empty_draws(train, test, same, level=1.5)
+
+
+def test_standard_error_matches_scipy_and_checks_input():
+    from scipy.stats import sem
+
+    values = torch.randn(500, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert analysis.standard_error(values) == pytest.approx(sem(values.numpy()), rel=1e-12)
+    assert analysis.standard_error([1.0, 3.0]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        analysis.standard_error([1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        analysis.standard_error([1.0, float("nan")])
+
+
+def test_empty_share_limit_matches_the_spread_of_simulated_shares():
+    # draws from the codes' own distribution: the share of empty ones scatters around 1 - level
+    # with the standard error the limit is built from (quantile noise included)
+    rng = np.random.default_rng(0)
+    shares = [analysis.empty_draws(rng.normal(size=(2_000, 2)), rng.normal(size=(1_000, 2)),
+                                   rng.normal(size=(500, 2))).mean() for _ in range(300)]
+    one_se = analysis.empty_share_limit(500, 1_000, n_se=1.0) - 0.01
+    # np.quantile's 99% point of 1,000 codes sits at order statistic 0.99 * 999 + 1 (1-based),
+    # which a new point exceeds with probability 1 - 990.01 / 1001, a little above 1%
+    expected = 1 - (0.99 * 999 + 1) / 1_001
+    assert np.mean(shares) == pytest.approx(expected, abs=3 * one_se / np.sqrt(300))
+    assert np.std(shares, ddof=1) == pytest.approx(one_se, rel=0.25)
+    assert analysis.empty_share_limit(500, 1_000) == pytest.approx(0.01 + 5 * one_se)
+    with pytest.raises(ValueError, match="n_draws"):
+        analysis.empty_share_limit(0, 1_000)

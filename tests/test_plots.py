@@ -108,3 +108,24 @@ def test_plot_embeddings_one_panel_per_embedding_and_one_legend():
         plots.plot_embeddings({"a": torch.randn(5, 2)}, labels)
     with pytest.raises(ValueError, match="empty"):
         plots.plot_embeddings({}, labels)
+
+
+def test_latent_grid_pixels_land_on_the_tiles_that_image_grid_draws():
+    latent_grid_pixels = plots.latent_grid_pixels
+    extent, n = (-2.5, 2.5, -1.0, 3.0), 4
+    grid = latent_grid(extent, n)
+    for k in (0, 5, 15):  # one tile inked at a time: its centre pixel is inked, the rest not
+        images = torch.zeros(n * n, 784)
+        images[k] = 1.0
+        picture = image_grid(images, nrow=n).axes[0].images[0].get_array()
+        x, y = latent_grid_pixels(grid, extent, n)
+        inked = [picture[round(float(y[i] - 0.5)), round(float(x[i] - 0.5))] for i in range(n * n)]
+        assert inked == [1.0 if i == k else 0.0 for i in range(n * n)]
+    # halfway between two grid points is halfway between their tiles' centres
+    x, y = latent_grid_pixels(grid[:2].mean(0, keepdim=True), extent, n)
+    x_pair, _ = latent_grid_pixels(grid[:2], extent, n)
+    assert float(x[0]) == pytest.approx(float(x_pair.mean()))
+    with pytest.raises(ValueError, match="shape"):
+        latent_grid_pixels(torch.zeros(3), extent, n)
+    with pytest.raises(ValueError, match="at least 2"):
+        latent_grid_pixels(grid, extent, 1)

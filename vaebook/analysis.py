@@ -57,6 +57,34 @@ def empty_draws(codes_train, codes_test, draws, level: float = 0.99) -> np.ndarr
     return nearest_distance(draws, codes_train) > np.quantile(gap_test, level)
 
 
+def standard_error(values) -> float:
+    """The standard error of the mean of ``values`` (a vector of N >= 2 finite numbers), from
+    their sample standard deviation: std / sqrt(N). For a paired comparison pass the per-item
+    differences, so that what the items share cancels."""
+    array = _numpy(values)
+    if array.ndim != 1 or len(array) < 2:
+        raise ValueError(f"values must be a vector of at least 2 numbers, got shape {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"values has {int((~np.isfinite(array)).sum())} non-finite entries (nan or "
+                         "inf); drop or fix them first.")
+    return float(array.std(ddof=1) / np.sqrt(len(array)))
+
+
+def empty_share_limit(n_draws: int, n_test: int, level: float = 0.99, n_se: float = 5.0) -> float:
+    """The pass/fail line for the share of ``empty_draws``: 1 − level plus ``n_se`` standard errors.
+    If the draws follow the codes' distribution, each is empty with probability about 1 − level
+    (a little more, by about 1 / n_test, from where the empirical quantile falls); the
+    share's standard error combines the binomial noise of ``n_draws`` draws with that of the
+    quantile estimated on ``n_test`` held-out codes. A larger share fails: the draws land where
+    the codes are not."""
+    check_positive_int(n_draws, "n_draws")
+    check_positive_int(n_test, "n_test")
+    check_real(level, "level", 0.0, 1.0)
+    check_real(n_se, "n_se", 0.0, float("inf"))
+    rate = 1.0 - level
+    return rate + n_se * float(np.sqrt(rate * level * (1 / n_draws + 1 / n_test)))
+
+
 def knn_predict(z_train, y_train, z_query, m: int = 5) -> np.ndarray:
     """Labels that an m-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
     z_query = _as_2d_array(z_query, "z_query")

@@ -44,12 +44,15 @@ def _as_images(x: Tensor, name: str) -> Tensor:
                      f"got shape {tuple(x.shape)}.")
 
 
+GRID_PADDING = 2  # pixels between image_grid's 28 x 28 tiles, and around them
+
+
 def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw images x: (N, 784) or (N, 28, 28), values in [0, 1], ``nrow`` per row, in grey."""
     check_positive_int(nrow, "nrow")
     from torchvision.utils import make_grid  # imported here: torchvision is slow to import
 
-    grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=2, pad_value=0.0)[0]
+    grid = make_grid(_as_images(x, "x"), nrow=nrow, padding=GRID_PADDING, pad_value=0.0)[0]
     if ax is None:
         rows = math.ceil(len(x) / nrow)
         ax = Figure(figsize=(nrow * 0.6, rows * 0.6 + (0.4 if title else 0))).subplots()
@@ -154,10 +157,7 @@ def plot_embeddings(embeddings: dict[str, Tensor], labels: Tensor, ncols: int = 
     return fig
 
 
-def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tensor:
-    """An n x n grid of 2-D points over ``extent`` = (z1_min, z1_max, z2_min, z2_max), (n², 2),
-    row by row from the top (largest z2) so that it prints like the scatter plot."""
-    check_positive_int(n, "n")
+def _check_extent(extent: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     largest = torch.finfo(torch.float32).max
     if len(extent) != 4 or not all(isinstance(v, (int, float)) and abs(v) <= largest for v in extent):
         raise ValueError(f"extent must be four finite numbers (z1_min, z1_max, z2_min, z2_max), "
@@ -165,10 +165,38 @@ def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tenso
     z1_min, z1_max, z2_min, z2_max = extent
     if not (z1_min < z1_max and z2_min < z2_max):
         raise ValueError(f"extent must be (z1_min, z1_max, z2_min, z2_max) with min < max, got {extent}.")
+    return extent
+
+
+def latent_grid(extent: tuple[float, float, float, float], n: int = 15) -> Tensor:
+    """An n x n grid of 2-D points over ``extent`` = (z1_min, z1_max, z2_min, z2_max), (n², 2),
+    row by row from the top (largest z2) so that it prints like the scatter plot."""
+    check_positive_int(n, "n")
+    z1_min, z1_max, z2_min, z2_max = _check_extent(extent)
     z1 = torch.linspace(z1_min, z1_max, n)
     z2 = torch.linspace(z2_max, z2_min, n)
     rows, cols = torch.meshgrid(z2, z1, indexing="ij")
     return torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=1)
+
+
+def latent_grid_pixels(z: Tensor, extent: tuple[float, float, float, float], n: int = 15
+                       ) -> tuple[Tensor, Tensor]:
+    """Where codes z (M, 2) fall in the picture that ``image_grid(decode(latent_grid(extent, n)),
+    nrow=n)`` draws: pixel coordinates (x, y), for drawing over it (the outline of a region of
+    codes, say). Each tile's centre is the pixel position of its grid point."""
+    z1_min, z1_max, z2_min, z2_max = _check_extent(extent)
+    if check_positive_int(n, "n") < 2:
+        raise ValueError(f"n must be at least 2 to map codes onto a grid of tiles, got {n}.")
+    if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"z must be a tensor of 2-D codes, shape (M, 2), got "
+                         f"{tuple(getattr(z, 'shape', ()))}.")
+    if not torch.isfinite(z).all():
+        raise ValueError("z has non-finite values (nan or inf).")
+    step = 28 + GRID_PADDING  # from one tile's centre to the next
+    first = GRID_PADDING + 13.5  # the centre of the first tile
+    column = (z[:, 0] - z1_min) / (z1_max - z1_min) * (n - 1)
+    row = (z2_max - z[:, 1]) / (z2_max - z2_min) * (n - 1)  # top row: largest z2
+    return first + step * column, first + step * row
 
 
 @torch.no_grad()
