@@ -242,16 +242,51 @@ plots.plot_latent_scatter(z_test, y_test,
 #
 # The grid is even; the codes are not. In the scatter above, a few classes stretch out in long
 # arms towards the rectangle's edges, the others share a crowded core a few units wide, and
-# whole corners of the rectangle hold no code at all. Only a handful of the grid's 225 points
-# land in the core; the others fall on the arms or in the empty corners, where the decoder
-# still draws something, mostly the digit of the nearest arm. That is why the picture below
-# shows almost only the few classes with arms (which ones changes from one training to the
-# next): a plain autoencoder has no reason to fill its code plane evenly, and the classes share
-# it out very unequally.
+# whole corners of the rectangle hold no code at all. To measure how unevenly, give each
+# training code to the grid point nearest to it, and count how many grid points it takes to
+# collect half of the codes (the most crowded first), and how many get no code at all. The
+# control is as many points spread evenly over the same rectangle.
 
 # %%
+# tolerance: rtol=0.2 atol=2
 low, high = z_train.min(0).values, z_train.max(0).values
 box = (low[0].item(), high[0].item(), low[1].item(), high[1].item())
+grid = plots.latent_grid(box, n=15)
+
+
+def crowding(codes):
+    """How many grid points are nearest to half of the codes (the most
+    crowded first), and how many are nearest to none."""
+    nearest = torch.cdist(codes, grid).argmin(1)
+    counts = torch.bincount(nearest, minlength=len(grid))
+    collected = counts.sort(descending=True).values.cumsum(0) / len(codes)
+    return int((collected < 0.5).sum()) + 1, int((counts == 0).sum())
+
+
+gen = torch.Generator().manual_seed(SEED)
+even = low + (high - low) * torch.rand(z_train.shape, generator=gen)
+(half, empty), (half_even, empty_even) = crowding(z_train), crowding(even)
+print(f"grid points that collect half of the codes: {half} of {len(grid)} "
+      f"({half_even} for evenly spread points); with no code: {empty} "
+      f"({empty_even})")
+
+# %% [markdown]
+# **Check.** Half of the training codes crowd around fewer than a tenth of the grid's points,
+# where evenly spread points need more than 40% of them, and more than a fifth of the grid
+# points have no code near them at all (evenly spread points leave none empty).
+
+# %%
+assert half < 0.1 * len(grid) and half_even > 0.4 * len(grid)
+assert empty > 0.2 * len(grid) and empty_even == 0
+
+# %% [markdown]
+# So most grid points fall on the thin arms or in the empty corners, where the decoder still
+# draws something, mostly the digit of the nearest arm. That is why the picture below shows
+# almost only the few classes with arms (which ones changes from one training to the next): a
+# plain autoencoder has no reason to fill its code plane evenly, and the classes share it out
+# very unequally.
+
+# %%
 plots.plot_decoder_grid(ae_bce.decode, box, n=15)
 
 # %% [markdown]
@@ -321,25 +356,28 @@ inside = (group[:, None] == group[None, :]) & (group[:, None] >= 0)
 np.fill_diagonal(inside, False)
 wrong = predicted != truth
 share = inside[truth[wrong], predicted[wrong]].mean()
+# binomial standard error over the errors
+share_se = np.sqrt(share * (1 - share) / wrong.sum())
 # control: true and predicted digit of an error drawn independently, each
 # with its frequency among the errors (and true != predicted)
 independent = np.outer(np.bincount(truth[wrong], minlength=10),
                        np.bincount(predicted[wrong], minlength=10))
 np.fill_diagonal(independent, 0)
 share_control = independent[inside].sum() / independent.sum()
-print(f"errors inside a look-alike group: {share:.0%} of all errors; "
-      f"{share_control:.0%} if the predicted digit did not depend on the "
-      f"true one")
+print(f"errors inside a look-alike group: {share:.0%} ± {share_se:.0%} "
+      f"of all errors; {share_control:.0%} if the predicted digit did not "
+      "depend on the true one")
 fig
 
 # %% [markdown]
 # **Check.** More than half of all errors stay inside the two look-alike groups, at least 20
-# points more than the control: the code does not scatter digits at random, it merges the ones
-# that share strokes.
+# points more than the control, each with three standard errors of the share to spare (its
+# binomial standard error over the errors): the code does not scatter digits at random, it
+# merges the ones that share strokes.
 
 # %%
-assert share > 0.5
-assert share > share_control + 0.2
+assert share - 3 * share_se > 0.5
+assert share - 3 * share_se > share_control + 0.2
 
 # %% [markdown]
 # **2. No distribution to draw codes from.** To *generate* a digit we would draw a code and
@@ -412,8 +450,8 @@ for source in ("rectangle", "Gaussian"):
 # autoencoder is trained to pass (chapter 5 runs it on one).
 
 # %%
-standard_error = np.sqrt(0.01 * 0.99 / 2_000 + 0.01 * 0.99 / 10_000)
-failing = 0.01 + 5 * standard_error
+# 1% plus five standard errors: sqrt(0.01 * 0.99 * (1 / 2,000 + 1 / 10,000))
+failing = analysis.empty_share_limit(n_draws=2_000, n_test=10_000)
 print(f"a share of empty draws above {failing:.1%} fails")
 assert empty_share["Gaussian", "control"] < failing
 assert empty_share["Gaussian", "autoencoder"] > max(failing, 3 * 0.01)

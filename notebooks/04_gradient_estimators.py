@@ -100,7 +100,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $$
 #
 # $\nabla_\lambda \log q_\lambda(z)$ is the **score** of $q$. Averaging
-# $f(z_s) \nabla_\lambda \log q_\lambda(z_s)$ over $S$ samples $z_1, \dots, z_S \sim q_\lambda$ is unbiased and needs $f$ only as a
+# $f(z_s) \nabla_\lambda \log q_\lambda(z_s)$ over $S$ samples $z_s \sim q_\lambda$ is unbiased and needs $f$ only as a
 # black box: no derivative of $f$, no continuity (Williams, 1992, called it REINFORCE; it is also
 # the likelihood-ratio estimator). For the Gaussian, differentiate
 # $\log q_\lambda(z) = \sum_j -\tfrac12\big[\log 2\pi + \log\sigma_j^2 + (z_j - \mu_j)^2 e^{-\log\sigma_j^2}\big]$:
@@ -779,7 +779,9 @@ print(f"dF/dlog sigma^2 = {logvar.grad.numpy().round(4)}, "
 
 # %% [markdown]
 # **Check.** The gradient in $\log\sigma^2$ is exactly $\sigma^2$, and exactly half the gradient
-# in $\log\sigma$ (to 1e-12).
+# in $\log\sigma$ (to 1e-12). Autograd is the independent party here: it differentiates the two
+# formulas for $\sigma^2$ one at a time and knows nothing of the chain-rule argument above, so a
+# wrong factor in that argument (a 2 for a ½) would fail the second assert.
 
 # %%
 assert torch.allclose(logvar.grad, sigma**2, rtol=0, atol=1e-12)

@@ -209,7 +209,11 @@ fig
 #   everything in $f_j$. Write $r_j = \bar r_j + \tilde r_j$. Each estimator uses its own best
 #   baseline, which absorbs $\bar r_j$; the cross term of $\tilde r_j$ vanishes; and dropping
 #   $r_j$ saves exactly $\mathbb E[u^2] \operatorname{Var}[r_j] \ge 0$: a true Rao-Blackwell step,
-#   which cannot hurt (exercise 4 derives it). The saving is large when $r_j$ gathers many terms
+#   which cannot hurt. In short: given $z_j$ and its blanket, $\tilde r_j$ has mean zero while
+#   $u$ and $f_j$ are fixed, so $u\, \tilde r_j$ is uncorrelated with $u\, (f_j - b)$, and the
+#   variance it adds is $\mathbb E[u^2 \tilde r_j^2] = \mathbb E[u^2] \operatorname{Var}[r_j]$, since
+#   under a mean-field $q$ the term $\tilde r_j$ is independent of $z_j$ (exercise 4 writes it
+#   out). The saving is large when $r_j$ gathers many terms
 #   that fluctuate on their own, as in a mixture model, where data point $n$'s cluster assignment
 #   appears only in its own likelihood term and $r_j$ holds the terms of all the other points.
 # - **It is not** when the blanket is not empty: then $r_j$ holds the prior and $-\log q$ terms

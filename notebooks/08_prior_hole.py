@@ -703,7 +703,8 @@ members = y_train == weakest
 with torch.no_grad():
     own = reparameterize(*cvae.encode(x_train_bin[members], y_train[members]),
                          generator=g)
-centre, precision = own.mean(0), torch.linalg.inv(torch.cov(own.T))
+centre, covariance = own.mean(0), torch.cov(own.T)
+precision = torch.linalg.inv(covariance)
 
 
 def mahalanobis(z):
@@ -728,22 +729,21 @@ print(f"weakest class: {weakest}, its codes centred at "
 print(f"prior draws outside the ellipse of its codes: "
       f"{outside.float().mean():.0%}; read as a {weakest}: "
       f"{hit_out:.0%} of those, {hit_in:.0%} of the others")
+square = (-2.5, 2.5, -2.5, 2.5)
 with torch.no_grad():
-    on_grid = cvae.decode(plots.latent_grid((-2.5, 2.5, -2.5, 2.5)),
+    on_grid = cvae.decode(plots.latent_grid(square),
                           torch.full((225,), weakest))
 fig = plots.image_grid(
     on_grid, nrow=15, title=f"label {weakest}, z on a grid over [-2.5, 2.5]²")
-# The 99% ellipse of the class's codes, in the picture's pixels: a tile is
-# 28 pixels plus 2 of padding, and its centre lies at 15.5 + 30 * tile.
+# The 99% ellipse of the class's codes, drawn in the picture's pixels
 angle = torch.linspace(0, 2 * math.pi, 200)
 circle = torch.stack([angle.cos(), angle.sin()], 1) * radius.sqrt()
-rim = centre + circle @ torch.linalg.cholesky(torch.cov(own.T)).T
-per_unit = 30 * 14 / 5  # pixels per unit of z: 14 tile steps span 5 units
+rim = centre + circle @ torch.linalg.cholesky(covariance).T
 ax = fig.axes[0]
-ax.plot(15.5 + per_unit * (rim[:, 0] + 2.5),
-        15.5 + per_unit * (2.5 - rim[:, 1]), color="tab:red", lw=1.5,
+picture = dict(xlim=ax.get_xlim(), ylim=ax.get_ylim())
+ax.plot(*plots.latent_grid_pixels(rim, square), color="tab:red", lw=1.5,
         label=f"99% of the codes of {weakest}s")
-ax.set(xlim=(0, 452), ylim=(452, 0))  # the grid's own extent
+ax.set(**picture)  # the ellipse may leave the grid: keep the grid's extent
 ax.legend(loc="upper left", bbox_to_anchor=(0, 0), fontsize=8)  # below
 fig
 
