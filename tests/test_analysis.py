@@ -34,7 +34,7 @@ def test_knn_accuracy_separates_clusters_and_checks_input():
         knn_accuracy(z, y[:10], z, y)
     with pytest.raises(ValueError, match="exceeds"):
         knn_accuracy(z[:2], y[:2], z, y, m=5)
-    with pytest.raises(ValueError, match=r"shape \(N, K\)"):
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
         knn_accuracy(z[:, 0], y, z, y)
 
 
@@ -165,7 +165,7 @@ def test_tsne_and_trustworthiness_bad_input():
         analysis.trustworthiness(x, x[:30, :2])
     with pytest.raises(ValueError, match="half the number"):
         analysis.trustworthiness(x, x[:, :2], m=20)
-    with pytest.raises(ValueError, match=r"shape \(N, K\)"):
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
         analysis.tsne(x[0])
 
 

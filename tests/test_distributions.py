@@ -27,7 +27,7 @@ from vaebook.distributions import (
     likelihood_from_config,
     prior_from_config,
 )
-from vaebook.likelihood import bound_from_log_weights, pareto_khat, sample_log_weights
+from vaebook.likelihood import bound_from_log_weights, pareto_shape, sample_log_weights
 from vaebook.losses import elbo, vae_loss
 from vaebook.models import VAE, ConditionalVAE
 
@@ -223,7 +223,7 @@ def test_a_mixture_prior_through_l_k_and_the_elbo_matches_quadrature(tiny_vae):
     log_q = Normal(mu[:, 0], (0.5 * logvar[:, 0]).exp()).log_prob(grid)  # (G, B)
     exact_elbo = (log_q.exp() * (log_lik + log_prior[:, None] - log_q)).sum(0) * dz
     log_w = sample_log_weights(scored, x, k=20_000, batch_size=2, chunk=5_000, progress=False)
-    assert torch.all(pareto_khat(log_w) < 0.5)  # finite variance: the standard error means something
+    assert torch.all(pareto_shape(log_w) < 0.5)  # finite variance: the standard error means something
     torch.testing.assert_close(bound_from_log_weights(log_w), exact, atol=0.02, rtol=0)
     with torch.no_grad():
         mc_elbo = elbo(scored, x, 100_000, G().manual_seed(3))

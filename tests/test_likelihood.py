@@ -18,7 +18,7 @@ from vaebook.likelihood import (
     estimate_log_likelihood,
     iwae_bound,
     log_importance_weights,
-    pareto_khat,
+    pareto_shape,
     sample_log_weights,
 )
 from vaebook.losses import elbo
@@ -117,41 +117,41 @@ def test_bad_arguments_are_refused(tiny_vae):
         sample_log_weights(torch.nn.Linear(6, 6), x, progress=False)
 
 
-def test_pareto_khat_matches_arviz_psislw():
+def test_pareto_shape_matches_arviz_psislw():
     # Log-weights built from generalized-Pareto quantiles of shape 0.3 and 0.7 (perturbed and out
     # of order). The reference values are ArviZ 0.23.4's ``psislw(log_w, reff=1.0)`` k-hats for
     # exactly this input; vaebook's vectorized fit agreed with it to 1e-14 on random inputs too.
     s = 400
     u = (np.arange(s) + 0.5) / s
     rows = [np.log(((1 - u) ** -c - 1) / c * (1 + 0.3 * np.sin(np.arange(s)))) for c in (0.3, 0.7)]
-    khat = pareto_khat(torch.tensor(np.array(rows)))
+    khat = pareto_shape(torch.tensor(np.array(rows)))
     torch.testing.assert_close(khat, torch.tensor([0.32693479, 0.68196372], dtype=torch.float64),
                                atol=1e-7, rtol=0)
 
 
 @pytest.mark.parametrize("shape", [0.2, 0.5, 0.9])
-def test_pareto_khat_recovers_the_shape_of_pareto_weights(shape):
+def test_pareto_shape_recovers_the_shape_of_pareto_weights(shape):
     # Weights drawn from a generalized Pareto of known shape: the mean k-hat over 100 rows of 1,000
     # weights is within 3 standard errors of the truth, allowing for the prior's pull towards 0.5
     # (10 pseudo-points against the 95 of the tail: at most 0.1 * |shape - 0.5|).
     w = stats.genpareto.rvs(shape, size=(100, 1000), random_state=np.random.default_rng(0))
-    khat = pareto_khat(torch.tensor(np.log(w)))
+    khat = pareto_shape(torch.tensor(np.log(w)))
     se = khat.std().item() / math.sqrt(len(khat))
     assert abs(khat.mean().item() - shape) < 3 * se + 0.1 * abs(shape - 0.5)
 
 
-def test_pareto_khat_tells_light_from_heavy_tails():
+def test_pareto_shape_tells_light_from_heavy_tails():
     # Normal log-weights (log-normal weights, sd 0.5) have a light tail; weights 1/U^2 have a
     # Pareto tail of shape 2 and an infinite mean.
     rng = torch.Generator().manual_seed(0)
-    light = pareto_khat(0.5 * torch.randn(100, 1000, generator=rng))
-    heavy = pareto_khat(-2 * torch.log(torch.rand(100, 1000, generator=rng)))
+    light = pareto_shape(0.5 * torch.randn(100, 1000, generator=rng))
+    heavy = pareto_shape(-2 * torch.log(torch.rand(100, 1000, generator=rng)))
     assert light.max() < 0.5 and heavy.min() > 1
 
 
-def test_pareto_khat_refuses_bad_log_weights():
-    with pytest.raises(ValueError, match=r"\blog_w\b.*S >= 20"):
-        pareto_khat(torch.zeros(3, 10))
+def test_pareto_shape_refuses_bad_log_weights():
+    with pytest.raises(ValueError, match=r"\blog_w\b.*k >= 20"):
+        pareto_shape(torch.zeros(3, 10))
     with pytest.raises(ValueError, match=r"\blog_w\b.*nan or inf"):
-        pareto_khat(torch.tensor([[0.0] * 30 + [math.nan]]))
-    assert pareto_khat(torch.zeros(2, 30)).isinf().all()  # every weight equal: no tail to fit
+        pareto_shape(torch.tensor([[0.0] * 30 + [math.nan]]))
+    assert pareto_shape(torch.zeros(2, 30)).isinf().all()  # every weight equal: no tail to fit

@@ -103,7 +103,10 @@ def test_plot_embeddings_one_panel_per_embedding_and_one_legend():
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in titled] == ["a", "b"]
     assert len(titled[0].collections) == 3 and not fig.axes[2].axison
-    assert len(fig.legends) == 1
+    assert fig.axes[2].get_legend() is not None  # the legend sits in the spare panel
+    assert fig.get_figwidth() <= plots.COLUMN_WIDTH
+    full = plots.plot_embeddings({"a": torch.randn(4, 2), "b": torch.randn(4, 2)}, labels, ncols=2)
+    assert len(full.legends) == 1  # no spare panel: one legend below
     with pytest.raises(ValueError, match="a and labels"):
         plots.plot_embeddings({"a": torch.randn(5, 2)}, labels)
     with pytest.raises(ValueError, match="empty"):
@@ -129,3 +132,15 @@ def test_latent_grid_pixels_land_on_the_tiles_that_image_grid_draws():
         latent_grid_pixels(torch.zeros(3), extent, n)
     with pytest.raises(ValueError, match="at least 2"):
         latent_grid_pixels(grid, extent, 1)
+
+
+def test_shared_legend_replaces_the_panels_legends_by_one():
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    for ax in (left, right):
+        plots.plot_latent_scatter(torch.randn(6, 2), torch.tensor([0, 1, 2, 0, 1, 2]), ax=ax)
+    plots.shared_legend(fig)
+    assert left.get_legend() is None and right.get_legend() is None
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="no panel"):
+        plots.shared_legend(fig)

@@ -288,7 +288,7 @@ DENSITIES = {
     "pathwise_gradient": (lambda t: pathwise_gradient(
         lambda z, q: z.sum(-1), diagonal_gaussian, {"mu": torch.zeros(2), "logvar": t}, 4), "logvar"),
     "GaussianMeanField": (lambda t: vi.GaussianMeanField(t, torch.zeros(2)), "mu"),
-    "BetaMeanField": (lambda t: vi.BetaMeanField(torch.ones(2), t), "beta"),
+    "BetaMeanField": (lambda t: vi.BetaMeanField(torch.ones(2), t), "a0"),
     "CategoricalMeanField": (lambda t: vi.CategoricalMeanField(t), "logits"),
     "bound_from_log_weights": (lambda t: bound_from_log_weights(t), "log_w"),
     "LinearGaussian": (lambda t: LinearGaussian(t, torch.zeros(3), 0.5), "W"),

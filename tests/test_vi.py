@@ -99,7 +99,7 @@ def test_control_variate_reduces_variance_and_vanishes_at_the_exact_posterior():
 def test_bbvi_fits_the_beta_bernoulli_posterior():
     family = vi.BetaMeanField(torch.ones(1, dtype=F64), torch.ones(1, dtype=F64))
     result = vi.fit(family, coin_log_joint, steps=1500, n_samples=10, lr=0.05, seed=0)
-    trace = torch.cat([result.trace["alpha"], result.trace["beta"]], 1)
+    trace = torch.cat([result.trace["a1"], result.trace["a0"]], 1)
     assert trace.shape == (1501, 2)
     assert torch.allclose(trace[-1], COIN_POSTERIOR, rtol=1e-3)
     assert vi.steps_to_reach(trace, COIN_POSTERIOR, 0.05) < 1500
@@ -109,11 +109,11 @@ def test_bbvi_fits_the_beta_bernoulli_posterior():
 def test_adagrad_fits_the_beta_bernoulli_posterior_too():
     family = vi.BetaMeanField(torch.ones(1, dtype=F64), torch.ones(1, dtype=F64))
     result = vi.fit(family, coin_log_joint, steps=1500, n_samples=10, lr=0.5, optimizer="adagrad", seed=0)
-    trace = torch.cat([result.trace["alpha"], result.trace["beta"]], 1)
+    trace = torch.cat([result.trace["a1"], result.trace["a0"]], 1)
     assert torch.allclose(trace[-1], COIN_POSTERIOR, rtol=0.05)
     adam = vi.BetaMeanField(torch.ones(1, dtype=F64), torch.ones(1, dtype=F64))
     vi.fit(adam, coin_log_joint, steps=20, n_samples=10, lr=0.5, seed=0)
-    assert not torch.equal(adam.readable()["alpha"], result.trace["alpha"][20])  # another optimizer ran
+    assert not torch.equal(adam.readable()["a1"], result.trace["a1"][20])  # another optimizer ran
 
 
 def test_fit_is_seeded_and_leaves_the_global_generator_alone():
@@ -123,7 +123,7 @@ def test_fit_is_seeded_and_leaves_the_global_generator_alone():
     runs = []
     for _ in range(2):
         family = vi.BetaMeanField(torch.ones(1, dtype=F64), torch.ones(1, dtype=F64))
-        runs.append(vi.fit(family, coin_log_joint, steps=20, seed=3).trace["alpha"])
+        runs.append(vi.fit(family, coin_log_joint, steps=20, seed=3).trace["a1"])
     assert torch.equal(runs[0], runs[1])
     assert torch.equal(torch.rand(1), before)
 

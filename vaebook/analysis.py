@@ -1,7 +1,7 @@
 """Measurements of representations, as thin wrappers over scikit-learn (and openTSNE for t-SNE).
 
-Inputs are tensors or arrays of shape (N, K) with finite values; results are NumPy arrays or
-floats.
+Inputs are tensors or arrays of N points with finite values, shape (N, D): codes (D = K) or
+pixels, as the function allows; results are NumPy arrays or floats.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ def _numpy(x) -> np.ndarray:
 
 
 def _as_2d_array(x, name: str) -> np.ndarray:
-    """x (a tensor, array or nested list) as a finite real (N, K) array with N, K >= 1."""
+    """x (a tensor, array or nested list) as a finite real (N, D) array with N, D >= 1."""
     array = _numpy(x)
     if array.ndim != 2 or 0 in array.shape:
-        raise ValueError(f"{name} must have shape (N, K) with N, K >= 1, got shape {array.shape}.")
+        raise ValueError(f"{name} must have shape (N, D) with N, D >= 1, got shape {array.shape}.")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}.")
     if not np.isfinite(array).all():
@@ -86,7 +86,8 @@ def empty_share_limit(n_draws: int, n_test: int, level: float = 0.99, n_se: floa
 
 
 def knn_predict(z_train, y_train, z_query, m: int = 5) -> np.ndarray:
-    """Labels that an m-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query."""
+    """Labels that an m-nearest-neighbour classifier fitted on (z_train, y_train) gives z_query.
+    The points may be codes or pixels: z_train (N, D) and z_query (M, D), with the same D."""
     z_query = _as_2d_array(z_query, "z_query")
     return _knn(z_train, y_train, z_query.shape[1], m).predict(z_query)
 
@@ -106,8 +107,8 @@ def _knn(z_train, y_train, width: int, m: int) -> KNeighborsClassifier:
 
 def knn_accuracy(z_train, y_train, z_test, y_test, m: int = 5) -> float:
     """Accuracy of an m-nearest-neighbour classifier fitted on (z_train, y_train), scored on the
-    held-out (z_test, y_test) (``KNeighborsClassifier.score``): how well the codes separate the
-    classes."""
+    held-out (z_test, y_test) (``KNeighborsClassifier.score``): how well the points separate the
+    classes. The points may be codes or pixels: z_train (N, D) and z_test (M, D), with the same D."""
     z_test, y_test = _as_2d_array(z_test, "z_test"), _as_labels(y_test, "y_test")
     check_same_length((z_test, y_test), "z_test and y_test")
     return float(_knn(z_train, y_train, z_test.shape[1], m).score(z_test, y_test))
@@ -139,7 +140,7 @@ def _check_same_width(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) ->
 
 def tsne(x, perplexity: float = 30.0, seed: int = 0, initialization: str = "pca", n_iter: int = 250,
          n_jobs: int = 2) -> np.ndarray:
-    """2-D t-SNE embedding of x (N, K): (N, 2).
+    """2-D t-SNE embedding of x, (N, D) points (codes or pixels): (N, 2).
 
     openTSNE (Poličar et al., 2024) with the FFT-accelerated gradient (Linderman et al., 2019),
     which openTSNE would switch to only above 10,000 points: on 5,000 VAE codes it was both
@@ -167,9 +168,9 @@ def tsne(x, perplexity: float = 30.0, seed: int = 0, initialization: str = "pca"
 
 
 def trustworthiness(x_high, x_low, m: int = 10) -> float:
-    """How well x_low (N, 2) keeps the neighbourhoods of x_high (N, K), in [0, 1]: 1 when no
-    point's m nearest neighbours in x_low are strangers in x_high (Venna & Kaski, 2001;
-    ``sklearn.manifold.trustworthiness``)."""
+    """How well x_low (N, 2) keeps the neighbourhoods of x_high, (N, D) points (codes or pixels),
+    in [0, 1]: 1 when no point's m nearest neighbours in x_low are strangers in x_high (Venna &
+    Kaski, 2001; ``sklearn.manifold.trustworthiness``)."""
     x_high, x_low = _as_2d_array(x_high, "x_high"), _as_2d_array(x_low, "x_low")
     check_same_length((x_high, x_low), "x_high and x_low")
     check_positive_int(m, "m")
@@ -181,8 +182,9 @@ def trustworthiness(x_high, x_low, m: int = 10) -> float:
 
 
 def neighbour_overlap(a, b, m: int = 10) -> float:
-    """Mean fraction of each point's m nearest neighbours in a (N, K) that are also among its m
-    nearest neighbours in b (N, K'): 1 when two embeddings agree on every neighbourhood."""
+    """Mean fraction of each point's m nearest neighbours in a (N, D) that are also among its m
+    nearest neighbours in b (N, D'), for points that may be codes or pixels: 1 when two
+    embeddings agree on every neighbourhood."""
     a, b = _as_2d_array(a, "a"), _as_2d_array(b, "b")
     check_same_length((a, b), "a and b")
     check_positive_int(m, "m")
@@ -194,8 +196,9 @@ def neighbour_overlap(a, b, m: int = 10) -> float:
 
 
 def active_units(mu, threshold: float = 0.01) -> int:
-    """Number of latent dimensions u with Cov_x(E_q[z_u | x]) > threshold (Burda et al., 2016):
-    the dimensions whose posterior mean moves with the input. mu: encoder means (N, K)."""
+    """Number of latent coordinates j with Var_x μ_φ(x)_j > threshold (Burda et al., 2016), the
+    variance over the N inputs: the coordinates whose posterior mean moves with the input.
+    mu: the encoder means μ_φ(x) of N inputs, (N, K)."""
     mu = _as_2d_array(mu, "mu")
     check_real(threshold, "threshold", include_low=True)
     if len(mu) < 2:

@@ -1,6 +1,6 @@
 """Log-densities in the book's notation, and the Gaussian KL to the prior.
 
-Log-densities are in nats, summed over the D pixels or the K latent dimensions; each function
+Log-densities are in nats, summed over the D pixels x_d or the K latent coordinates z_j; each function
 reads like its equation (after Tomczak's ``intro_dgm``) and agrees with ``torch.distributions``.
 """
 
@@ -34,15 +34,15 @@ def _check_bernoulli(x: object, logits: object) -> None:
 
 @checked(_check_bernoulli)
 def log_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
-    """log p(x | z) = Σ_d x_d log σ(l_d) + (1 − x_d) log(1 − σ(l_d)), from logits l.
+    """log p(x | z) = Σ_d x_d log sigmoid(ℓ_d) + (1 − x_d) log(1 − sigmoid(ℓ_d)), from the logits ℓ.
 
     x: (..., D) in [0, 1] (a true likelihood when x is binary); logits: broadcastable to x.
     Returns the broadcast shape without its last dimension.
     """
-    # x·l − softplus(l), with softplus(l) = max(l, 0) + log(1 + e^{−|l|}) written out: torch's CPU
+    # x·ℓ − softplus(ℓ), with softplus(ℓ) = max(ℓ, 0) + log(1 + e^{−|ℓ|}) written out: torch's CPU
     # `log` is vectorized and its `log1p` (inside F.softplus and F.binary_cross_entropy_with_logits)
     # is not, which made this line 40 % of chapter 5's importance-sampling pass; written out it
-    # takes 2.3 times less (benchmarks/nll_speed.py). Where 1 + e^{−|l|} rounds to 1 (|l| > 17 in
+    # takes 2.3 times less (benchmarks/nll_speed.py). Where 1 + e^{−|ℓ|} rounds to 1 (|ℓ| > 17 in
     # float32) the error is below 5e-8 nats per pixel.
     logits, x = torch.broadcast_tensors(logits, x)
     softplus = logits.clamp(min=0) + torch.log(1 + torch.exp(-logits.abs()))
@@ -51,7 +51,7 @@ def log_bernoulli(x: Tensor, logits: Tensor) -> Tensor:
 
 @checked(_check_finite_vectors)
 def log_normal_diag(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; μ, diag σ²) = −½ Σ_k [log 2π + log σ²_k + (z_k − μ_k)² / σ²_k].
+    """log N(z; μ, diag σ²) = −½ Σ_j [log 2π + log σ_j² + (z_j − μ_j)² / σ_j²].
 
     z, μ, log σ²: broadcastable, (..., K). Returns (...,).
     """
@@ -60,7 +60,7 @@ def log_normal_diag(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
 @checked(_check_finite_vectors)
 def log_standard_normal(z: Tensor) -> Tensor:
-    """log N(z; 0, I) = −½ Σ_k [log 2π + z_k²]. z: (..., K). Returns (...,)."""
+    """log N(z; 0, I) = −½ Σ_j [log 2π + z_j²]. z: (..., K). Returns (...,)."""
     return -0.5 * (LOG_2PI + z**2).sum(-1)
 
 
@@ -73,7 +73,7 @@ def _check_kl(mu: object, logvar: object) -> None:
 
 @checked(_check_kl)
 def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(μ, diag σ²) || N(0, I)) = ½ Σ_k [μ_k² + σ²_k − 1 − log σ²_k]. (..., K) -> (...,)."""
+    """KL(N(μ, diag σ²) || N(0, I)) = ½ Σ_j [μ_j² + σ_j² − 1 − log σ_j²]. (..., K) -> (...,)."""
     return 0.5 * (mu**2 + torch.exp(logvar) - 1 - logvar).sum(-1)
 
 

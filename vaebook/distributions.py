@@ -85,7 +85,8 @@ class StandardNormalPrior(Prior):
 
 
 class MixturePrior(Prior):
-    """p(z) = Σ_c π_c N(z; m_c, Σ_c), C components with full covariances; log-density through
+    """A mixture of C Gaussians with full covariances: p(z) = Σ_c weights[c] N(z; means[c],
+    covariances[c]), the sum over the C components; log-density through
     ``torch.distributions.MixtureSameFamily``. Its KL from a Gaussian has no closed form.
 
     ``weights`` (C,) positive and summing to 1, ``means`` (C, K), ``covariances`` (C, K, K)
@@ -146,7 +147,8 @@ class MixturePrior(Prior):
 
     @property
     def scale_tril(self) -> Tensor:
-        """The Cholesky factors L_c of the covariances, Σ_c = L_c L_cᵀ: (C, K, K)."""
+        """The lower-triangular Cholesky factors R_c of the covariances, covariances[c] = R_c R_cᵀ:
+        (C, K, K)."""
         raw = self.raw_scale_tril
         return raw.tril(-1) + torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
 
@@ -225,8 +227,8 @@ class ContinuousBernoulliLikelihood(Likelihood):
 
 
 class GaussianLikelihood(Likelihood):
-    """x_d ~ N(m_d, τ²) with the decoder's output m as the mean and one standard deviation τ for
-    every pixel: a density on R^D. With ``learnable`` τ trains with the model."""
+    """x_d ~ N(μ_θ(z)_d, τ²) with the decoder's output μ_θ(z) as the mean and one standard
+    deviation τ for every pixel: a density on R^D. With ``learnable`` τ trains with the model."""
 
     def __init__(self, std: float = 0.1, learnable: bool = False):
         super().__init__()

@@ -11,17 +11,18 @@ per-sample estimates, (S, *shape) per parameter, whose mean is the S-sample esti
 variance over samples is the estimator's noise. The integrand is ``f(z, q) -> (S,)``, which may
 use q (the ELBO's −log q(z) does).
 
-Score function (REINFORCE, likelihood ratio), with h = ∇_λ log q_λ(z):
+Score function (REINFORCE, likelihood ratio), with the score u = ∇_λ log q_λ(z):
 
-    ∇_λ E_q[f(z)] = E_q[(f(z) − b) h(z)],   z ~ q_λ,
+    ∇_λ E_q[f(z)] = E_q[(f(z) − b) u(z)],   z ~ q_λ,
 
 for any baseline b independent of z_s; f is evaluated, never differentiated (for the ELBO the
 term E_q[∇_λ(−log q_λ(z))] it drops is zero). Baselines, both estimated from the *other* S − 1
-samples so that each estimate stays unbiased: ``"mean"``, the mean of f; ``"optimal"``, for each
-parameter component j, b_j = E[h_j² f] / E[h_j²] (Ranganath, Gerrish & Blei, 2014). ``local``
-gives per-factor integrands f_i, shape (S, F), used as the weight of factor i's parameters
-(Rao-Blackwellization with Markov-blanket terms: the parameters' first dimension indexes the F
-factors).
+samples so that each estimate stays unbiased: ``"mean"``, the mean of f; ``"optimal"``, the best
+constant baseline b⋆ = E[f u²] / E[u²], one for each parameter component, with u that
+component's score (Ranganath, Gerrish & Blei, 2014). ``local`` gives per-factor integrands f_j,
+shape (S, K), f_j = log p_j(x, z) − log q_{λ_j}(z_j), used in place of f as the weight of the
+parameters λ_j of factor j (Rao-Blackwellization with Markov-blanket terms: the parameters'
+first dimension indexes the K factors).
 
 Pathwise: z = q.rsample(), a differentiable function of λ and parameter-free noise (for a
 Gaussian z = μ + σ ⊙ ε; torch reparameterizes a Beta too, ``Distribution.has_rsample``):
@@ -134,7 +135,7 @@ def score_function_gradient(f: Integrand, build: Family, params: Params, n_sampl
     (S, *param.shape) tensors, and the S values f(z_s, q), (S,), whose mean estimates E_q[f].
 
     ``baseline`` is None, ``"mean"`` or ``"optimal"`` (module docstring; both need S ≥ 2);
-    ``local(z, q)``, shape (S, F), replaces f as the weight of each factor's parameters.
+    ``local(z, q)``, shape (S, K), gives f_j, which replaces f as the weight of factor j's parameters.
     """
     fixed = {name: value.detach() for name, value in params.items()}
     with drawing_from(generator):

@@ -103,10 +103,13 @@ class LinearGaussian:
 
 
 class BayesianLinearRegression:
-    """y = X w + ε with ε ~ N(0, σ_y² I) and the prior w ~ N(0, s² I); X: (N, K), y: (N,).
+    """Targets y_n ~ N(ωᵀ o_n, τ²) for inputs o_n, with the weights ω ~ N(0, prior_std² I) as the
+    latent variable. ``X`` is the matrix O whose rows are the inputs o_nᵀ, (N, K) for K weights;
+    ``y`` the N targets, (N,); ``noise_std`` is τ.
 
-    The posterior is N(m, Λ⁻¹) with Λ = I / s² + Xᵀ X / σ_y² and m = Λ⁻¹ Xᵀ y / σ_y². The best
-    mean-field Gaussian (the one that maximizes the ELBO) has means m and variances 1 / Λ_kk.
+    The posterior is N(μ_post, Σ_post) with the precision Λ = Σ_post⁻¹ = I / prior_std² + Oᵀ O / τ²
+    and μ_post = Σ_post Oᵀ y / τ². The best mean-field Gaussian (the one that maximizes the ELBO)
+    has means μ_post and variances 1 / Λ_jj.
     """
 
     def __init__(self, X: Tensor, y: Tensor, noise_std: float, prior_std: float):
@@ -137,33 +140,35 @@ class BayesianLinearRegression:
         y = X @ weights + noise_std * torch.randn(n, generator=g, dtype=weights.dtype)
         return cls(X, y, noise_std, prior_std)
 
-    def log_likelihood(self, w: Tensor) -> Tensor:
-        """log p(y | X, w) for w: (S, K). Returns (S,)."""
-        return Normal(w @ self.X.T, self.noise_std).log_prob(self.y).sum(-1)
+    def log_likelihood(self, omega: Tensor) -> Tensor:
+        """log p(y | ω) for S draws of the weights, ``omega``: (S, K). Returns (S,)."""
+        return Normal(omega @ self.X.T, self.noise_std).log_prob(self.y).sum(-1)
 
-    def log_joint(self, w: Tensor) -> Tensor:
-        """log p(y, w | X) for w: (S, K). Returns (S,)."""
-        return self.log_likelihood(w) + Normal(0.0, self.prior_std).log_prob(w).sum(-1)
+    def log_joint(self, omega: Tensor) -> Tensor:
+        """log p(y, ω) for S draws of the weights, ``omega``: (S, K). Returns (S,)."""
+        return self.log_likelihood(omega) + Normal(0.0, self.prior_std).log_prob(omega).sum(-1)
 
-    def local_log_joint(self, w: Tensor) -> Tensor:
-        """The terms of log p(y, w | X) that involve w_k, for every k: log p(w_k) + log p(y | X, w).
-        w: (S, K). Returns (S, K)."""
-        return Normal(0.0, self.prior_std).log_prob(w) + self.log_likelihood(w).unsqueeze(-1)
+    def local_log_joint(self, omega: Tensor) -> Tensor:
+        """The terms of log p(y, ω) that involve ω_j, for every j: log p(ω_j) + log p(y | ω), for S
+        draws of the weights, ``omega``: (S, K). Returns (S, K)."""
+        return Normal(0.0, self.prior_std).log_prob(omega) + self.log_likelihood(omega).unsqueeze(-1)
 
     def posterior(self) -> MultivariateNormal:
-        """p(w | X, y) = N(m, Λ⁻¹)."""
+        """p(ω | y) = N(μ_post, Σ_post), with Σ_post = Λ⁻¹."""
         mean = torch.linalg.solve(self.precision, self.X.T @ self.y / self.noise_std**2)
         return MultivariateNormal(mean, precision_matrix=self.precision)
 
     def mean_field_optimum(self) -> tuple[Tensor, Tensor]:
-        """Means and standard deviations of the best mean-field Gaussian: m and 1 / sqrt(Λ_kk)."""
+        """Means and standard deviations of the best mean-field Gaussian: μ_post and 1 / sqrt(Λ_jj)."""
         return self.posterior().mean, self.precision.diagonal().rsqrt()
 
 
 class SigmoidBeliefNet:
-    """One observed binary vector x: (D,) under K binary latent causes:
+    """One observed binary vector x: (D,) under K binary latent causes z_j, j = 1, …, K:
 
-        z_k ~ Bernoulli(σ(a_k)),   x_d | z ~ Bernoulli(σ((W z + c)_d)).
+        z_j ~ Bernoulli(sigmoid(prior logit of cause j)),   x_d | z ~ Bernoulli(sigmoid(ℓ_d)),
+
+    with the decoder's logits ℓ = W z + c; ``prior_logits``, (K,), holds the K prior logits.
 
     With K ≤ 16 all 2^K configurations of z can be enumerated, which gives log p(x), the exact
     posterior and the exact ELBO of any factorized q.
@@ -195,7 +200,7 @@ class SigmoidBeliefNet:
         return cls(W, c, torch.zeros(latent_dim, dtype=dtype), x)
 
     def log_prior(self, z: Tensor) -> Tensor:
-        """log p(z_k) for each k; z: (S, K) of zeros and ones (any dtype). Returns (S, K)."""
+        """log p(z_j) for each j; z: (S, K) of zeros and ones (any dtype). Returns (S, K)."""
         return Bernoulli(logits=self.prior_logits).log_prob(z.to(self.W.dtype))
 
     def log_likelihood(self, z: Tensor) -> Tensor:
@@ -208,7 +213,7 @@ class SigmoidBeliefNet:
         return self.log_prior(z).sum(-1) + self.log_likelihood(z)
 
     def local_log_joint(self, z: Tensor) -> Tensor:
-        """The terms of log p(x, z) that involve z_k: log p(z_k) + log p(x | z). Returns (S, K)."""
+        """The terms of log p(x, z) that involve z_j: log p(z_j) + log p(x | z). Returns (S, K)."""
         return self.log_prior(z) + self.log_likelihood(z).unsqueeze(-1)
 
     def configurations(self) -> Tensor:
@@ -221,13 +226,13 @@ class SigmoidBeliefNet:
         return torch.logsumexp(self.log_joint(self.configurations()), 0)
 
     def posterior_marginals(self) -> Tensor:
-        """p(z_k = 1 | x) for every k: (K,)."""
+        """p(z_j = 1 | x) for every j: (K,)."""
         z = self.configurations()
         weights = torch.softmax(self.log_joint(z), 0)
         return weights @ z.to(weights.dtype)
 
     def mean_field_elbo(self, probs: Tensor) -> Tensor:
-        """The exact ELBO of q(z) = Π_k Bernoulli(z_k; probs_k), by enumeration; differentiable
+        """The exact ELBO of q(z) = Π_j Bernoulli(z_j; probs[j]), by enumeration; differentiable
         in ``probs``: (K,)."""
         z = self.configurations()
         log_q = Bernoulli(probs=probs).log_prob(z.to(probs.dtype)).sum(-1)

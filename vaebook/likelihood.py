@@ -29,7 +29,7 @@ def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Gener
     """log w_s = log p_θ(x | z_s) + log p(z_s) − log q_φ(z_s | x), z_s ~ q_φ(z | x), s = 1..k,
     with the model's likelihood and prior, and the draws of ``losses.elbo`` (``draw_and_decode``).
 
-    x: (B, D) in [0, 1]. Returns (B, k): row b holds the k log-weights of image b.
+    x: (B, D) in [0, 1]. Returns (B, k): row n holds the k log-weights of image n.
     """
     log_likelihood, log_prior, log_q = log_density_terms(
         model, x, *draw_and_decode(model, x, k, generator))  # each (k, B)
@@ -39,7 +39,7 @@ def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Gener
 def bound_from_log_weights(log_w: Tensor) -> Tensor:
     """L_k = log 1/k Σ_s w_s for each row of log-weights: (N, k) -> (N,).
 
-    ``log_w[:, :j]`` gives L_j from the first j of the same samples, so one set of samples
+    ``log_w[:, :k']`` gives L_{k'} from the first k' of the same samples, so one set of samples
     traces how the bound rises with the number of samples. A weight of zero (log w = −inf) is
     allowed; nan and +inf are not."""
     check_tensor(log_w, "log_w")
@@ -105,19 +105,21 @@ def estimate_log_likelihood(model: VAE, x: Tensor, *, k: int = 1000, batch_size:
                                                      seed=seed, device=device, progress=progress))
 
 
-def pareto_khat(log_w: Tensor) -> Tensor:
-    """The Pareto shape k̂ of each row's largest importance weights: (N, S) log-weights -> (N,).
+def pareto_shape(log_w: Tensor) -> Tensor:
+    """The estimated Pareto shape of each row's largest importance weights: (N, k) log-weights,
+    k draws per row, -> (N,).
 
     Pareto-smoothed importance sampling (Vehtari, Simpson, Gelman, Yao & Gabry, 2024) fits a
-    generalized Pareto distribution to the M = ⌈min(S/5, 3√S)⌉ largest weights of each row (their
+    generalized Pareto distribution to the ⌈min(k/5, 3√k)⌉ largest weights of each row (their
     excess over the next largest), by the empirical-Bayes estimate of Zhang & Stephens (2009)
-    shrunk towards 0.5 as PSIS does. Its shape k says how heavy the weights' tail is: the weights
-    have finite variance when k < 1/2 (the standard error of their mean means something), a
-    finite mean when k < 1, and Vehtari et al. trust an estimate from S draws when
-    k < min(1 − 1/log10 S, 0.7). Rows with a tied or zero tail get inf."""
+    shrunk towards 0.5 as PSIS does. Its shape says how heavy the weights' tail is: the weights
+    have finite variance when the shape is below 1/2 (the standard error of their mean means
+    something), a finite mean when it is below 1, and Vehtari et al. trust an estimate from k
+    draws when the shape is below min(1 − 1/log10 k, 0.7). Rows with a tied or zero tail get
+    inf."""
     check_tensor(log_w, "log_w")
     if log_w.ndim != 2 or log_w.shape[1] < 20:
-        raise ValueError(f"log_w must be (N, S) with S >= 20 samples per row, got shape "
+        raise ValueError(f"log_w must be (N, k) with k >= 20 samples per row, got shape "
                          f"{tuple(log_w.shape)}.")
     if not torch.isfinite(log_w).all():
         raise ValueError("log_w has nan or inf entries; they come from a diverged model or bad data.")
@@ -133,7 +135,7 @@ def pareto_khat(log_w: Tensor) -> Tensor:
 def _generalized_pareto_shape(x: Tensor) -> Tensor:
     """Zhang & Stephens' (2009) posterior-mean estimate of the shape of a generalized Pareto
     distribution, for each row of ascending positive excesses x (N, M), with PSIS's weak prior
-    that pulls k towards 0.5 (as if 10 more points had shape 0.5)."""
+    that pulls the shape towards 0.5 (as if 10 more points had shape 0.5)."""
     n = x.shape[1]
     grid = 30 + int(math.sqrt(n))
     j = torch.arange(1, grid + 1, dtype=x.dtype)

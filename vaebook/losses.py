@@ -105,7 +105,7 @@ def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: 
          labels: Tensor | None = None) -> Tensor:
     """The Monte Carlo ELBO of the model's likelihood and prior, with the KL weighted by β:
 
-        L̂_β(θ, φ; x) = 1/S Σ_s log p_θ(x | z_s) − β KL(q || p),   z_s = μ + σ ⊙ ε_s.
+        L̂^β(θ, φ; x) = 1/S Σ_s log p_θ(x | z_s) − β KL(q || p),   z_s = μ + σ ⊙ ε_s.
 
     q is the encoder's q_φ(z | x), or the per-image Gaussian ``posterior`` = (μ, log σ²), each
     (B, K), when given (black-box VI refines it, ``vi.refine_posterior``). The KL is the prior's
@@ -143,7 +143,7 @@ def vae_loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) ->
 
 
 def beta_vae_loss(beta: float) -> Checked:
-    """The β-VAE's loss −L_β (Higgins et al., 2017): ``elbo`` with its KL weighted by β ≥ 0, one
+    """The β-VAE's loss −L^β (Higgins et al., 2017): ``elbo`` with its KL weighted by β ≥ 0, one
     z per image, averaged over the batch. β = 0 leaves the reconstruction term alone, β = 1 is
     ``vae_loss``. Returns the loss ``(model, x, generator=None)``."""
     weight = check_real(beta, "beta", 0.0, float("inf"), include_low=True)

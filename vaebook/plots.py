@@ -47,6 +47,10 @@ def _as_images(x: Tensor, name: str) -> Tensor:
 GRID_PADDING = 2  # pixels between image_grid's 28 x 28 tiles, and around them
 
 
+COLUMN_WIDTH = 6.7  # inches: the book's text column at a 1280-px window is 676 px, 6.76 inches at
+# 100 dpi; a wider figure is shrunk to fit, and its labels with it
+
+
 def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw images x: (N, 784) or (N, 28, 28), values in [0, 1], ``nrow`` per row, in grey."""
     check_positive_int(nrow, "nrow")
@@ -120,40 +124,72 @@ def _scatter_by_label(ax: Axes, z: Tensor, labels: Tensor, size: float, alpha: f
 
 
 def plot_latent_scatter(z: Tensor, labels: Tensor, title: str | None = None,
-                        ax: Axes | None = None) -> Figure:
-    """Scatter of 2-D codes z: (N, 2), coloured by integer labels: (N,), with a legend."""
+                        ax: Axes | None = None, axis_labels: tuple[str, str] = ("$z_1$", "$z_2$")) -> Figure:
+    """Scatter of 2-D codes z: (N, 2), coloured by integer labels: (N,), with a legend.
+    ``axis_labels`` name the two coordinates (the encoder's means are ``("$\\mu_1$", "$\\mu_2$")``)."""
+    if len(axis_labels) != 2:
+        raise ValueError(f"axis_labels must name the two axes, got {axis_labels!r}.")
     z = check_finite(check_batch(check_tensor(z, "z").detach().cpu(), "z", 2), "z")
     labels = _labels(labels, len(z))
     if ax is None:
         ax = Figure(figsize=(5, 4.5)).subplots()
     _scatter_by_label(ax, z, labels.cpu(), size=2, alpha=0.5)
     ax.legend(markerscale=5, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
     if title:
         ax.set_title(title)
     ax.figure.tight_layout()
     return ax.figure
 
 
+def shared_legend(fig: Figure, title: str = "digit") -> Figure:
+    """Replace the label legends of a figure's panels (drawn by ``plot_latent_scatter``) by one
+    legend in a row below them, large enough to read when the figure is shrunk to the page."""
+    panels = [ax for ax in fig.axes if ax.get_legend() is not None]
+    if not panels:
+        raise ValueError("the figure has no panel with a legend to share.")
+    handles, names = panels[0].get_legend_handles_labels()
+    for ax in panels:
+        ax.get_legend().remove()
+    height = fig.get_figheight()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), markerscale=5, fontsize=9,
+               title=title, title_fontsize=9, handletextpad=0.1, columnspacing=0.8)
+    fig.tight_layout(rect=(0, 0.75 / height, 1, 1))  # 0.75 inch for the legend
+    return fig
+
+
 def plot_embeddings(embeddings: dict[str, Tensor], labels: Tensor, ncols: int = 3) -> Figure:
-    """One scatter per 2-D embedding (name -> (N, 2)), coloured by integer labels (N,), side by
-    side, with one legend; axes carry no ticks because t-SNE coordinates mean nothing by themselves."""
+    """One square scatter per 2-D embedding (name -> (N, 2)), coloured by integer labels (N,),
+    ``ncols`` to a row, no wider than the book's text column, with one legend: in the first
+    spare panel if there is one, else below the panels. Axes carry no ticks because t-SNE
+    coordinates mean nothing by themselves."""
     if not embeddings:
         raise ValueError("embeddings is empty; pass at least one name -> (N, 2) embedding.")
+    check_positive_int(ncols, "ncols")
     nrows = math.ceil(len(embeddings) / ncols)
-    fig = Figure(figsize=(3.2 * ncols, 3.1 * nrows))
+    side = min(3.2, COLUMN_WIDTH / ncols)
+    spare = nrows * ncols > len(embeddings)
+    below = 0.0 if spare else 0.4  # inches for a legend under the panels
+    fig = Figure(figsize=(side * ncols, side * nrows + below))
     axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     labels = torch.as_tensor(labels).cpu()
     for ax, (name, z) in zip(axes, embeddings.items(), strict=False):  # spare panels stay empty
         z = check_finite(check_batch(torch.as_tensor(z, dtype=torch.float32).cpu(), name, 2), name)
         _labels(labels, len(z), f"{name} and labels")
         _scatter_by_label(ax, z, labels, size=1, alpha=0.6)
-        ax.set(title=name, xticks=[], yticks=[])
+        ax.set(xticks=[], yticks=[])
+        ax.set_title(name, fontsize=9)
     for ax in axes[len(embeddings):]:
         ax.set_axis_off()  # the unused panels of the last row
-    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="center right", markerscale=8, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    handles, names = axes[0].get_legend_handles_labels()
+    if spare:
+        axes[len(embeddings)].legend(handles, names, loc="center", ncol=2, markerscale=8, fontsize=9)
+        fig.tight_layout()
+    else:
+        fig.legend(handles, names, loc="lower center", ncol=len(names), markerscale=8, fontsize=9,
+                   handletextpad=0.1, columnspacing=0.8)
+        fig.tight_layout(rect=(0, below / (side * nrows + below), 1, 1))
     return fig
 
 

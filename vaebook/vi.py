@@ -2,18 +2,18 @@
 and per-image refinement of a VAE's posterior.
 
 A model is nothing but a function ``log_joint(z) -> log p(x, z)`` that maps S samples, shape
-(S, F), to S values. The variational family is mean-field, q_λ(z) = Π_i q_{λ_i}(z_i), built from a
-``torch.distributions`` class whose F factors are independent; its parameters λ are unconstrained
-tensors whose first dimension indexes the factors (mean and log σ² for a Gaussian, log α and log β
-for a Beta, logits for a categorical).
+(S, K), to S values. The variational family is mean-field, q_λ(z) = Π_j q_{λ_j}(z_j), built from a
+``torch.distributions`` class whose K factors are independent; its parameters λ are unconstrained
+tensors whose first dimension indexes the factors (mean and log σ² for a Gaussian, the logs of the
+pseudo-counts a_1 and a_0 for a Beta, logits for a categorical).
 
 The ELBO L(λ) = E_q[log p(x, z) − log q_λ(z)] is maximized with the gradient estimators of
 ``vaebook.estimators``, applied to f(z, q) = log p(x, z) − log q(z):
 
 - ``"score"`` (BBVI): the score function, with the optimal per-component control variate
-  (``control_variate``) and, given ``local_log_joint`` (the terms of log p(x, z) that involve
-  z_i, as (S, F)), Markov-blanket weights f_i = log p_i(x, z) − log q_i(z_i) for factor i's
-  parameters (Rao-Blackwellization).
+  (``control_variate``) and, given ``local_log_joint`` (log p_j(x, z), the terms of log p(x, z)
+  that involve z_j, as (S, K)), Markov-blanket weights f_j = log p_j(x, z) − log q_{λ_j}(z_j) for
+  factor j's parameters λ_j (Rao-Blackwellization).
 - ``"pathwise"``: the reparameterization gradient, for a family that torch can reparameterize
   (``has_rsample``: Gaussian, Beta) and a log_joint that autograd can differentiate.
 """
@@ -41,9 +41,9 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
 
 
 class MeanField(ABC):
-    """A mean-field family: unconstrained parameter tensors whose first dimension indexes the F
+    """A mean-field family: unconstrained parameter tensors whose first dimension indexes the K
     factors. Subclasses say how the parameters make a ``torch.distributions`` object
-    (batch shape (F,)) and how they read in natural units.
+    (batch shape (K,)) and how they read in natural units.
 
     The distributions skip torch's argument validation: the parameters are checked when the
     family is built and after every step, and validating on every step costs more than the step.
@@ -56,21 +56,22 @@ class MeanField(ABC):
 
     @abstractmethod
     def distribution(self, params: dict[str, Tensor] | None = None) -> Distribution:
-        """q built from ``params`` (default: the family's own), batch shape (F,)."""
+        """q built from ``params`` (default: the family's own), batch shape (K,)."""
 
     @abstractmethod
     def readable(self) -> dict[str, Tensor]:
-        """The parameters in natural units (e.g. α and β rather than their logs), detached."""
+        """The parameters in natural units (e.g. a Beta's pseudo-counts rather than their logs),
+        detached."""
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n independent draws z ~ q, shape (n, F)."""
+        """n independent draws z ~ q, shape (n, K)."""
         check_positive_int(n, "n")
         with torch.no_grad(), drawing_from(generator):
             return self.distribution().sample((n,))
 
 
 class GaussianMeanField(MeanField):
-    """q(z) = Π_k N(z_k; m_k, σ_k²), parameters ``mu`` and ``logvar`` (log σ²), each (K,)."""
+    """q(z) = Π_j N(z_j; μ_j, σ_j²), parameters ``mu`` (μ) and ``logvar`` (log σ²), each (K,)."""
 
     def __init__(self, mu: Tensor, logvar: Tensor):
         for name, value in (("mu", mu), ("logvar", logvar)):
@@ -89,29 +90,31 @@ class GaussianMeanField(MeanField):
 
 
 class BetaMeanField(MeanField):
-    """q(z) = Π_i Beta(z_i; α_i, β_i) on (0, 1); built from α, β > 0, each (F,), stored as logs."""
+    """q(z) = Π_j Beta(z_j; a_{1,j}, a_{0,j}) on (0, 1), with the pseudo-counts a_{1,j} of heads
+    and a_{0,j} of tails; built from ``a1``, ``a0`` > 0, each (K,), stored as logs (``log_a1``,
+    ``log_a0``); ``readable()`` gives them back as ``"a1"`` and ``"a0"``."""
 
-    def __init__(self, alpha: Tensor, beta: Tensor):
-        for name, value in (("alpha", alpha), ("beta", beta)):
+    def __init__(self, a1: Tensor, a0: Tensor):
+        for name, value in (("a1", a1), ("a0", a0)):
             check_tensor(value, name)
             if value.ndim != 1 or not (value > 0).all():
                 raise ValueError(f"{name} must be a (F,) tensor of positive values, got {value}.")
-        if alpha.shape != beta.shape:
-            raise ValueError(f"alpha and beta must have the same shape, got {tuple(alpha.shape)} "
-                             f"and {tuple(beta.shape)}.")
-        super().__init__(log_alpha=alpha.log(), log_beta=beta.log())
+        if a1.shape != a0.shape:
+            raise ValueError(f"a1 and a0 must have the same shape, got {tuple(a1.shape)} "
+                             f"and {tuple(a0.shape)}.")
+        super().__init__(log_a1=a1.log(), log_a0=a0.log())
 
     def distribution(self, params=None) -> Beta:
         params = params or self.params
-        return Beta(params["log_alpha"].exp(), params["log_beta"].exp(), validate_args=False)
+        return Beta(params["log_a1"].exp(), params["log_a0"].exp(), validate_args=False)
 
     def readable(self) -> dict[str, Tensor]:
-        return {"alpha": self.params["log_alpha"].detach().exp(),
-                "beta": self.params["log_beta"].detach().exp()}
+        return {"a1": self.params["log_a1"].detach().exp(),
+                "a0": self.params["log_a0"].detach().exp()}
 
 
 class CategoricalMeanField(MeanField):
-    """q(z) = Π_i Categorical(z_i; softmax(logits_i)), logits (F, C); z holds category indices."""
+    """q(z) = Π_j Categorical(z_j; softmax(logits[j])), logits (K, C); z holds category indices."""
 
     def __init__(self, logits: Tensor):
         check_tensor(logits, "logits")
@@ -129,7 +132,7 @@ class CategoricalMeanField(MeanField):
 
 
 def _elbo_integrands(log_joint: LogJoint, local_log_joint: LogJoint | None):
-    """f(z, q) = log p(x, z) − log q(z), (S,), and its Markov-blanket terms, (S, F), or None."""
+    """f(z, q) = log p(x, z) − log q(z), (S,), and its Markov-blanket terms f_j, (S, K), or None."""
     def f(z: Tensor, q: Distribution) -> Tensor:
         values = check_values(log_joint(z), (len(z),), "log_joint")
         if z.requires_grad and not values.requires_grad:  # the pathwise route differentiates it
@@ -250,8 +253,8 @@ def steps_to_reach(trace: Tensor, target: Tensor, rtol: float) -> int | None:
 
 
 def gradient_variance(grads: dict[str, Tensor]) -> Tensor:
-    """Total variance over samples of per-sample gradient estimates: Σ_j Var_s(g_sj), for a dict
-    of (S, *shape) tensors with S ≥ 2."""
+    """Total variance over samples of per-sample gradient estimates: the sum, over all parameter
+    components, of the variance over s of ĝ_s, for a dict of (S, *shape) tensors with S ≥ 2."""
     if not isinstance(grads, dict) or not grads:
         raise TypeError("grads must be a non-empty dict of per-sample gradients, as elbo_gradient returns.")
     for name, g in grads.items():
