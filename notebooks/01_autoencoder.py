@@ -219,6 +219,9 @@ print(f"both autoencoders' squared error is at least {gain:.0%} below PCA's")
 assert gain > 0.2
 assert abs(mse_bce - mse_mse) < 0.05 * min(mse_bce, mse_mse)
 
+# %% [markdown]
+# The first 12 test digits, and their reconstructions by each method:
+
 # %%
 plots.plot_rows([x_test[:12], *(x_hat[:12] for x_hat in recon.values())],
                 ["input", "AE (BCE)", "AE (MSE)", "PCA"])
@@ -245,7 +248,7 @@ plots.plot_latent_scatter(z_test, y_test,
 # whole corners of the rectangle hold no code at all. To measure how unevenly, give each
 # training code to the grid point nearest to it, and count how many grid points it takes to
 # collect half of the codes (the most crowded first), and how many get no code at all. The
-# control is as many points spread evenly over the same rectangle.
+# control is as many points drawn uniformly at random over the same rectangle.
 
 # %%
 # tolerance: rtol=0.2 atol=2
@@ -264,23 +267,24 @@ def crowding(codes):
 
 
 gen = torch.Generator().manual_seed(SEED)
-even = low + (high - low) * torch.rand(z_train.shape, generator=gen)
-(half, empty), (half_even, empty_even) = crowding(z_train), crowding(even)
+uniform = low + (high - low) * torch.rand(z_train.shape, generator=gen)
+(half, empty), (half_even, empty_even) = crowding(z_train), crowding(uniform)
 print(f"grid points that collect half of the codes: {half} of {len(grid)} "
-      f"({half_even} for evenly spread points); with no code: {empty} "
+      f"({half_even} for uniform points); with no code: {empty} "
       f"({empty_even})")
 
 # %% [markdown]
 # **Check.** Half of the training codes crowd around fewer than a tenth of the grid's points,
-# where evenly spread points need more than 40% of them, and more than a fifth of the grid
-# points have no code near them at all (evenly spread points leave none empty).
+# where uniform points need more than 40% of them, and more than a fifth of the grid points
+# have no code near them at all (uniform points leave none empty).
 
 # %%
 assert half < 0.1 * len(grid) and half_even > 0.4 * len(grid)
 assert empty > 0.2 * len(grid) and empty_even == 0
 
 # %% [markdown]
-# So most grid points fall on the thin arms or in the empty corners, where the decoder still
+# In the picture below, $z_1$ grows from left to right and $z_2$ from bottom to top, as in the
+# scatter plot. Many grid points fall on the thin arms or in the empty corners, where the decoder still
 # draws something, mostly the digit of the nearest arm. That is why the picture below shows
 # almost only the few classes with arms (which ones changes from one training to the next): a
 # plain autoencoder has no reason to fill its code plane evenly, and the classes share it out
@@ -304,13 +308,13 @@ plots.plot_decoder_grid(ae_bce.decode, box, n=15)
 
 # %%
 # tolerance: rtol=0.04 atol=0
-M, N_FIT, N_SCORE = 5, 10_000, 2_000
+m, N_FIT, N_SCORE = 5, 10_000, 2_000
 fit, score = slice(0, N_FIT), slice(0, N_SCORE)
 knn_codes = analysis.knn_accuracy(z_train[fit], y_train[fit],
-                                  z_test[score], y_test[score], m=M)
+                                  z_test[score], y_test[score], m=m)
 knn_pixels = analysis.knn_accuracy(x_train[fit], y_train[fit],
-                                   x_test[score], y_test[score], m=M)
-print(f"{M}-NN accuracy: 2-D codes {knn_codes:.3f}, "
+                                   x_test[score], y_test[score], m=m)
+print(f"{m}-NN accuracy: 2-D codes {knn_codes:.3f}, "
       f"784 pixels {knn_pixels:.3f}")
 
 # %% [markdown]
@@ -338,13 +342,13 @@ assert knn_codes < knn_pixels - 0.10
 # %%
 # tolerance: rtol=0 atol=5
 predicted = analysis.knn_predict(z_train[fit], y_train[fit], z_test[score],
-                                 m=M)
+                                 m=m)
 truth = y_test[score].numpy()
 fig = Figure(figsize=(5.2, 4.6))
 ConfusionMatrixDisplay.from_predictions(
     truth, predicted, normalize="true", values_format=".0%", colorbar=False,
     ax=fig.subplots(), text_kw={"fontsize": 7})
-fig.axes[0].set(title=f"{M}-NN on the 2-D codes: rows sum to 100%",
+fig.axes[0].set(title=f"{m}-NN on the 2-D codes: rows sum to 100%",
                 xlabel="predicted digit", ylabel="true digit")
 
 LOOK_ALIKE = ({4, 7, 9}, {3, 5, 8})
@@ -354,30 +358,43 @@ for index, digits in enumerate(LOOK_ALIKE):
 # inside[t, p]: an error (true t, predicted p) that stays inside a group
 inside = (group[:, None] == group[None, :]) & (group[:, None] >= 0)
 np.fill_diagonal(inside, False)
-wrong = predicted != truth
-share = inside[truth[wrong], predicted[wrong]].mean()
-# binomial standard error over the errors
-share_se = np.sqrt(share * (1 - share) / wrong.sum())
-# control: true and predicted digit of an error drawn independently, each
-# with its frequency among the errors (and true != predicted)
-independent = np.outer(np.bincount(truth[wrong], minlength=10),
-                       np.bincount(predicted[wrong], minlength=10))
-np.fill_diagonal(independent, 0)
-share_control = independent[inside].sum() / independent.sum()
+
+
+def look_alike_shares(truth, predicted):
+    """The share of the errors that stay inside a look-alike group, and the
+    control's share."""
+    wrong = predicted != truth
+    share = inside[truth[wrong], predicted[wrong]].mean()
+    # control: true and predicted digit of an error drawn independently,
+    # each with its frequency among the errors (and true != predicted)
+    independent = np.outer(np.bincount(truth[wrong], minlength=10),
+                           np.bincount(predicted[wrong], minlength=10))
+    np.fill_diagonal(independent, 0)
+    return share, independent[inside].sum() / independent.sum()
+
+
+share, share_control = look_alike_shares(truth, predicted)
+# standard errors from a bootstrap over the 2,000 test images
+picks = np.random.default_rng(SEED).integers(len(truth),
+                                             size=(1000, len(truth)))
+again = np.array([look_alike_shares(truth[i], predicted[i]) for i in picks])
+share_se = again[:, 0].std(ddof=1)
+margin_se = (again[:, 0] - again[:, 1]).std(ddof=1)
 print(f"errors inside a look-alike group: {share:.0%} ± {share_se:.0%} "
       f"of all errors; {share_control:.0%} if the predicted digit did not "
-      "depend on the true one")
+      f"depend on the true one; difference {share - share_control:.0%} "
+      f"± {margin_se:.0%}")
 fig
 
 # %% [markdown]
 # **Check.** More than half of all errors stay inside the two look-alike groups, at least 20
-# points more than the control, each with three standard errors of the share to spare (its
-# binomial standard error over the errors): the code does not scatter digits at random, it
-# merges the ones that share strokes.
+# points more than the control, each with three standard errors to spare (from a bootstrap
+# over the 2,000 test images, which recomputes the control in every resample): the code does
+# not scatter digits at random, it merges the ones that share strokes.
 
 # %%
 assert share - 3 * share_se > 0.5
-assert share - 3 * share_se > share_control + 0.2
+assert share - share_control - 3 * margin_se > 0.2
 
 # %% [markdown]
 # **2. No distribution to draw codes from.** To *generate* a digit we would draw a code and

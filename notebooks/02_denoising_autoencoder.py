@@ -97,8 +97,9 @@ plots.plot_rows([examples, gaussian_noise(examples, 0.5, gen),
 # $\xi_d \sim \mathcal N(0, 1)$, to every pixel and clips the result to $[0, 1]$; masking
 # sets a fraction of the pixels to 0; salt and pepper sets a fraction of them to 0 or 1. (We
 # write $\tau$ and $\xi$ for Gaussian noise added to the data, as chapter 3 does for its
-# linear-Gaussian model, and keep $\sigma$ and $\varepsilon$ for the VAE's encoder and its
-# reparameterization.)
+# linear-Gaussian model, and keep $\sigma$ and $\varepsilon$ for the VAE encoder's standard
+# deviation and its reparameterization noise, as at the end of this chapter and from chapter 3
+# on.)
 #
 # ## Two autoencoders of the same size
 #
@@ -394,8 +395,8 @@ def first_layer_filters(model, n=40):
     return (weights - low) / (high - low)
 
 
-fig = Figure(figsize=(12, 2.6))
-for ax, (name, model) in zip(fig.subplots(1, 2), models.items(), strict=True):
+fig = Figure(figsize=(6.7, 6))  # stacked, so that each filter stays legible
+for ax, (name, model) in zip(fig.subplots(2, 1), models.items(), strict=True):
     plots.image_grid(first_layer_filters(model), nrow=10, ax=ax, title=name)
 fig
 
@@ -827,7 +828,7 @@ assert central_share(dae) > central_share(plain) + 0.05
 # \end{aligned}
 # $$
 #
-# because by Bayes' rule $p(x \mid \tilde x) = p_{\mathrm{data}}(x)\, \mathcal N(\tilde x; x,
+# because by Bayes' rule $p_\tau(x \mid \tilde x) = p_{\mathrm{data}}(x)\, \mathcal N(\tilde x; x,
 # \tau^2 I) / p_\tau(\tilde x)$. Dividing by $p_\tau(\tilde x)$ gives
 # $\nabla \log p_\tau(\tilde x) = (\mathbb E[x \mid \tilde x] - \tilde x) / \tau^2$, which
 # is Tweedie's formula. Nothing about $p_{\mathrm{data}}$ was assumed: it may be discrete, as

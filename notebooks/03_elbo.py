@@ -81,9 +81,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # **Variational inference** turns the problem into optimization: pick a family of simple
 # distributions $q_\phi(z \mid x)$, e.g. Gaussians, with variational parameters $\phi$ (in a VAE,
 # the weights of an encoder network that outputs $q$ for each $x$), and make $q$ as close to the
-# posterior as the family allows. From the linear-Gaussian model below on, $q$ is fitted
-# directly to one $x$, without an encoder, and its parameters are then called $\lambda$ instead
-# of $\phi$.
+# posterior as the family allows.
 #
 # ## Two derivations of the bound
 #
@@ -97,7 +95,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # $$
 #
 # The ratio inside, $w = p_\theta(x, z) / q_\phi(z \mid x)$, is called an **importance weight**:
-# its mean under $q$ is $p_\theta(x)$ (this is importance sampling, with $q$ as the **proposal**,
+# its mean under $q$ is $p_\theta(x)$, for any $q$ positive wherever $p_\theta(x, z)$ is (this
+# is importance sampling, with $q$ as the **proposal**,
 # the distribution we draw from; chapter 5 builds on it).
 # Now take logarithms. The logarithm is concave, so $\log \mathbb E[Y] \ge \mathbb E[\log Y]$
 # for any positive random variable $Y$ (Jensen's inequality):
@@ -115,11 +114,13 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 #
 # **By an exact decomposition.** Jensen says *that* there is a gap, not *what* it is. The
 # **Kullback–Leibler (KL) divergence** from a distribution $q$ to another, $p$, is
-# $\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log q(z) - \log p(z)]$. It is never negative, by Jensen
+# $\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log q - \log p]$ (below, $p$ is the posterior; later
+# also the prior). It is never negative, by Jensen
 # again: $-\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log (p/q)] \le \log \mathbb E_q[p/q] = \log \int p = 0$,
 # and it is zero only when $q = p$. It is not symmetric: $\mathrm{KL}(q \,\|\, p)$ averages under $q$.
 # Write the KL divergence from $q$ to the posterior and substitute
-# $\log p_\theta(z \mid x) = \log p_\theta(x, z) - \log p_\theta(x)$:
+# $\log p_\theta(z \mid x) = \log p_\theta(x, z) - \log p_\theta(x)$ ($\log p_\theta(x)$ has no $z$,
+# so its expectation under $q$ is itself):
 #
 # $$
 # \begin{aligned}
@@ -168,7 +169,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # ## The closed-form KL of the VAE
 #
 # For $q = \mathcal N(\mu, \operatorname{diag} \sigma^2)$ and $p(z) = \mathcal N(0, I)$ both
-# factorize over the $K$ coordinates, and for coordinate $j$
+# factorize over the $K$ coordinates, and the KL of independent factors is the sum of their KLs.
+# For coordinate $j$
 # $\log q - \log p = -\tfrac12 \log \sigma_j^2 - \tfrac{(z_j - \mu_j)^2}{2\sigma_j^2} + \tfrac{z_j^2}{2}$
 # (the $\log 2\pi$ terms cancel). Taking the expectation under $q$, with
 # $\mathbb E[(z_j-\mu_j)^2] = \sigma_j^2$ and $\mathbb E[z_j^2] = \mu_j^2 + \sigma_j^2$:
@@ -221,6 +223,8 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 #
 # $$ p(x) = \mathcal N(x;\ c,\ W W^\top + \tau^2 I). $$
 #
+# The model's parameters are $\theta = (W, c, \tau^2)$, fixed here, so we drop the subscript
+# $\theta$ from its densities.
 # **The posterior, by completing the square.** As a function of $z$,
 # $\log p(z \mid x) = \log p(x \mid z) + \log p(z) - \log p(x)$, and the last term is a constant.
 # Dropping every term without $z$ (written "$+\,\text{const}$"):
@@ -307,21 +311,23 @@ assert correlation < -0.8
 # %% [markdown]
 # ## The ELBO of a Gaussian $q$, in closed form
 #
-# Take $q_\lambda(z) = \mathcal N(\mu_q, \Sigma_q)$, with parameters $\lambda = (\mu_q, \Sigma_q)$,
-# and write $\mathcal L(\lambda)$ for its ELBO. Every term of the ELBO is then an expected quadratic
+# From here on $q$ is fitted directly to one $x$, without an encoder, so its parameters are no
+# longer an encoder's weights $\phi$; we call them $\lambda$ instead. Take
+# $q_\lambda(z) = \mathcal N(\mu_q, \Sigma_q)$, with parameters $\lambda = (\mu_q, \Sigma_q)$, and
+# write $\mathcal L(\lambda)$ for its ELBO. Every term of the ELBO is then an expected quadratic
 # form, and one lemma computes them all.
 #
 # **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$, then for any fixed
-# vector $z_0$ and symmetric matrix $A$,
+# vector $\bar z$ and symmetric matrix $A$,
 #
-# $$ \mathbb E\big[(z - z_0)^\top A (z - z_0)\big] = (\mu - z_0)^\top A (\mu - z_0) + \operatorname{tr}(A \Sigma). $$
+# $$ \mathbb E\big[(z - \bar z)^\top A (z - \bar z)\big] = (\mu - \bar z)^\top A (\mu - \bar z) + \operatorname{tr}(A \Sigma). $$
 #
-# *Proof.* Write $z - z_0 = (z - \mu) + (\mu - z_0)$ and expand:
+# *Proof.* Write $z - \bar z = (z - \mu) + (\mu - \bar z)$ and expand:
 #
 # $$
 # \begin{aligned}
-# (z - z_0)^\top A (z - z_0) = {} & (\mu - z_0)^\top A (\mu - z_0)
-#   + 2 (\mu - z_0)^\top A (z - \mu) \\
+# (z - \bar z)^\top A (z - \bar z) = {} & (\mu - \bar z)^\top A (\mu - \bar z)
+#   + 2 (\mu - \bar z)^\top A (z - \mu) \\
 #   & + (z - \mu)^\top A (z - \mu).
 # \end{aligned}
 # $$
@@ -349,7 +355,7 @@ assert correlation < -0.8
 # \end{aligned}
 # $$
 #
-# Under $q$ the middle term has mean zero, and the lemma (with $z_0 = \mu_q$, $A = W^\top W$) gives
+# Under $q$ the middle term has mean zero, and the lemma (with $\bar z = \mu_q$, $A = W^\top W$) gives
 # the last one mean $\operatorname{tr}(W^\top W \Sigma_q)$:
 #
 # $$
@@ -502,13 +508,14 @@ for q in qs:
 # divergence to the posterior, computed independently.
 
 # %%
-print(" log p(x) - L(q)    KL(q || p(z|x))   equal to 1e-10")
+print(f"{'log p(x) - L(lambda)':>20s} {'KL(q || p(z|x))':>17s} "
+      f"{'equal to 1e-10':>16s}")
 differences = []
 for q in qs:
     gap = (log_evidence - model.elbo(x, q)).item()
     kl = kl_divergence(q, posterior).item()
     differences.append(abs(gap - kl))
-    print(f"{gap:16.6f} {kl:18.6f} {abs(gap - kl) < 1e-10!s:>16}")
+    print(f"{gap:20.6f} {kl:17.6f} {abs(gap - kl) < 1e-10!s:>16}")
 
 # %% [markdown]
 # **Check.** For six arbitrary Gaussians the gap $\log p(x) - \mathcal L(\lambda)$ equals
@@ -527,7 +534,7 @@ assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 # :class: dropdown
 # `model.elbo` computes the second form. The first needs
 # $\mathbb E_q[\log p(x, z)] - \mathbb E_q[\log q(z)]$, and the lemma gives both pieces. With
-# $z_0 = 0$ and $A = I$ it gives the expected log-prior,
+# $\bar z = 0$ and $A = I$ it gives the expected log-prior,
 # $\mathbb E_q[\log p(z)] = -\tfrac12\big(K \log 2\pi + \mu_q^\top \mu_q + \operatorname{tr} \Sigma_q\big)$.
 # The other piece is the **entropy** of $q$, $\mathbb H[q] = -\mathbb E_q[\log q(z)]$, the
 # average surprise of a draw from $q$; for a Gaussian the lemma with $A = \Sigma_q^{-1}$ gives
@@ -548,6 +555,7 @@ assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 # :::
 
 # %%
+# The check of the box above ("two forms agree"); H[q] is q's entropy.
 def elbo_first_form(q):
     mean, cov = q.mean, q.covariance_matrix
     K = len(mean)
@@ -644,7 +652,8 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # The first figure follows the gap along the gradient steps, on a log scale, for both fits,
 # with the gap of the mean-field optimum as a dotted black line. The full-covariance gap falls
 # until it reaches the round-off of double precision, after the number of steps the cell
-# prints; its line stops there, since round-off of either sign cannot be drawn on a log scale.
+# prints; its line stops there: below that the gap is round-off, sometimes zero or negative,
+# which a log axis cannot draw.
 # The second figure draws each Gaussian by its ellipses of 1 and 2 standard deviations (solid
 # and dotted, as the legend says). The exact posterior is drawn wide and pale blue, and the
 # full-covariance $q$ in orange on top of it, so that the two coincide: where a dotted orange
@@ -828,8 +837,8 @@ assert abs(kls["prior p(z) as q"] - prior_kl) < 1e-10
 # $k$ draws $z_s \sim p(z)$ is an unbiased estimate of it: importance sampling with the prior
 # as proposal, whose weights are $w_s = p(x \mid z_s)$. Measure the estimate relative to the
 # truth, $\bar w_k = \tfrac1k \sum_s w_s / p(x)$, which has mean 1. How good it is depends on
-# the second moment of the estimate from a single draw, $\bar w_1 = w_s / p(x) = p(z_s \mid x)
-# / p(z_s)$: $\operatorname{Var}[\bar w_k] = (\mathbb E[\bar w_1^2] - 1) / k$, with
+# the second moment of the estimate from a single draw ($\bar w_k$ with $k = 1$),
+# $\bar w_1 = w_s / p(x) = p(z_s \mid x) / p(z_s)$: $\operatorname{Var}[\bar w_k] = (\mathbb E[\bar w_1^2] - 1) / k$, with
 # $\mathbb E[\bar w_1^2] = \int p(z \mid x)^2 / p(z)\, dz$. Most prior draws land where
 # $p(x \mid z)$ is small, and the few that land near the posterior carry the estimate. The
 # cell computes this second moment for our $x$ by quadrature on a grid, and measures the
@@ -960,12 +969,13 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 #   $\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, p(z))$, are equal; the KL between a diagonal
 #   Gaussian and $\mathcal N(0, I)$ is $\tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2)$.
 # - In the linear-Gaussian model the posterior follows by completing the square, and every
-#   expectation of the ELBO by one lemma, $\mathbb E[(z - z_0)^\top A (z - z_0)] = (\mu - z_0)^\top A (\mu - z_0) + \operatorname{tr}(A\Sigma)$.
+#   expectation of the ELBO by one lemma, $\mathbb E[(z - \bar z)^\top A (z - \bar z)] = (\mu - \bar z)^\top A (\mu - \bar z) + \operatorname{tr}(A\Sigma)$.
 # - The objective $\mathcal L$ is estimated by $\hat{\mathcal L}$, unbiased with error
 #   $\propto 1/\sqrt S$; maximizing $\mathcal L$ over a rich enough family recovers the posterior,
 #   a mean-field family leaves a gap.
 # - Why a VAE has an encoder: averaging $p(x \mid z)$ over draws from the prior needs a number of
-#   draws that grows exponentially with the dimension (the first aside measures it), so the
+#   draws that grows exponentially with the dimension (the first aside measures it in two
+#   dimensions and extrapolates to 32), so the
 #   ELBO draws from a $q$ placed near the posterior, and a VAE's encoder computes that $q$ for
 #   each $x$. Its KL term pulls every $q_\phi(z \mid x)$ toward $\mathcal N(0, I)$, packing the
 #   codes where the prior samples from, which chapter 1's autoencoder lacked (the second aside).

@@ -174,7 +174,7 @@ def draw_graph(ax, title, nodes, forward, backward, cut=()):
             mutation_scale=12, **style))
 
     for a, b in forward:
-        arrow(a, b, color="0.6" if (a, b) in cut else "k",
+        arrow(a, b, color="0.4" if (a, b) in cut else "k",
               ls=":" if (a, b) in cut else "-")
         if (a, b) in cut:
             middle = np.mean([nodes[a][:2], nodes[b][:2]], axis=0)
@@ -188,8 +188,8 @@ def draw_graph(ax, title, nodes, forward, backward, cut=()):
     ax.axis("off")
 
 
-fig = Figure(figsize=(11, 4))
-left, right = fig.subplots(1, 2)
+fig = Figure(figsize=(6.7, 7))  # stacked: the page is 6.7 inches wide
+left, right = fig.subplots(2, 1)
 draw_graph(left, "z = q.rsample(): the pathwise gradient", {
     "mu": (0, 2, r"$\mu$"),
     "logvar": (0, 0.4, r"$\log\sigma^2$"),
@@ -215,10 +215,10 @@ draw_graph(right, "z = q.sample(): the score function, via a surrogate", {
    cut=[("mu", "z"), ("logvar", "z")])
 handles = [Line2D([], [], color="k", label="forward computation"),
            Line2D([], [], color="C3", ls="--", label="gradient flows back"),
-           Line2D([], [], color="0.6", ls=":",
+           Line2D([], [], color="0.4", ls=":",
                   label="sample() cuts the graph: no gradient")]
-fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9)
-fig.tight_layout(rect=(0, 0.08, 1, 1))
+fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=9)
+fig.tight_layout(rect=(0, 0.07, 1, 1))
 fig
 
 # %% [markdown]
@@ -285,7 +285,8 @@ assert all(torch.all(z < 4) for z in z_scores.values())
 #
 # Unbiased is not enough: an estimator with a huge variance needs a huge number of samples. We
 # measure the variance of single-sample estimates of $\partial F / \partial \mu_1$ (20,000
-# samples per setting, with the standard error of each measured variance) as we move the mean
+# samples per setting; the checks below use the standard error of each measured variance) as
+# we move the mean
 # $\mu$ (with $\sigma = 1$), shrink the scale $\sigma$ (with $\mu = 1$), both with $K = 1$, and add
 # dimensions $K$ (with every $\mu_j = 1$, $\sigma_j = 1$): one panel each.
 
@@ -316,16 +317,20 @@ variances = {setting: {name: [v for v, _ in results]
                        for name, results in by_name.items()}
              for setting, by_name in measured.items()}
 
-fig = Figure(figsize=(11, 3.3))
+fig = Figure(figsize=(6.7, 3))  # the page is 6.7 inches wide
 axes = fig.subplots(1, 3)
+axis_names = {"mean mu": r"mean $\mu$", "scale sigma": r"scale $\sigma$",
+              "dimension K": r"dimension $K$"}
 for ax, (setting, (values, _)) in zip(axes, settings.items(), strict=True):
     for name in estimators:
-        ax.loglog(values, variances[setting][name], "o-", label=name)
-    ax.set_xlabel(setting)
-    ax.set_ylabel(r"variance of one estimate of $\partial F/\partial\mu_1$")
+        ax.loglog(values, variances[setting][name], "o-", ms=4, label=name)
+    ax.set_xlabel(axis_names[setting])
+axes[0].set_ylabel(r"variance of one estimate of $\partial F/\partial\mu_1$",
+                   fontsize=9)
 axes[0].set_xscale("linear")  # mu = 0 is among the values
-axes[0].legend(fontsize=8)
-fig.tight_layout()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3,
+           fontsize=9)
+fig.tight_layout(rect=(0, 0, 1, 0.9))
 fig
 
 # %%

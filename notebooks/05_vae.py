@@ -47,7 +47,7 @@ from vaebook.data import binarize_dynamic, binarize_static, load_mnist
 from vaebook.densities import kl_standard_normal, log_bernoulli
 from vaebook.likelihood import (
     bound_from_log_weights,
-    pareto_khat,
+    pareto_shape,
     sample_log_weights,
 )
 from vaebook.losses import beta_vae_loss, elbo, vae_loss
@@ -217,7 +217,7 @@ assert loss_after < loss
 #   with a fixed seed; each candidate trains on the other 50,000;
 # - each candidate is scored on validation: the $-\hat{\mathcal L}$ on all 10,000 images, and the
 #   importance-sampled NLL that section defines, $-\mathcal L_{1000}$ (from 1,000 importance
-#   samples per image, a slight overestimate of the NLL), on the first 2,000 of them
+#   samples per image, an upper estimate of the NLL), on the first 2,000 of them
 #   (the same images, and the same seed for the draws, for every candidate);
 # - the chosen model is the candidate with the lowest validation NLL.
 #
@@ -386,7 +386,7 @@ assert history.train[-6] - history.train[-1] < 1
 #
 # The ELBO is a *lower* bound on $\log p_\theta(x)$; reporting it as the likelihood understates
 # the model by the gap $\mathrm{KL}(q_\phi(z \mid x) \,\Vert\, p_\theta(z \mid x))$ of chapter 3.
-# **Importance sampling** closes most of the gap. Chapter 3 wrote the evidence as an
+# **Importance sampling** narrows the gap. Chapter 3 wrote the evidence as an
 # expectation under $q$, $p_\theta(x) = \mathbb E_{q}[w]$ with the importance weight
 # $w = p_\theta(x \mid z)\, p(z) / q_\phi(z \mid x)$: we sample from a distribution of our
 # choice, the **proposal** (here the encoder's $q_\phi(z \mid x)$), and reweight each sample by how
@@ -401,13 +401,11 @@ assert history.train[-6] - history.train[-1] < 1
 # $$
 #
 # Unlike $\mathcal L$, an expectation, $\mathcal L_k$ is random: each draw of the $z_s$ gives
-# another value, and only its mean is a bound. (For $k = 1$, $\mathcal L_1 = \log w_1$ is
-# chapter 3's first-form estimate $\hat{\mathcal L}$ with $S = 1$. In this chapter
-# $\hat{\mathcal L}$ always means the training loss's estimate, with the closed-form KL.)
-# Chapter 3's Jensen step applies to it unchanged: the logarithm is concave, so
+# another value, and only its mean is a bound. (In this chapter $\hat{\mathcal L}$ always means
+# the training loss's estimate, with the closed-form KL.) Chapter 3's Jensen step applies to it unchanged: the logarithm is concave, so
 # $\mathbb E[\mathcal L_k] \le \log \mathbb E[\tfrac1k \sum_s w_s] = \log p_\theta(x)$. For $k = 1$,
-# $\mathbb E[\mathcal L_1] = \mathcal L$: $\mathcal L_1$ is a one-sample estimate of the ELBO's first
-# form, with the KL sampled; it has the same mean as the training loss's $\hat{\mathcal L}$,
+# $\mathbb E[\mathcal L_1] = \mathcal L$: $\mathcal L_1 = \log w_1$ is chapter 3's one-sample
+# estimate of the ELBO's first form, with the KL sampled; it has the same mean as the training loss's $\hat{\mathcal L}$,
 # which uses the closed-form KL, but it is not the same number. As $k$ grows the average of the weights concentrates around $p_\theta(x)$,
 # Jensen's gap closes, and $\mathbb E[\mathcal L_k]$ rises towards $\log p_\theta(x)$ (Burda et al. prove
 # it never falls). The closer the proposal is to the posterior $p_\theta(z \mid x)$, the less
@@ -531,13 +529,13 @@ assert ratios[0] < ratios[1] < 1
 # Pareto-smoothed importance sampling (Vehtari et al., 2024) measures the tail. It fits a
 # generalized Pareto distribution to the largest weights of each image and estimates its
 # **shape**: the density of the weights falls off as a power of $w$ with the exponent
-# $-1 - 1/\text{shape}$, so a larger shape is a heavier tail (`likelihood.pareto_khat`, the
+# $-1 - 1/\text{shape}$, so a larger shape is a heavier tail (`likelihood.pareto_shape`, the
 # estimate of Zhang & Stephens (2009) that ArviZ computes; the PSIS papers call the shape $k$, a
 # letter this book keeps for the number of samples, so we say "shape"). Below a shape of 1/2 the
 # weights have a finite variance, and the average of $k$ weights settles at the $1/\sqrt k$ rate
 # that a standard error assumes; between 1/2 and 1 the variance is infinite and the average
 # converges ever more slowly. The weights' mean, $p_\theta(x)$, is finite, so the true shape is
-# at most 1; an estimate above 1 says that 1,000 draws have not yet reached the part of the tail
+# below 1; an estimate above 1 says that 1,000 draws have not yet reached the part of the tail
 # that decides the mean. Vehtari et al. trust an estimate only when the shape is below
 # $1 - 1/\log_{10} k$ for $k$ draws, which is 0.67 for our 1,000 (and at most 0.7 for any $k$).
 
@@ -546,14 +544,14 @@ assert ratios[0] < ratios[1] < 1
 # noisiest number here: it rests on few images, and it moves by several
 # hundredths of a nat when the model is trained again.
 # tolerance: rtol=0.05 atol=0.08
-khat = pareto_khat(log_w)
+shape = pareto_shape(log_w)
 reliable_below = 1 - 1 / math.log10(log_w.shape[1])  # 0.67 for 1,000
-heavy = khat > reliable_below
+heavy = shape > reliable_below
 late = bound[1000] - bound[100]  # each image's gain in the last decade of k
 print(f"Pareto shape of each test image's 1,000 weights: median "
-      f"{khat.median():.2f}")
+      f"{shape.median():.2f}")
 print(f"share of test images with shape > 0.5: "
-      f"{(khat > 0.5).float().mean():.2f}, > {reliable_below:.2f}: "
+      f"{(shape > 0.5).float().mean():.2f}, > {reliable_below:.2f}: "
       f"{heavy.float().mean():.2f}")
 late_gap = late[heavy].mean() - late[~heavy].mean()
 late_gap_se = math.sqrt(late[heavy].var() / heavy.sum()
@@ -564,7 +562,7 @@ print(f"L_1000 - L_100: {late[heavy].mean():.2f} nats where shape > "
       f"{late_gap:.2f} ± {late_gap_se:.2f}")
 fig = Figure(figsize=(5, 3))
 ax = fig.subplots()
-ax.hist(khat.clamp(max=3).numpy(), bins=60, color="0.6")
+ax.hist(shape.clamp(max=3).numpy(), bins=60, color="0.6")
 for level, style, label in ((0.5, "--", "1/2: infinite variance above"),
                             (reliable_below, "-", "0.67: unreliable above")):
     ax.axvline(level, color="k", linestyle=style, label=label)
@@ -789,11 +787,13 @@ with torch.no_grad():
     z_vae, _ = vae2.encode(x_test_bin)
     z_ae = ae2.encode(x_test)
 
-fig = Figure(figsize=(10, 4.2))
+fig = Figure(figsize=(6.7, 3.7))  # the page is 6.7 inches wide
 left, right = fig.subplots(1, 2)
 plots.plot_latent_scatter(z_ae, y_test, title="chapter 1's autoencoder",
                           ax=left)
-plots.plot_latent_scatter(z_vae, y_test, title="VAE (means of q)", ax=right)
+plots.plot_latent_scatter(z_vae, y_test, title="VAE (means of q)", ax=right,
+                          axis_labels=(r"$\mu_1$", r"$\mu_2$"))
+plots.shared_legend(fig)
 fig
 
 # %%
@@ -821,7 +821,7 @@ fig
 # images: a draw is *empty* when it is farther from every training code than 99% of the test
 # codes are (`analysis.empty_draws`). Draws that followed the codes' distribution would be empty
 # about 1% of the time. For the VAE a code is one draw $z \sim q_\phi(z \mid x)$ per image, so the
-# codes of all the images together follow the mixture $\tfrac1N \sum_n q_\phi(z \mid x_n)$ (chapter 8
+# codes of the $N$ training images $x_n$ together follow the mixture $\tfrac1N \sum_{n=1}^N q_\phi(z \mid x_n)$ (chapter 8
 # calls it the *aggregate posterior*), which is what the prior should
 # match (the means of $q_\phi$ alone are less spread out than that).
 
@@ -869,7 +869,7 @@ assert empty_vae < failing < empty_ae
 # ## What each term does: a KL-weight ablation
 #
 # Weight the KL term by $\beta$:
-# $-\mathcal L_\beta = -\mathbb E_{q_\phi(z \mid x)}[\log p_\theta(x \mid z)] + \beta\,\mathrm{KL}(q_\phi(z \mid x) \,\Vert\, p(z))$
+# $-\mathcal L^\beta = -\mathbb E_{q_\phi(z \mid x)}[\log p_\theta(x \mid z)] + \beta\,\mathrm{KL}(q_\phi(z \mid x) \,\Vert\, p(z))$
 # (Higgins et al., 2017); `losses.beta_vae_loss(beta)` is this loss, the book's one `elbo` called with
 # `beta=`. We train four models with $K = 16$: reconstruction only ($\beta = 0$),
 # the VAE ($\beta = 1$), a strongly regularized one ($\beta = 4$), and KL only (no reconstruction
@@ -883,7 +883,7 @@ assert empty_vae < failing < empty_ae
 # mean $\mu$ of its $q$ in the two coordinates whose means vary most over the test set (the
 # axes say "top-variance coordinate 1" and "2": whichever two they are, not $z_1$ and $z_2$). A dot's colour is its digit, with
 # the colours of the two scatters above (0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown,
-# 6 pink, 7 grey, 8 olive, 9 cyan); the panels drop the legend to leave room. Each panel has its
+# 6 pink, 7 grey, 8 olive, 9 cyan), named in the one legend below the panels. Each panel has its
 # own scale: the KL-only panel's axes are in thousandths.
 
 # %%
@@ -897,8 +897,8 @@ variants = {"reconstruction only": beta_vae_loss(0.0),
             "VAE (beta = 1)": beta_vae_loss(1.0),
             "beta = 4": beta_vae_loss(4.0),
             "KL only": kl_only_loss}
-ablation, fig = {}, Figure(figsize=(13, 3.4))
-for ax, (name, loss) in zip(fig.subplots(1, 4), variants.items(),
+ablation, fig = {}, Figure(figsize=(6.7, 6.9))
+for ax, (name, loss) in zip(fig.subplots(2, 2).flat, variants.items(),
                             strict=True):
     seed_everything(SEED)
     small = train_small(VAE(hidden=(256,), latent_dim=16), loss, epochs=2)
@@ -916,7 +916,7 @@ for ax, (name, loss) in zip(fig.subplots(1, 4), variants.items(),
     plots.plot_latent_scatter(mu[:, top], y_test, title=name, ax=ax)
     ax.set(xlabel="top-variance coordinate 1",
            ylabel="top-variance coordinate 2")
-    ax.get_legend().remove()
+plots.shared_legend(fig)
 fig
 
 # %%
@@ -1065,7 +1065,7 @@ assert by_latent[64][2] >= 60
 # $\mathbb R^D$, while the Bernoulli decoder gives *probabilities* of the $2^D$ binary images. A
 # probability is at most 1, so a Bernoulli NLL is at least 0 and says how many nats the model
 # needs to encode the image. A density can be any positive number: one pixel contributes
-# $-\log \mathcal N(x_d; \mu_d, \tau^2) = \tfrac12 \log 2\pi\tau^2 + (x_d - \mu_d)^2 / 2\tau^2$. For a
+# $-\log \mathcal N(x_d; \mu_\theta(z)_d, \tau^2) = \tfrac12 \log 2\pi\tau^2 + (x_d - \mu_\theta(z)_d)^2 / 2\tau^2$. For a
 # given decoder the best shared $\tau^2$ is the mean squared error over all pixels, where each
 # pixel costs $\tfrac12 \log(2\pi e\, \tau^2)$; for a decoder that is not exact, $\tau \to 0$
 # sends the squared-error term, and the "NLL", to $+\infty$. With a learned variance

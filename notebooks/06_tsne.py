@@ -152,7 +152,7 @@ trust = {name: analysis.trustworthiness(pixels, embedding)
          for name, embedding in sweep.items()}
 plots.plot_embeddings(
     {f"{name}\ntrustworthiness {trust[name]:.3f}": embedding
-     for name, embedding in sweep.items()}, labels[:2000], ncols=4)
+     for name, embedding in sweep.items()}, labels[:2000], ncols=2)
 
 # %% [markdown]
 # Perplexity changes the look of the picture (at 5 the clusters are looser and touch, at 100
@@ -441,21 +441,31 @@ for measure in (size, spacing):
               f"other digits {rest.min():.2f} to {rest.max():.2f}")
 
 # %% [markdown]
-# How sure is the gap between the two rank correlations? Both are computed on the same pairs, so
-# we resample the far pairs with replacement (a bootstrap: 200 resamples, each as many pairs as
-# there are) and take the standard deviation of the difference over the resamples as its
-# standard error.
+# How sure is the gap between the two rank correlations? The pairs are not independent (each of
+# the 5,000 images sits in about eight of them), so the unit to resample is the image: a
+# bootstrap draws 5,000 images with replacement, draws fresh random pairs among them, and
+# computes both correlations on the same far pairs. The standard deviation of the difference
+# over 200 such resamples is its standard error. It leaves out t-SNE's own randomness: the
+# picture is held fixed (rerun the chapter with another `VAEBOOK_SEED` to see that part).
 
 # %%
 # tolerance: rtol=0 atol=0.03
-far_pixels = in_pixels[far]
-far_planes = [pair_distances(plane)[far] for plane in planes.values()]
-differences = []
-for _ in range(200):
-    pick = rng.integers(len(far_pixels), size=len(far_pixels))
-    tsne_rho, pca_rho = (spearmanr(far_pixels[pick], d[pick]).statistic
-                         for d in far_planes)
-    differences.append(pca_rho - tsne_rho)
+def far_rank_gap(chosen):
+    """PCA's minus t-SNE's rank correlation of far distances, on 20,000
+    random pairs of the chosen images (indices, repeats allowed)."""
+    a, b = chosen[rng.integers(len(chosen), size=(2, 20_000))]
+    a, b = a[a != b], b[a != b]
+    pixels = np.linalg.norm(codes["pixels"][a] - codes["pixels"][b], axis=1)
+    far_ab = pixels > np.median(pixels)
+    tsne_rho, pca_rho = (
+        spearmanr(pixels[far_ab], np.linalg.norm(
+            plane[a] - plane[b], axis=1)[far_ab]).statistic
+        for plane in planes.values())
+    return pca_rho - tsne_rho
+
+
+differences = [far_rank_gap(rng.integers(len(images), size=len(images)))
+               for _ in range(200)]
 rho_gap = kept["top 2 principal components"][0] - kept["t-SNE"][0]
 rho_gap_se = np.std(differences, ddof=1)
 print(f"principal components minus t-SNE: {rho_gap:.2f} ± {rho_gap_se:.3f}")
@@ -534,8 +544,10 @@ for measure in ("size", "spacing"):
 # computed on all 1,000 points, moves by less than 0.03. The accuracy in the plane, on 200
 # held-out points, moves by less than three paired standard errors (defined with the table), so
 # this test cannot tell the change from noise. Both pictures stay trustworthy (above 0.85), and
-# the accuracy in each plane stays within 0.2 of the codes', with three paired standard errors
-# to spare (the cell prints each plane's difference from the codes).
+# the cell prints each plane's difference from the codes' accuracy. With only 200 held-out
+# points, all this test can establish is that the plane stays within 0.2 of the codes' accuracy
+# (three paired standard errors included), not that it keeps it to within a few points as the
+# table's 5,000 points do.
 # The lesson of the chapter: the numbers that judge the *codes* do not depend on t-SNE's knobs,
 # the pictures do.
 # :::

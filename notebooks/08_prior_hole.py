@@ -115,7 +115,7 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # $$
 # \begin{aligned}
 # \frac1N \sum_n \mathrm{KL}\big(q_\phi(z \mid x_n) \,\Vert\, p(z)\big)
-# &= \underbrace{\frac1N \sum_n \mathbb E_{q_\phi(z \mid x_n)}\Big[\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)}\Big]}_{\mathbb I_q(x;\, z)} \\
+# &= \underbrace{\frac1N \sum_n \mathbb E_{q_\phi(z \mid x_n)}\Big[\log \frac{q_\phi(z \mid x_n)}{q_\phi(z)}\Big]}_{\mathbb I_q(n;\, z)} \\
 # &\quad + \underbrace{\mathbb E_{q_\phi(z)}\Big[\log \frac{q_\phi(z)}{p(z)}\Big]}_{\mathrm{KL}(q_\phi(z) \,\Vert\, p(z))}.
 # \end{aligned}
 # $$
@@ -129,20 +129,20 @@ print(f"digit classifier: {accuracy:.1%} correct on the test digits")
 # from the prior: the part of the KL that buys nothing for reconstruction and measures the mismatch
 # between what the decoder was trained on and what we sample from.
 #
-# **Mutual information, in general.** For any two variables $x$ and $z$ with a joint distribution
-# $P(x, z)$, the mutual information is
+# **Mutual information, in general.** For any two variables $X$ and $Z$ with a joint distribution
+# $P(X, Z)$, the mutual information is
 #
 # $$
-# \mathbb I(x; z) = \mathrm{KL}\big(P(x, z) \,\Vert\, P(x) P(z)\big) = \mathbb H[x] - \mathbb H[x \mid z],
+# \mathbb I(X; Z) = \mathrm{KL}\big(P(X, Z) \,\Vert\, P(X) P(Z)\big) = \mathbb H[X] - \mathbb H[X \mid Z],
 # $$
 #
-# where $\mathbb H[x \mid z] = \mathbb E_{P(x, z)}[-\log P(x \mid z)]$ is the entropy left in $x$
-# once $z$ is known (for the second form, write $\log \frac{P(x, z)}{P(x) P(z)}$ as
-# $\log P(x \mid z) - \log P(x)$ and average). It is what $z$ tells about $x$, on average: never
-# negative (it is a KL), zero exactly when the two are independent, the same with $x$ and $z$
-# swapped, and for a discrete $x$ at most $\mathbb H[x]$. A fair coin $x$, and a copy $z$ of it
+# where $\mathbb H[X \mid Z] = \mathbb E_{P(X, Z)}[-\log P(X \mid Z)]$ is the entropy left in $X$
+# once $Z$ is known (for the second form, write $\log \frac{P(X, Z)}{P(X) P(Z)}$ as
+# $\log P(X \mid Z) - \log P(X)$ and average). It is what $Z$ tells about $X$, on average: never
+# negative (it is a KL), zero exactly when the two are independent, the same with $X$ and $Z$
+# swapped, and for a discrete $X$ at most $\mathbb H[X]$. A fair coin $X$, and a copy $Z$ of it
 # that a noisy channel flips one time in ten, share 0.368 nats, about half of the coin's entropy
-# $\log 2 = 0.693$. The $\mathbb I_q(x; z)$ above is this mutual information with the image index $n$ as
+# $\log 2 = 0.693$. The $\mathbb I_q(n; z)$ above is this mutual information with the image index $n$ as
 # the first variable.
 
 # %%
@@ -154,7 +154,7 @@ h_coin = -(p_coin * p_coin.log()).sum().item()
 h_coin_given_copy = -(joint * (joint / p_copy).log()).sum().item()
 mi_sklearn = mutual_info_score(  # from a table of counts, in nats
     None, None, contingency=np.array([[450, 50], [50, 450]]))
-print(f"I(x; z) = {mi_kl:.3f} nats = H[x] - H[x | z] = "
+print(f"I(X; Z) = {mi_kl:.3f} nats = H[X] - H[X | Z] = "
       f"{h_coin:.3f} - {h_coin_given_copy:.3f}")
 
 # %% [markdown]
@@ -181,8 +181,9 @@ assert abs(mi_kl - mi_sklearn) < 1e-9 and round(mi_kl, 3) == 0.368
 # Gaussian $\mathcal N(0, (G^2 + \sigma^2) I)$. The population's mutual information is that of
 # a *Gaussian channel*, a signal $G x_j$ sent through added noise $\sigma \varepsilon_j$, and it
 # takes one line. A mutual information is what the code's entropy loses when the image is known,
-# $\mathbb I = \mathbb H[z] - \mathbb H[z \mid x]$ (the second form above, with $x$ and $z$ swapped; for a
-# continuous $z$ these are differential entropies, which may be negative). A Gaussian of
+# $\mathbb I = \mathbb H[z] - \mathbb H[z \mid x]$ (the second form above, by symmetry with the
+# code in the first place; for a continuous $z$ these are differential entropies, which may be
+# negative). A Gaussian of
 # variance $\sigma^2$ in one dimension has entropy $\tfrac12 (1 + \log 2\pi + \log \sigma^2)$, and
 # the coordinates are independent, so with $\mathbb H[z_j]$ from variance $G^2 + \sigma^2$ and
 # $\mathbb H[z_j \mid x]$ from variance $\sigma^2$,
@@ -265,15 +266,17 @@ assert abs(excess - shortfall) < 5 * high_kl_se
 # Averaged over the draw
 # of the $N$ images, our estimate of $\mathbb I_q$ is the *InfoNCE* lower bound on the population's mutual
 # information (van den Oord, Li & Vinyals, 2018; Poole et al., 2019). InfoNCE estimates a mutual
-# information from $N$ pairs $(x_n, z_n)$ drawn from the joint distribution by scoring each code
-# against its own image and the $N - 1$ others: it is the average
+# information from $N$ pairs drawn from the joint distribution, here the image $x_{n_s}$ with
+# $n_s = s$ and a code $z_s \sim q_\phi(z \mid x_{n_s})$, by scoring each code against its own
+# image and the $N - 1$ others: it is the average
 #
 # $$
-# \frac1N \sum_{n=1}^N \log \frac{q_\phi(z_n \mid x_n)}{\frac1N \sum_{n'=1}^N q_\phi(z_n \mid x_{n'})},
+# \frac1N \sum_{s=1}^N \log \frac{q_\phi(z_s \mid x_{n_s})}{\frac1N \sum_{n=1}^N q_\phi(z_s \mid x_n)},
 # $$
 #
-# and the denominator is $q_\phi(z_n)$, the aggregate posterior of the $N$ images: these are the
-# terms of our estimate. Its expectation over the draw of the pairs never exceeds the population's
+# and the denominator is $q_\phi(z_s)$, the aggregate posterior of the $N$ images: these are the
+# terms of our estimate (in distribution: our estimate draws its pairs' images at random, so
+# each of its terms has the InfoNCE term's distribution, and the two share an expectation). Its expectation over the draw of the pairs never exceeds the population's
 # mutual information, and each term is at most $\log N$ (its numerator is one of the $N$ terms
 # of the sum below it), so it is biased low and capped at $\log N$. The average KL is
 # unbiased, so the divergence computed as the difference is, in expectation, an *upper* bound on
@@ -289,7 +292,7 @@ assert abs(excess - shortfall) < 5 * high_kl_se
 split = kl_split(mu_train, logvar_train, n_samples=500, seed=SEED)
 # tolerance: rtol=0.02 atol=0.02
 print(f"average KL term:  {split.average_kl:6.2f} nats per image")
-print(f"I_q(x; z):        {split.mutual_information:6.2f} ± "
+print(f"I_q(n; z):        {split.mutual_information:6.2f} ± "
       f"{split.mutual_information_se:.2f} (log N = {split.log_n:.2f})")
 print(f"KL(q(z) || p(z)): {split.marginal_kl:6.2f} ± "
       f"{split.marginal_kl_se:.2f} (an upper bound)")
@@ -825,8 +828,8 @@ assert slant_r > 0.5 and ink_r > 0.3
 # %% [markdown]
 # ## Exercises
 #
-# 1. Derive the split $\frac1N \sum_n \mathrm{KL}(q_\phi(z \mid x_n) \,\Vert\, p(z)) = \mathbb I_q(x; z) + \mathrm{KL}(q_\phi(z) \,\Vert\, p(z))$
-#    in full, and show that $0 \le \mathbb I_q(x; z) \le \log N$. When is the upper bound reached, and
+# 1. Derive the split $\frac1N \sum_n \mathrm{KL}(q_\phi(z \mid x_n) \,\Vert\, p(z)) = \mathbb I_q(n; z) + \mathrm{KL}(q_\phi(z) \,\Vert\, p(z))$
+#    in full, and show that $0 \le \mathbb I_q(n; z) \le \log N$. When is the upper bound reached, and
 #    can Gaussian posteriors reach it?
 #    *Hint:* write $\mathbb I_q$ as $\mathbb H[n] - \mathbb H[n \mid z]$ for the uniform index $n$, and note that the
 #    entropy of a discrete variable is never negative.
