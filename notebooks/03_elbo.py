@@ -113,7 +113,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # *inside* the logarithm, which tightens the bound; exercise 4 previews it.)
 #
 # **By an exact decomposition.** Jensen says *that* there is a gap, not *what* it is. The
-# **Kullback–Leibler (KL) divergence** from a distribution $q$ to another, $p$, is
+# **Kullback–Leibler (KL) divergence** from a density $q$ to another density $p$ over
+# the same $z$ is
 # $\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log q - \log p]$ (below, $p$ is the posterior; later
 # also the prior). It is never negative, by Jensen
 # again: $-\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log (p/q)] \le \log \mathbb E_q[p/q] = \log \int p = 0$,
@@ -170,8 +171,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 #
 # For $q = \mathcal N(\mu, \operatorname{diag} \sigma^2)$ and $p(z) = \mathcal N(0, I)$ both
 # factorize over the $K$ coordinates, and the KL of independent factors is the sum of their KLs.
-# For coordinate $j$
-# $\log q - \log p = -\tfrac12 \log \sigma_j^2 - \tfrac{(z_j - \mu_j)^2}{2\sigma_j^2} + \tfrac{z_j^2}{2}$
+# The terms of $\log q - \log p$ that involve coordinate $j$ are
+# $-\tfrac12 \log \sigma_j^2 - \tfrac{(z_j - \mu_j)^2}{2\sigma_j^2} + \tfrac{z_j^2}{2}$
 # (the $\log 2\pi$ terms cancel). Taking the expectation under $q$, with
 # $\mathbb E[(z_j-\mu_j)^2] = \sigma_j^2$ and $\mathbb E[z_j^2] = \mu_j^2 + \sigma_j^2$:
 #
@@ -216,6 +217,9 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 # $\tau^2$. Everything in it is Gaussian, so every quantity of this chapter has a closed form. We
 # derive each one, then check it.
 #
+# The model's parameters are $\theta = (W, c, \tau^2)$, fixed here, so we drop the subscript
+# $\theta$ from its densities.
+#
 # **The evidence.** Write the model as $x = W z + c + \tau \xi$ with $\xi \sim \mathcal N(0, I_D)$
 # independent of $z$. A linear function of independent Gaussians is Gaussian, with mean
 # $\mathbb E[x] = W \cdot 0 + c = c$ and covariance
@@ -223,8 +227,6 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 #
 # $$ p(x) = \mathcal N(x;\ c,\ W W^\top + \tau^2 I). $$
 #
-# The model's parameters are $\theta = (W, c, \tau^2)$, fixed here, so we drop the subscript
-# $\theta$ from its densities.
 # **The posterior, by completing the square.** As a function of $z$,
 # $\log p(z \mid x) = \log p(x \mid z) + \log p(z) - \log p(x)$, and the last term is a constant.
 # Dropping every term without $z$ (written "$+\,\text{const}$"):
@@ -317,7 +319,8 @@ assert correlation < -0.8
 # write $\mathcal L(\lambda)$ for its ELBO. Every term of the ELBO is then an expected quadratic
 # form, and one lemma computes them all.
 #
-# **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$, then for any fixed
+# **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$ (below, always $q$,
+# with $\mu = \mu_q$ and $\Sigma = \Sigma_q$), then for any fixed
 # vector $\bar z$ and symmetric matrix $A$,
 #
 # $$ \mathbb E\big[(z - \bar z)^\top A (z - \bar z)\big] = (\mu - \bar z)^\top A (\mu - \bar z) + \operatorname{tr}(A \Sigma). $$
@@ -657,7 +660,10 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # The second figure draws each Gaussian by its ellipses of 1 and 2 standard deviations (solid
 # and dotted, as the legend says). The exact posterior is drawn wide and pale blue, and the
 # full-covariance $q$ in orange on top of it, so that the two coincide: where a dotted orange
-# ellipse runs over the pale dotted one, the pair reads as dash-dotted.
+# ellipse runs over the pale dotted one, the pair reads as dash-dotted. The mean-field $q$ (green)
+# is upright: compare its horizontal and vertical extent with the posterior's, which is what
+# *too narrow* means below (smaller marginal variances); across the posterior's narrow
+# diagonal it is wider.
 
 # %%
 def elbo_closed_form(mean, tril):
@@ -743,9 +749,10 @@ plots.plot_gaussian_contours({
 # variances are smaller than the posterior's marginal variances: mean-field $q$ is too narrow.
 # In two dimensions they are smaller by the factor $1 - \eta^2$, with $\eta = -0.82$ the
 # posterior correlation printed above: the optimum's variances are $1 / (\Sigma_{\text{post}}^{-1})_{jj}$, and the inverse
-# of a $2 \times 2$ covariance has $(\Sigma^{-1})_{11} = \Sigma_{22} / \det\Sigma$, where
-# $\det\Sigma = \Sigma_{11}\Sigma_{22} - \Sigma_{12}^2 = \Sigma_{11}\Sigma_{22}(1 - \eta^2)$, so
-# $(\Sigma^{-1})_{11} = 1 / \big((1 - \eta^2)\, \Sigma_{11}\big)$. The fitted ratio agrees to 1e-3.
+# of the $2 \times 2$ covariance $\Sigma_{\text{post}}$ has
+# $(\Sigma_{\text{post}}^{-1})_{11} = (\Sigma_{\text{post}})_{22} / \det\Sigma_{\text{post}}$, where
+# $\det\Sigma_{\text{post}} = (\Sigma_{\text{post}})_{11}(\Sigma_{\text{post}})_{22}(1 - \eta^2)$, so
+# $(\Sigma_{\text{post}}^{-1})_{11} = 1 / \big((1 - \eta^2)\, (\Sigma_{\text{post}})_{11}\big)$. The fitted ratio agrees to 1e-3.
 
 # %%
 for q in (q_full, q_mean_field):  # the objective is the ELBO

@@ -151,7 +151,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # causes $z_j$ and four binary pixels (model 3 is a bigger one): a prior factor $p(z_j)$ for
 # each cause, and a likelihood factor $p(x_d \mid z)$ for each pixel, a Bernoulli whose logit
 # depends on *every* cause. Let $p_j(x, z)$ be the
-# product of the factors that involve $z_j$ (orange for $j = 1$), and
+# product of the factors that involve $z_j$ (orange for $j = 1$; not a distribution, and not
+# the prior factor $p(z_j)$ alone), and
 #
 # $$
 # f_j(z) = \log p_j(x, z) - \log q_{\lambda_j}(z_j), \qquad f(z) = f_j(z) + r_j(z),
@@ -211,25 +212,22 @@ fig
 # = \mathbb E[u^2]\, \mathbb E[r_j^2] + 2\, \mathbb E[u^2 f_j r_j]
 # $$
 #
-# (with a baseline, read $f_j - b$ for $f_j$). Which sign the difference has depends on one
-# condition: whether the mean of $r_j$, given $z_j$ and its blanket, is a constant $\bar r_j$.
+# (with a baseline, read $f_j - b$ for $f_j$). Its sign depends on the blanket.
 #
-# - **It is** when $z_j$'s blanket is empty, so that $r_j$ involves only variables independent of
-#   everything in $f_j$. Write $r_j = \bar r_j + \tilde r_j$. Each estimator uses its own best
-#   baseline, which absorbs $\bar r_j$; the cross term of $\tilde r_j$ vanishes; and dropping
-#   $r_j$ saves exactly $\mathbb E[u^2] \operatorname{Var}[r_j] \ge 0$: a true Rao-Blackwell step,
-#   which cannot hurt: $u\,(f_j + r_j - b) = u\,(f_j - b') + u\, \tilde r_j$ with
-#   $b' = b - \bar r_j$; the cross term vanishes because $\tilde r_j$ has mean zero given $T$,
-#   while $u$ and $f_j$ are fixed by $T$; and the second part adds
-#   $\mathbb E[u^2 \tilde r_j^2] = \mathbb E[u^2] \operatorname{Var}[r_j]$, since under a mean-field
-#   $q$ the term $\tilde r_j$ is independent of $z_j$ (exercise 4 writes it out). The saving is large when $r_j$ gathers many terms
-#   that fluctuate on their own, as in a mixture model, where data point $n$'s cluster assignment
-#   appears only in its own likelihood term and $r_j$ holds the terms of all the other points.
-# - **In general it is not** when the blanket is not empty (an exception: where $q$ equals the
-#   prior, the dropped terms are zero; model 2 starts there): then $r_j$ holds the prior and $-\log q$ terms
-#   of the blanket's variables, on which $f_j$ depends too, and the cross term
-#   $2\, \mathbb E[u^2 f_j r_j]$ can have either sign. When $f_j$ and $r_j$ move against each other,
-#   keeping $r_j$ cancels noise and dropping it *raises* the variance.
+# - **An empty blanket: dropping $r_j$ never hurts.** Then $r_j$ involves only variables
+#   independent of $z_j$, and its mean given $T$ is a constant $\bar r_j$. Write
+#   $r_j = \bar r_j + \tilde r_j$ and $b' = b - \bar r_j$, so that
+#   $u\,(f_j + r_j - b) = u\,(f_j - b') + u\, \tilde r_j$. The two parts are uncorrelated
+#   ($\tilde r_j$ has mean zero given $T$, which fixes $u$ and $f_j$), and the second adds
+#   $\mathbb E[u^2] \operatorname{Var}[r_j]$. Since each estimator picks its own best baseline, the
+#   shift from $b$ to $b'$ costs nothing, and dropping $r_j$ saves exactly
+#   $\mathbb E[u^2] \operatorname{Var}[r_j] \ge 0$ (exercise 4 writes it out). The saving is large
+#   when $r_j$ gathers many terms that fluctuate on their own.
+# - **A non-empty blanket: dropping $r_j$ can hurt.** Then $r_j$ holds the prior and $-\log q$
+#   terms of the blanket's variables, on which $f_j$ depends too, and the cross term
+#   $2\, \mathbb E[u^2 f_j r_j]$ can have either sign. When $f_j$ and $r_j$ move against each
+#   other, keeping $r_j$ cancels noise and dropping it *raises* the variance. (Where $q$ equals
+#   the prior the dropped terms are zero and nothing changes; model 2 starts there.)
 #
 # In the belief net above, the terms dropped for $z_1$ are $\log p(z_2) - \log
 # q_{\lambda_2}(z_2)$ and the same for $z_3$ (the grey factors and the other $q$'s): they involve
@@ -636,7 +634,8 @@ assert all(factor > 4 for factor in cut)
 # and the ELBO of any factorized $q_\lambda(z) = \prod_j \operatorname{Bernoulli}(z_j;
 # \operatorname{sigmoid}(\lambda_j))$. Gradient ascent on that exact ELBO, from the uniform
 # start, gives a mean-field optimum (a local one: this ELBO is not concave in $\lambda$), which
-# we call the best mean-field $q$; BBVI, which sees only samples and evaluations, should reach
+# we still call the best mean-field $q$ (here: the best that gradient ascent from this start
+# finds, not a proven global optimum); BBVI, which sees only samples and evaluations, should reach
 # the same ELBO.
 #
 # :::{admonition} Going further: two logits per cause
