@@ -648,9 +648,12 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # of its diagonal). The gap $\log p(x) - \mathcal L(\lambda)$ must fall to
 # zero and $q$ must become the posterior. As a contrast we also fit a *mean-field* $q$, with a
 # diagonal covariance: it cannot represent the correlation of the posterior, so its gap stays
-# open. Its optimum is known (exercise 1 derives it): the mean of the posterior, and variances
-# $1 / (\Sigma_{\text{post}}^{-1})_{jj}$, the inverses of the diagonal of the posterior
-# *precision* (not the diagonal of $\Sigma_{\text{post}}$, which is wider).
+# open. Its optimum follows from the Gaussian KL to the posterior, $p = p(z \mid x)$: the mean of
+# $q$ enters only the quadratic form, which is zero at $\mu_q = \mu_{\text{post}}$, and each
+# variance $\sigma_j^2$ enters only as $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2 - \log
+# \sigma_j^2\big)$, smallest at $\sigma_j^2 = 1 / (\Sigma_{\text{post}}^{-1})_{jj}$: the inverses of the
+# diagonal of the posterior *precision*, not the diagonal of $\Sigma_{\text{post}}$, which is
+# wider (exercise 1 writes it out, with the gap this leaves).
 #
 # The first figure follows the gap along the gradient steps, on a log scale, for both fits,
 # with the gap of the mean-field optimum as a dotted black line. The full-covariance gap falls

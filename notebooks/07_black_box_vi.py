@@ -636,7 +636,8 @@ assert all(factor > 4 for factor in cut)
 # start, gives a mean-field optimum (a local one: this ELBO is not concave in $\lambda$), which
 # we still call the best mean-field $q$ (here: the best that gradient ascent from this start
 # finds, not a proven global optimum); BBVI, which sees only samples and evaluations, should reach
-# the same ELBO.
+# the same ELBO. (In the code each cause has two logits, one of them redundant; the aside
+# below says why, and the gradient variances printed below sum over all 16.)
 #
 # :::{admonition} Going further: two logits per cause
 # :class: dropdown
