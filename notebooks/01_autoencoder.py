@@ -525,10 +525,10 @@ print(f"long round trips among the empty draws: "
 # %%
 def above_expected(is_long, expected=0.1, n_test=2_000):
     """Is the share of long trips more than 3 standard errors above
-    `expected`?"""
-    variance = expected * (1 - expected)
-    standard_error = np.sqrt(variance / len(is_long) + variance / n_test)
-    return is_long.mean() > expected + 3 * standard_error
+    `expected`? (The standard error of a share beyond a quantile estimated
+    on n_test codes, as for the empty draws.)"""
+    return is_long.mean() > analysis.empty_share_limit(
+        len(is_long), n_test, level=1 - expected, n_se=3)
 
 
 def share_gap_in_standard_errors(a, b):

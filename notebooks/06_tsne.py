@@ -316,8 +316,8 @@ def correct(z):
 def paired_se(right_a, right_b):
     """Standard error of the difference of two accuracies on the same
     images, from the per-image differences."""
-    diff = right_a.astype(float) - right_b.astype(float)
-    return diff.std(ddof=1) / np.sqrt(len(diff))
+    return analysis.standard_error(right_a.astype(float)
+                                   - right_b.astype(float))
 
 
 right = {name: correct(z) for name, z in codes.items()}

@@ -584,7 +584,7 @@ for name, model in scored.items():
 def paired_gain(values):
     """Mean and standard error of the mixture's gain over N(0, I), paired."""
     gain = values["mixture q̂(z)"] - values["N(0, I)"]
-    return gain.mean().item(), gain.std().item() / math.sqrt(len(gain))
+    return gain.mean().item(), analysis.standard_error(gain)
 
 
 elbo_gain, elbo_gain_se = paired_gain(elbo_score)
@@ -595,7 +595,7 @@ bracket_terms = torch.as_tensor(q_hat.score_samples(z_scored.numpy())
                                 ) - log_standard_normal(z_scored)
 mismatch = (elbo_score["mixture q̂(z)"] - elbo_score["N(0, I)"]).double(
     ) - bracket_terms
-mismatch_se = mismatch.std().item() / math.sqrt(len(mismatch))
+mismatch_se = analysis.standard_error(mismatch)
 # tolerance: rtol=0.05 atol=0.3
 print(f"{'prior':14s} {'ELBO':>8s} {f'L_{k_score}':>8s}   (nats per image)")
 for name in scored:

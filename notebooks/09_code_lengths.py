@@ -575,9 +575,9 @@ log_w = sample_log_weights(vae, x_test_bin[subset], k=250, seed=SEED,
                            progress=False)
 log_px = bound_from_log_weights(log_w)
 nll = -log_px.mean().item()
-nll_se = log_px.std().item() / math.sqrt(len(log_px))
+nll_se = analysis.standard_error(log_px)
 elbo_nll = -log_w[:, 0].mean().item()
-elbo_nll_se = log_w[:, 0].std().item() / math.sqrt(len(log_w))
+elbo_nll_se = analysis.standard_error(log_w[:, 0])
 bits = {"VAE, -L_250 (NLL estimate)": nll / math.log(2),
         "VAE, -ELBO (bits back)": elbo_nll / math.log(2)}
 # tolerance: rtol=0.005 atol=0.05
