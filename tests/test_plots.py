@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -133,6 +134,22 @@ def test_latent_grid_pixels_land_on_the_tiles_that_image_grid_draws():
     with pytest.raises(ValueError, match="at least 2"):
         latent_grid_pixels(grid, extent, 1)
 
+
+
+def test_frame_tiles_outlines_exactly_the_tiles_that_image_grid_draws():
+    for k, nrow in ((0, 4), (6, 4), (13, 5)):  # one tile inked: its frame hugs its pixels
+        images = torch.zeros(15, 784)
+        images[k] = 1.0
+        ax = image_grid(images, nrow=nrow).axes[0]
+        rows, columns = np.nonzero(ax.images[0].get_array() == 1.0)
+        plots.frame_tiles(ax, [k], nrow=nrow)
+        frame = ax.patches[-1]
+        # pixel (i, j) covers [j - 0.5, j + 0.5]: the frame runs half a pixel outside the tile
+        assert frame.get_x() == columns.min() - 1.0 and frame.get_y() == rows.min() - 1.0
+        assert frame.get_width() == columns.max() - columns.min() + 2.0
+        assert frame.get_height() == rows.max() - rows.min() + 2.0
+    with pytest.raises(ValueError, match="tile numbers"):
+        plots.frame_tiles(ax, [-1])
 
 def test_shared_legend_replaces_the_panels_legends_by_one():
     fig = Figure()

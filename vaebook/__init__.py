@@ -1,7 +1,7 @@
 """vaebook: the package behind the book on autoencoders and variational autoencoders.
 
 Modules, each with one job named in its docstring, each importing only modules before it:
-``checks`` → ``randomness`` → ``data``, ``corruption`` → ``densities``, ``discrete`` →
+``checks`` → ``randomness`` → ``data``, ``corruption`` → ``densities``, ``discrete``, ``flows`` →
 ``distributions`` → ``models`` → ``losses`` → ``likelihood``, ``estimators``, ``exact``,
 ``aggregate`` → ``training``, ``vi``, ``checkpoints`` → ``pretrained`` → ``plots``, ``analysis``.
 """

@@ -13,7 +13,15 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from vaebook.checks import check_batch, check_model, check_positive_int, check_tensor, checked, trusted
+from vaebook.checks import (
+    Checked,
+    check_batch,
+    check_model,
+    check_positive_int,
+    check_tensor,
+    checked,
+    trusted,
+)
 from vaebook.losses import check_model_and_data, draw_and_decode, log_density_terms
 from vaebook.models import VAE, eval_mode, model_device
 from vaebook.randomness import seeded_streams
@@ -61,6 +69,21 @@ def iwae_bound(model: VAE, x: Tensor, k: int, generator: torch.Generator | None 
     nats. Memory grows as k·B·D: split large k with ``estimate_log_likelihood``.
     """
     return bound_from_log_weights(log_importance_weights(model, x, k, generator))
+
+
+def iwae_loss(k: int) -> Checked:
+    """The IWAE's training loss −L_k (Burda et al., 2016): ``iwae_bound`` with k draws per image,
+    averaged over the batch. Its gradient is Σ_s w̃_s ∇ log w_s, the gradients of the k
+    log-weights averaged with the self-normalized weights w̃_s = w_s / Σ_s' w_s' (autograd finds
+    it; nothing is detached). k = 1 trains on the ELBO with a Monte Carlo KL. Returns the loss
+    ``(model, x, generator=None)``."""
+    k = check_positive_int(k, "k")
+
+    @checked(lambda model, x, *_, **__: check_model_and_data(model, x, VAE))
+    def loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return -iwae_bound(model, x, k, generator).mean()
+
+    return loss
 
 
 @torch.no_grad()

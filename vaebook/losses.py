@@ -76,27 +76,33 @@ def _check_elbo(model: object, x: object, n_samples: int, posterior: object, bet
 def draw_and_decode(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1,
                     generator: torch.Generator | None = None, *,
                     posterior: tuple[Tensor, Tensor] | None = None,
-                    labels: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                    labels: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The step that every bound of the book shares: q = N(μ, diag σ²) (the encoder's, or the
-    given per-image ``posterior``), S = ``n_samples`` reparameterized draws z_s = μ + σ ⊙ ε_s,
-    and the decoder's output for each. The label y of a ``ConditionalVAE`` is the conditioning
-    input of both networks. Returns (decoder output (S, B, D), z (S, B, K), μ (B, K), log σ² (B, K)).
+    given per-image ``posterior``), S = ``n_samples`` reparameterized draws z_s = μ + σ ⊙ ε_s
+    (pushed through the encoder's planar flow when the VAE has one), and the decoder's output
+    for each. The label y of a ``ConditionalVAE`` is the conditioning input of both networks.
+    Returns (decoder output (S, B, D), z (S, B, K), log q(z_s | x) (S, B), μ (B, K),
+    log σ² (B, K)).
     """
     condition = () if labels is None else (labels,)
-    mu, logvar = model.encode(x, *condition) if posterior is None else posterior
-    z = reparameterize(mu, logvar, n_samples, generator)
-    return model.decode_logits(z, *condition), z, mu, logvar
+    if isinstance(model, VAE):
+        z, log_q, mu, logvar = model.draw_posterior(x, n_samples, generator, posterior)
+    else:
+        mu, logvar = model.encode(x, *condition) if posterior is None else posterior
+        z = reparameterize(mu, logvar, n_samples, generator)
+        log_q = log_normal_diag(z, mu, logvar)
+    return model.decode_logits(z, *condition), z, log_q, mu, logvar
 
 
 def log_density_terms(model: VAE | ConditionalVAE, x: Tensor, params: Tensor, z: Tensor,
-                      mu: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The three log-densities every bound of the book is built from, for the draws z (S, B, K)
-    of ``draw_and_decode`` and the decoder's output ``params`` for them: (log p_θ(x | z_s),
-    log p(z_s), log q(z_s | x)), each (S, B). The ELBO averages the first and the difference of
-    the other two; an importance weight adds them, log w_s = log p_θ(x | z_s) + log p(z_s) −
-    log q(z_s | x)."""
-    return (model.likelihood.log_prob(x, params), model.prior.log_prob(z),
-            log_normal_diag(z, mu, logvar))
+                      log_q: Tensor, *_: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The three log-densities every bound of the book is built from, for the draws of
+    ``draw_and_decode`` (z (S, B, K), their log q (S, B), the decoder's output ``params``):
+    (log p_θ(x | z_s), log p(z_s), log q(z_s | x)), each (S, B). The ELBO averages the first and
+    the difference of the other two; an importance weight adds them, log w_s =
+    log p_θ(x | z_s) + log p(z_s) − log q(z_s | x)."""
+    return model.likelihood.log_prob(x, params), model.prior.log_prob(z), log_q
 
 
 @checked(_check_elbo)
@@ -109,19 +115,20 @@ def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: 
 
     q is the encoder's q_φ(z | x), or the per-image Gaussian ``posterior`` = (μ, log σ²), each
     (B, K), when given (black-box VI refines it, ``vi.refine_posterior``). The KL is the prior's
-    closed form when it has one (the standard normal); otherwise it is estimated by Monte Carlo
-    from the same draws, 1/S Σ_s [log q(z_s) − log p(z_s)], unbiased but noisy. β = 1 is the
+    closed form when it has one (the standard normal) and q is Gaussian (no flow); otherwise it
+    is estimated by Monte Carlo from the same draws, 1/S Σ_s [log q(z_s) − log p(z_s)],
+    unbiased but noisy. β = 1 is the
     ELBO (Higgins et al., 2017 weight it). For a ``ConditionalVAE``, ``labels`` (B,) are the
     classes y that condition both networks (the prior does not depend on y). x: (B, D) in
     [0, 1]. Returns (B,), in nats; differentiable in θ, φ, the prior's parameters and the given
     (μ, log σ²).
     """
-    params, z, mu, logvar = draw_and_decode(model, x, n_samples, generator, posterior=posterior,
-                                            labels=labels)
-    kl = model.prior.kl(mu, logvar)
+    draws = draw_and_decode(model, x, n_samples, generator, posterior=posterior, labels=labels)
+    params, _, _, mu, logvar = draws
+    kl = None if getattr(model, "flow_layers", 0) else model.prior.kl(mu, logvar)
     if kl is not None:  # the closed form: the prior's and q's log-densities are not needed
         return model.likelihood.log_prob(x, params).mean(0) - beta * kl
-    log_likelihood, log_prior, log_q = log_density_terms(model, x, params, z, mu, logvar)
+    log_likelihood, log_prior, log_q = log_density_terms(model, x, *draws)
     return log_likelihood.mean(0) - beta * (log_q - log_prior).mean(0)
 
 

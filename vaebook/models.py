@@ -31,6 +31,7 @@ from vaebook.checks import (
     check_unit_interval,
     checked,
 )
+from vaebook.densities import log_normal_diag
 from vaebook.distributions import (
     BernoulliLikelihood,
     Likelihood,
@@ -39,6 +40,7 @@ from vaebook.distributions import (
     likelihood_from_config,
     prior_from_config,
 )
+from vaebook.flows import planar_flow, planar_parameter_count
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -170,11 +172,16 @@ class VAE(nn.Module):
     ``prior`` is a ``distributions.Prior`` (default N(0, I)) and ``likelihood`` a
     ``distributions.Likelihood`` (default Bernoulli on logits), or the ``config`` dict of either,
     as a checkpoint stores it. Both are submodules: they move, train and save with the model.
+
+    With ``flow_layers`` = T > 0 the posterior is richer: the encoder also outputs the parameters
+    of T planar layers for each image (``vaebook.flows``), and q_φ(z | x) is the Gaussian pushed
+    through them. ``encode`` still returns the Gaussian's (μ, log σ²); ``draw_posterior`` draws
+    from the whole q and gives its log-density.
     """
 
     def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (400,), latent_dim: int = 20,
                  encoder_hidden: Sequence[int] | None = None, prior: Prior | dict | None = None,
-                 likelihood: Likelihood | dict | None = None):
+                 likelihood: Likelihood | dict | None = None, flow_layers: int = 0):
         super().__init__()
         hidden = _widths(hidden, "hidden")
         encoder_widths = hidden if encoder_hidden is None else _widths(encoder_hidden, "encoder_hidden")
@@ -182,7 +189,12 @@ class VAE(nn.Module):
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self._sizes = {"data_dim": self.data_dim, "hidden": hidden, "latent_dim": self.latent_dim,
                        "encoder_hidden": None if encoder_hidden is None else encoder_widths}
-        self.encoder = mlp([self.data_dim, *encoder_widths, 2 * self.latent_dim])
+        self.flow_layers = 0 if flow_layers == 0 else check_positive_int(flow_layers, "flow_layers")
+        flow_width = 0
+        if self.flow_layers:  # recorded only when used: older checkpoints' configs stay valid
+            self._sizes["flow_layers"] = self.flow_layers
+            flow_width = planar_parameter_count(self.latent_dim, self.flow_layers)
+        self.encoder = mlp([self.data_dim, *encoder_widths, 2 * self.latent_dim + flow_width])
         self.decoder = mlp([self.latent_dim, *reversed(hidden), self.data_dim])
         self.prior, self.likelihood = _generative_parts(prior, likelihood, self.latent_dim)
         self.prior.to(model_dtype(self))  # as the networks are: a module's parts share its dtype
@@ -196,9 +208,32 @@ class VAE(nn.Module):
         return {**copy.deepcopy(self._sizes), **parts}
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x: (B, D) -> (μ, log σ²), each (B, K)."""
-        mu, logvar = self.encoder(check_input(self, x)).chunk(2, dim=-1)
-        return mu, logvar
+        """x: (B, D) -> (μ, log σ²), each (B, K): the Gaussian q (before the flow, if any)."""
+        out = self.encoder(check_input(self, x))
+        k = self.latent_dim
+        return out[:, :k], out[:, k:2 * k]
+
+    def draw_posterior(self, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
+                       posterior: tuple[Tensor, Tensor] | None = None
+                       ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """S = ``n_samples`` reparameterized draws z_s ~ q_φ(z | x) and their log q_φ(z_s | x),
+        (S, B, K) and (S, B), with the Gaussian's (μ, log σ²), (B, K) each. q is the encoder's
+        (through its flow, if any), or the given per-image Gaussian ``posterior``."""
+        if posterior is not None:
+            if self.flow_layers:
+                raise ValueError("posterior= gives a Gaussian q, but this model's q has a flow; "
+                                 "leave posterior out.")
+            mu, logvar = posterior
+        else:
+            out = self.encoder(check_input(self, x))
+            k = self.latent_dim
+            mu, logvar = out[:, :k], out[:, k:2 * k]
+        z = reparameterize(mu, logvar, n_samples, generator)
+        log_q = log_normal_diag(z, mu, logvar)
+        if self.flow_layers and posterior is None:
+            z, log_det = planar_flow(z, out[:, 2 * k:])
+            log_q = log_q - log_det
+        return z, log_q, mu, logvar
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """z: (..., K) -> the decoder's output, the likelihood's parameters for each z (logits
@@ -213,9 +248,10 @@ class VAE(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """x: (B, D) -> (decoder output for z, μ, log σ²): (B, D), (B, K), (B, K), for one
-        reparameterized z ~ q_φ(z | x) per row, drawn from ``generator``."""
-        mu, logvar = self.encode(x)
-        return self.decoder(reparameterize(mu, logvar, None, generator)), mu, logvar
+        reparameterized z ~ q_φ(z | x) per row (through the flow, if any), drawn from
+        ``generator``."""
+        z, _, mu, logvar = self.draw_posterior(x, 1, generator)
+        return self.decoder(z[0]), mu, logvar
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

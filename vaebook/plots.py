@@ -16,6 +16,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from torch import Tensor
 
 from vaebook.checks import check_batch, check_finite, check_positive_int, check_same_length, check_tensor
@@ -67,6 +68,22 @@ def image_grid(x: Tensor, nrow: int = 10, title: str | None = None, ax: Axes | N
     return ax.figure
 
 
+def frame_tiles(ax: Axes, indices: Sequence[int], nrow: int = 10, color: str = "red") -> Figure:
+    """Outline the tiles ``indices`` of a picture that ``image_grid(x, nrow)`` drew on ``ax``:
+    to point at some images among many (the ones that failed a test, say)."""
+    check_positive_int(nrow, "nrow")
+    step = IMAGE_SIDE + GRID_PADDING  # from one tile's corner to the next
+    for index in indices:
+        if isinstance(index, bool) or int(index) != index or index < 0:
+            raise ValueError(f"indices must be tile numbers 0, 1, 2, ..., got {index!r}.")
+        row, column = divmod(int(index), nrow)
+        # imshow puts pixel (i, j) on the square [j - 0.5, j + 0.5] x [i - 0.5, i + 0.5]
+        corner = (GRID_PADDING + step * column - 1.0, GRID_PADDING + step * row - 1.0)
+        ax.add_patch(Rectangle(corner, IMAGE_SIDE + 1, IMAGE_SIDE + 1, fill=False,
+                               edgecolor=color, linewidth=1.5))
+    return ax.figure
+
+
 def plot_rows(rows: Sequence[Tensor], labels: Sequence[str]) -> Figure:
     """One row of images per tensor, e.g. inputs above reconstructions; ``labels`` name the rows."""
     if len(rows) != len(labels) or not rows:
@@ -95,7 +112,8 @@ def plot_losses(histories: dict[str, LossCurves], ylabel: str = "loss") -> Figur
     ax = fig.subplots()
     for i, (name, history) in enumerate(histories.items()):
         epochs = range(1, len(history.train) + 1)
-        ax.plot(epochs, history.train, color=f"C{i}", label=f"{name} (train)")
+        ax.plot(epochs, history.train, color=f"C{i}",
+                label=f"{name} (train, mean over the epoch)")
         if history.test:
             ax.plot(epochs, history.test, color=f"C{i}", ls="--", label=f"{name} (test)")
     ax.set_xlabel("epoch")
@@ -259,7 +277,7 @@ def plot_gaussian_contours(gaussians: dict[str, tuple[Tensor, Tensor]], title: s
     visible. ``labels`` name the two axes."""
     if len(labels) != 2:
         raise ValueError(f"labels must name the two axes, got {labels!r}.")
-    fig = Figure(figsize=(4.8, 4.2))
+    fig = Figure(figsize=(6.3, 4.2))  # room for the legend beside the ellipses, not on them
     ax = fig.subplots()
     angle = torch.linspace(0, 2 * math.pi, 200, dtype=torch.float64)
     circle = torch.stack([angle.cos(), angle.sin()])
@@ -279,7 +297,7 @@ def plot_gaussian_contours(gaussians: dict[str, tuple[Tensor, Tensor]], title: s
     for style, name in (("-", "1 standard deviation"), (":", "2 standard deviations")):
         handles.append(Line2D([], [], color="grey", ls=style))  # a key, not drawn on the axes
         names.append(name)
-    ax.legend(handles, names, fontsize=8)
+    ax.legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     if title:
         ax.set_title(title)
     fig.tight_layout()
