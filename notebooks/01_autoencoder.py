@@ -36,6 +36,7 @@ except ImportError:
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from vaebook import analysis, plots, pretrained
@@ -161,8 +162,13 @@ for name, (on_train, on_test) in final.items():
           f"test {on_test:.2f} per image")
 floor_share = bce_floor / final["BCE"][1]
 print(f"the floor is {floor_share:.3f} of the final test BCE")
-plots.plot_losses({"BCE autoencoder": history_bce},
-                  ylabel="BCE per image (nats)")
+fig = plots.plot_losses({"BCE autoencoder": history_bce},
+                        ylabel="BCE per image (nats)")
+fig.axes[0].axhline(bce_floor, ls=":", color="grey",
+                    label="floor: BCE of a perfect reconstruction")
+fig.axes[0].set_ylim(bottom=0)
+fig.axes[0].legend()
+fig
 
 # %%
 plots.plot_losses({"MSE autoencoder": history_mse},
@@ -344,13 +350,6 @@ assert knn_codes < knn_pixels - 0.10
 predicted = analysis.knn_predict(z_train[fit], y_train[fit], z_test[score],
                                  m=m)
 truth = y_test[score].numpy()
-fig = Figure(figsize=(5.2, 4.6))
-ConfusionMatrixDisplay.from_predictions(
-    truth, predicted, normalize="true", values_format=".0%", colorbar=False,
-    ax=fig.subplots(), text_kw={"fontsize": 7})
-fig.axes[0].set(title=f"{m}-NN on the 2-D codes: rows sum to 100%",
-                xlabel="predicted digit", ylabel="true digit")
-
 LOOK_ALIKE = ({4, 7, 9}, {3, 5, 8})
 group = np.full(10, -1)
 for index, digits in enumerate(LOOK_ALIKE):
@@ -358,6 +357,17 @@ for index, digits in enumerate(LOOK_ALIKE):
 # inside[t, p]: an error (true t, predicted p) that stays inside a group
 inside = (group[:, None] == group[None, :]) & (group[:, None] >= 0)
 np.fill_diagonal(inside, False)
+
+fig = Figure(figsize=(6, 5.3))
+ConfusionMatrixDisplay.from_predictions(
+    truth, predicted, normalize="true", values_format=".0%", colorbar=False,
+    ax=fig.subplots(), text_kw={"fontsize": 8})
+fig.axes[0].set(title=f"{m}-NN on the 2-D codes: rows sum to 100%\n"
+                "(red: errors inside a look-alike group)",
+                xlabel="predicted digit", ylabel="true digit")
+for t, p in zip(*np.nonzero(inside), strict=True):
+    fig.axes[0].add_patch(Rectangle((p - 0.5, t - 0.5), 1, 1, fill=False,
+                                    edgecolor="red", linewidth=1.5))
 
 
 def look_alike_shares(truth, predicted):
@@ -497,8 +507,10 @@ empty_ae = empty["Gaussian", "autoencoder"]
 print(f"round trips longer than 9 in 10 test codes' round trips: "
       f"{long_trip.mean():.0%} of the draws, "
       f"{long_trip[~empty_ae].mean():.0%} of those that are not empty")
-plots.image_grid(from_draws[:20], nrow=10,
-                 title="decoded from the first 20 Gaussian draws")
+fig = plots.image_grid(from_draws[:20], nrow=10, title=(
+    "decoded from the first 20 Gaussian draws\n"
+    "(red: round trip longer than 9 in 10 test codes')"))
+plots.frame_tiles(fig.axes[0], np.flatnonzero(long_trip[:20]), nrow=10)
 
 # %%
 # tolerance: rtol=0 atol=30

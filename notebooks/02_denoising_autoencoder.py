@@ -90,7 +90,8 @@ examples = x_test[:8]
 plots.plot_rows([examples, gaussian_noise(examples, 0.5, gen),
                  masking_noise(examples, 0.5, gen),
                  salt_and_pepper(examples, 0.3, gen)],
-                ["clean", "Gaussian 0.5", "masking 0.5", "salt & pepper 0.3"])
+                ["clean", "Gaussian τ = 0.5", "masking 50%",
+                 "salt & pepper 30%"])
 
 # %% [markdown]
 # Gaussian noise of standard deviation $\tau$ adds $\tau \xi_d$, with
@@ -372,11 +373,15 @@ for label, margin in other_margin.items():
     se = analysis.standard_error(margin)
     assert margin.mean() - 3 * se > 1, label
 
+# %% [markdown]
+# Ten test digits with Gaussian noise of $\tau = 0.5$, what each model makes of them, and the
+# clean digits:
+
 # %%
 noisy = gaussian_noise(x_test[:10], 0.5, torch.Generator().manual_seed(SEED))
 rows = [noisy] + [reconstruct(model, noisy) for model in models.values()]
 plots.plot_rows(rows + [x_test[:10]],
-                ["noisy (0.5)", "plain AE", "denoising AE", "clean"])
+                ["noisy, τ = 0.5", "plain AE", "denoising AE", "clean"])
 
 # %% [markdown]
 # ## What the first layer learned

@@ -117,7 +117,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # the same $z$ is
 # $\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log q - \log p]$ (below, $p$ is the posterior; later
 # also the prior). It is never negative, by Jensen
-# again: $-\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log (p/q)] \le \log \mathbb E_q[p/q] = \log \int p = 0$,
+# again: $-\mathrm{KL}(q \,\|\, p) = \mathbb E_q[\log (p/q)] \le \log \mathbb E_q[p/q] = \log \int_{q > 0} p \le 0$,
 # and it is zero only when $q = p$. It is not symmetric: $\mathrm{KL}(q \,\|\, p)$ averages under $q$.
 # Write the KL divergence from $q$ to the posterior and substitute
 # $\log p_\theta(z \mid x) = \log p_\theta(x, z) - \log p_\theta(x)$ ($\log p_\theta(x)$ has no $z$,
@@ -148,7 +148,7 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # \end{aligned}
 # $$
 #
-# The first form needs only the joint density, the density $\log q$ and samples from $q$
+# The first form needs only the joint density, the log-density $\log q$ and samples from $q$
 # (chapter 7 builds black-box inference on it); the second isolates a KL term that is often available in closed form.
 #
 # $\mathcal L$ is an expectation: one number for each $q$, the **objective**. A computer
@@ -164,7 +164,9 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # \end{aligned}
 # $$
 #
-# a random variable whose mean is $\mathcal L$ (it is *unbiased*). The book keeps the two apart:
+# two random variables, both with mean $\mathcal L$ (both *unbiased*), but with different
+# variances; a section below plots both, and exercise 3 asks which is smaller. The book keeps
+# objective and estimator apart:
 # $\mathcal L$ for the objective, $\hat{\mathcal L}$ for what a sample gives.
 #
 # ## The closed-form KL of the VAE
@@ -316,8 +318,8 @@ assert correlation < -0.8
 # From here on $q$ is fitted directly to one $x$, without an encoder, so its parameters are no
 # longer an encoder's weights $\phi$; we call them $\lambda$ instead. Take
 # $q_\lambda(z) = \mathcal N(\mu_q, \Sigma_q)$, with parameters $\lambda = (\mu_q, \Sigma_q)$, and
-# write $\mathcal L(\lambda)$ for its ELBO. Every term of the ELBO is then an expected quadratic
-# form, and one lemma computes them all.
+# write $\mathcal L(\lambda)$ for its ELBO. Every expectation in the ELBO is then an expected
+# quadratic form (the rest are constants and $\log\det$ terms), and one lemma computes them all.
 #
 # **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$ (below, always $q$,
 # with $\mu = \mu_q$ and $\Sigma = \Sigma_q$), then for any fixed
@@ -325,7 +327,12 @@ assert correlation < -0.8
 #
 # $$ \mathbb E\big[(z - \bar z)^\top A (z - \bar z)\big] = (\mu - \bar z)^\top A (\mu - \bar z) + \operatorname{tr}(A \Sigma). $$
 #
-# *Proof.* Write $z - \bar z = (z - \mu) + (\mu - \bar z)$ and expand:
+# The constant part is the quadratic form at $q$'s mean; the spread of $q$ adds
+# $\operatorname{tr}(A \Sigma)$. The proof is in the box.
+#
+# :::{admonition} Proof of the lemma
+# :class: dropdown
+# Write $z - \bar z = (z - \mu) + (\mu - \bar z)$ and expand:
 #
 # $$
 # \begin{aligned}
@@ -342,6 +349,7 @@ assert correlation < -0.8
 # The trace and the expectation are both linear, so they can be swapped, and
 # $\mathbb E[(z - \mu)(z - \mu)^\top] = \Sigma$ by the definition of the covariance: the third
 # term has mean $\operatorname{tr}(A \Sigma)$. $\square$
+# :::
 #
 # **The expected log-likelihood.** The log-density of $x \mid z \sim \mathcal N(W z + c, \tau^2 I_D)$ is
 #
@@ -382,8 +390,25 @@ assert correlation < -0.8
 # $\log \mathcal N(z; \mu, \Sigma) = -\tfrac12 \big[K \log 2\pi + \log\det\Sigma + (z - \mu)^\top \Sigma^{-1} (z - \mu)\big]$.
 # For $q = \mathcal N(\mu_q, \Sigma_q)$ and $p = \mathcal N(\mu_p, \Sigma_p)$ (below, $p$ is the prior or
 # the posterior, whichever $q$ is compared with),
-# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log p(z)]$; the $K \log 2\pi$ terms
-# cancel, and
+# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log p(z)]$ is the lemma applied twice.
+# The $K \log 2\pi$ terms cancel; the lemma with $\bar z = \mu_p$, $A = \Sigma_p^{-1}$ gives
+# $\mathbb E_q[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)] = (\mu_q - \mu_p)^\top \Sigma_p^{-1}
+# (\mu_q - \mu_p) + \operatorname{tr}(\Sigma_p^{-1} \Sigma_q)$, and with $\bar z = \mu_q$,
+# $A = \Sigma_q^{-1}$ it gives $\mathbb E_q[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)] = K$
+# (the box has the steps written out):
+#
+# $$
+# \begin{aligned}
+# &\mathrm{KL}\big(\mathcal N(\mu_q, \Sigma_q) \,\|\, \mathcal N(\mu_p, \Sigma_p)\big) \\
+# &\quad = \frac12 \Big[\operatorname{tr}(\Sigma_p^{-1} \Sigma_q)
+#   + (\mu_p - \mu_q)^\top \Sigma_p^{-1} (\mu_p - \mu_q) - K
+#   + \log \frac{\det \Sigma_p}{\det \Sigma_q}\Big].
+# \end{aligned}
+# $$
+#
+# :::{admonition} Derivation of the Gaussian KL
+# :class: dropdown
+# Subtract the two log-densities; the $K \log 2\pi$ terms cancel, and
 #
 # $$
 # \begin{aligned}
@@ -395,16 +420,9 @@ assert correlation < -0.8
 #
 # Both expectations are expected quadratic forms under $q$. By the lemma,
 # $\mathbb E_{q}[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)] = (\mu_q - \mu_p)^\top \Sigma_p^{-1} (\mu_q - \mu_p) + \operatorname{tr}(\Sigma_p^{-1} \Sigma_q)$
-# and $\mathbb E_{q}[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)] = \operatorname{tr}(\Sigma_q^{-1}\Sigma_q) = K$, so
-#
-# $$
-# \begin{aligned}
-# &\mathrm{KL}\big(\mathcal N(\mu_q, \Sigma_q) \,\|\, \mathcal N(\mu_p, \Sigma_p)\big) \\
-# &\quad = \frac12 \Big[\operatorname{tr}(\Sigma_p^{-1} \Sigma_q)
-#   + (\mu_p - \mu_q)^\top \Sigma_p^{-1} (\mu_p - \mu_q) - K
-#   + \log \frac{\det \Sigma_p}{\det \Sigma_q}\Big].
-# \end{aligned}
-# $$
+# and $\mathbb E_{q}[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)] = \operatorname{tr}(\Sigma_q^{-1}\Sigma_q) = K$;
+# put together, they give the formula above.
+# :::
 #
 # With the prior as $p$ ($\mu_p = 0$, $\Sigma_p = I$) and a diagonal $\Sigma_q = \operatorname{diag}\sigma^2$ it is the
 # VAE's formula of the section "The closed-form KL of the VAE". The ELBO of a Gaussian $q$ is therefore available in
@@ -414,7 +432,8 @@ assert correlation < -0.8
 #
 # The two functions below are the two formulas, written as they read. The check compares the
 # trace formula with a Monte Carlo average of the squared residual over $10^6$ draws from a
-# random $q$, and the KL formula with `torch.distributions`. This cell and later checks also
+# random $q$, and the KL formula with `torch.distributions`. The check after this cell, and later
+# checks, also
 # use `gauss_hermite`, which computes an expectation under $q$ *exactly* when the integrand is a
 # polynomial of low degree in $z$ (such as a log-density that is quadratic in $z$), from nothing
 # but the integrand itself: an independent route to the same expectations. The box says how it works.
@@ -431,8 +450,22 @@ assert correlation < -0.8
 # plane, give $\mathbb E_q[\log p(x \mid z)]$ exactly, from nothing but the log-density
 # (`torch.distributions.Normal.log_prob` inside `model.log_likelihood`). The same holds for any
 # polynomial of degree up to 5 in $z$, e.g. the square of a quadratic, which gives a variance.
-# The cells below and later checks in this chapter use it (`gauss_hermite`).
+# The cells below and later checks in this chapter use it (`gauss_hermite`, in the hidden
+# cell below).
 # :::
+
+# %% tags=["hide-input"]
+def gauss_hermite(f, q, n=3):
+    """E_q[f(z)] for q = N(mu_q, R R^T) on R^2 by Gauss-Hermite
+    quadrature: exact when f is a polynomial of degree <= 2n - 1."""
+    # hermegauss's weights integrate against exp(-eps^2 / 2), whose
+    # integral is sqrt(2 pi) per coordinate: divide by 2 pi for two.
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
+    eps = torch.cartesian_prod(torch.tensor(nodes), torch.tensor(nodes))
+    w = torch.cartesian_prod(torch.tensor(weights), torch.tensor(weights))
+    z = q.mean + eps @ q.scale_tril.T  # (n^2, 2) nodes under q
+    return (w.prod(-1) * f(z)).sum(-1) / (2 * math.pi)
+
 
 # %%
 def expected_log_likelihood(q):
@@ -450,16 +483,6 @@ def gaussian_kl(q, p):
                      - torch.logdet(q.covariance_matrix))
     return 0.5 * (torch.trace(precision_p @ q.covariance_matrix)
                   + diff @ precision_p @ diff - len(diff) + log_det_ratio)
-
-
-def gauss_hermite(f, q, n=3):
-    """E_q[f(z)] for q = N(mu_q, R R^T) on R^2 by Gauss-Hermite
-    quadrature: exact when f is a polynomial of degree <= 2n - 1."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n)  # e^(-eps^2/2)
-    eps = torch.cartesian_prod(torch.tensor(nodes), torch.tensor(nodes))
-    w = torch.cartesian_prod(torch.tensor(weights), torch.tensor(weights))
-    z = q.mean + eps @ q.scale_tril.T  # (n^2, 2) nodes under q
-    return (w.prod(-1) * f(z)).sum(-1) / (2 * math.pi)
 
 
 def random_gaussian(generator):
@@ -582,8 +605,9 @@ assert max(form_differences) < 1e-10
 # replaced by its estimator $\hat{\mathcal L}$ from $S$ samples $z_s \sim q$. Each term of the
 # average is an unbiased estimate of $\mathcal L$, and the $S$ terms are independent, so the
 # variance of $\hat{\mathcal L}$ is that of one term divided by $S$: its standard deviation
-# falls like $1/\sqrt S$. We draw 500 independent estimates $\hat{\mathcal L}$ at each $S$, for
-# both forms, measure their root mean squared error around the exact $\mathcal L$, and fit the
+# falls like $1/\sqrt S$. For the first of the six random Gaussians (a poor $q$: its gap in the
+# table above is large, so one-sample errors are large too) we draw 500 independent estimates
+# $\hat{\mathcal L}$ at each $S$, for both forms, measure their root mean squared error around the exact $\mathcal L$, and fit the
 # slope on a log-log scale.
 
 # %%
@@ -648,9 +672,12 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # of its diagonal). The gap $\log p(x) - \mathcal L(\lambda)$ must fall to
 # zero and $q$ must become the posterior. As a contrast we also fit a *mean-field* $q$, with a
 # diagonal covariance: it cannot represent the correlation of the posterior, so its gap stays
-# open. Its optimum follows from the Gaussian KL to the posterior, $p = p(z \mid x)$: the mean of
-# $q$ enters only the quadratic form, which is zero at $\mu_q = \mu_{\text{post}}$, and each
-# variance $\sigma_j^2$ enters only as $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2 - \log
+# open. Its optimum follows from the Gaussian KL with $(\mu_p, \Sigma_p) = (\mu_{\text{post}},
+# \Sigma_{\text{post}})$ and $\Sigma_q = \operatorname{diag}\sigma^2$. The mean of $q$ enters only
+# the quadratic form, which is zero at $\mu_q = \mu_{\text{post}}$. Since
+# $\operatorname{tr}(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2) = \sum_j
+# (\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2$ and $\log\det \operatorname{diag}\sigma^2 = \sum_j
+# \log \sigma_j^2$, each variance $\sigma_j^2$ enters only as $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2 - \log
 # \sigma_j^2\big)$, smallest at $\sigma_j^2 = 1 / (\Sigma_{\text{post}}^{-1})_{jj}$: the inverses of the
 # diagonal of the posterior *precision*, not the diagonal of $\Sigma_{\text{post}}$, which is
 # wider (exercise 1 writes it out, with the gap this leaves).
@@ -826,11 +853,21 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
+# Two of these KLs have short formulas. Put the mean-field variances
+# $1/(\Sigma_{\text{post}}^{-1})_{jj}$ into the Gaussian KL: the trace term gives $K$ and cancels
+# $-K$, leaving $\tfrac12\big(\sum_j \log(\Sigma_{\text{post}}^{-1})_{jj} - \log\det
+# \Sigma_{\text{post}}^{-1}\big)$. In two dimensions the precision's correlation is $-\eta$, so
+# $\det \Sigma_{\text{post}}^{-1} = (\Sigma_{\text{post}}^{-1})_{11} (\Sigma_{\text{post}}^{-1})_{22}
+# (1 - \eta^2)$, and the loss is $-\tfrac12 \log(1 - \eta^2)$, whatever $x$ is. The prior as $q$,
+# $(\mu_q, \Sigma_q) = (0, I)$, loses $\tfrac12\big(\operatorname{tr} \Sigma_{\text{post}}^{-1} - K
+# - \log\det \Sigma_{\text{post}}^{-1}\big)$ for every $x$, plus $\tfrac12 \mu_{\text{post}}^\top
+# \Sigma_{\text{post}}^{-1} \mu_{\text{post}}$ for this $x$ (Solution 1 has the details).
+#
 # **Check.** For every $q$ the two parts add up to $\log p(x)$ to 1e-10; for the exact posterior,
 # whose KL to itself is zero by definition, this says that its ELBO is $\log p(x)$. The best
-# mean-field $q$ loses 0.56 nats, which is $-\tfrac12 \log(1 - \eta^2)$ whatever $x$ is; the
-# prior, which ignores $x$, loses 5.48 nats here, of which 4.26 are lost whatever $x$ is. Both
-# formulas (Solution 1 derives them) agree with the library's KL to 1e-10.
+# mean-field $q$ loses 0.56 nats, which is $-\tfrac12 \log(1 - \eta^2)$; the prior, which ignores
+# $x$, loses 5.48 nats here, of which 4.26 are lost whatever $x$ is. Both formulas agree with
+# the library's KL to 1e-10.
 
 # %%
 for name in choices:
@@ -852,7 +889,7 @@ assert abs(kls["prior p(z) as q"] - prior_kl) < 1e-10
 # $\mathbb E[\bar w_1^2] = \int p(z \mid x)^2 / p(z)\, dz$. Most prior draws land where
 # $p(x \mid z)$ is small, and the few that land near the posterior carry the estimate. The
 # cell computes this second moment for our $x$ by quadrature on a grid, and measures the
-# spread of 500 estimates with $k = 100$.
+# spread of 2,000 estimates with $k = 100$.
 
 # %%
 # E_p(z)[w_1^2] / p(x)^2 = int p(z | x)^2 / p(z) dz, by quadrature on a grid
@@ -862,9 +899,9 @@ plane = torch.cartesian_prod(grid, grid)
 second_moment = (torch.exp(2 * posterior.log_prob(plane)
                            - model.prior().log_prob(plane)).sum()
                  * step**2).item()
-# 500 estimates of p(x), each the mean of p(x | z_s) over k prior draws
+# 2,000 estimates of p(x), each the mean of p(x | z_s) over k prior draws
 k = 100
-z = torch.randn(500, k, 2, generator=torch.Generator().manual_seed(SEED))
+z = torch.randn(2000, k, 2, generator=torch.Generator().manual_seed(SEED))
 ratio = (model.log_likelihood(x, z) - log_evidence).exp().mean(1)
 predicted_sd = math.sqrt((second_moment - 1) / k)
 measured_sd = ratio.std().item()
@@ -874,14 +911,18 @@ print(f"E[w_1^2] / p(x)^2 = {second_moment:.2f}; relative SD of the "
 
 # %% [markdown]
 # **Check.** The 500 estimates average to $p(x)$ within four standard errors, and their
-# relative standard deviation is within 20% of $\sqrt{(\mathbb E[\bar w_1^2] - 1) / k}$ from
-# the quadrature. (A standard deviation measured on 500 Gaussian estimates has a relative
-# standard error of $1/\sqrt{2 \cdot 499} \approx 3.2\%$; these estimates are skewed, with a
-# heavier right tail, which makes that error larger, and the 20% leaves room for it.)
+# relative standard deviation is within 4 × 1.6% of $\sqrt{(\mathbb E[\bar w_1^2] - 1) / k}$ from
+# the quadrature, by four times the standard error of a measured standard deviation. (Each
+# estimate averages 100 weights, so it is nearly Gaussian, and a standard deviation measured on
+# 2,000 of them has a relative standard error of $1/\sqrt{2 \cdot 1999} \approx 1.6\%$.
+# Forgetting the $-1$ in the formula would be about 20% off.)
 
 # %%
-assert abs(ratio.mean().item() - 1) < 4 * predicted_sd / math.sqrt(500)
-assert abs(measured_sd / predicted_sd - 1) < 0.2
+n_estimates = len(ratio)
+mean_error = predicted_sd / math.sqrt(n_estimates)
+assert abs(ratio.mean().item() - 1) < 4 * mean_error
+sd_error = 1 / math.sqrt(2 * (n_estimates - 1))  # of a Gaussian sample's SD
+assert abs(measured_sd / predicted_sd - 1) < 4 * sd_error
 
 # %% [markdown]
 # Here the second moment is 3, and 100 prior draws give $p(x)$ to about 14%: in two
@@ -933,7 +974,7 @@ print(f"reconstruction: intercept {intercept:.4f}, slope in gamma "
       f"{slope:.4f}; KL smallest at gamma = K / tr(Sigma_post) = "
       f"{gamma_least_kl:.2f}")
 
-fig = Figure(figsize=(5, 3.5))
+fig = Figure(figsize=(6.5, 3.5))
 ax = fig.subplots()
 for name, values in terms.items():
     ax.semilogx(scales, values, "o-", label=name)
@@ -941,7 +982,7 @@ ax.axvline(1, color="grey", ls=":", label=r"$\gamma = 1$: the posterior")
 ax.axvline(gamma_least_kl, color="C1", ls=":", label="least KL")
 ax.set_xlabel(r"covariance scale $\gamma$")
 ax.set_ylabel("nats")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
 fig.tight_layout()
 fig
 
@@ -983,9 +1024,10 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # - The objective $\mathcal L$ is estimated by $\hat{\mathcal L}$, unbiased with error
 #   $\propto 1/\sqrt S$; maximizing $\mathcal L$ over a rich enough family recovers the posterior,
 #   a mean-field family leaves a gap.
-# - Why a VAE has an encoder: averaging $p(x \mid z)$ over draws from the prior needs a number of
-#   draws that grows exponentially with the dimension (the first aside measures it in two
-#   dimensions and extrapolates to 32), so the
+# - (From the two asides.) Why a VAE has an encoder: averaging $p(x \mid z)$ over draws from
+#   the prior needs a number of draws that grows exponentially with the dimension when each
+#   coordinate adds a similar factor (the first aside measures the factor in two dimensions and
+#   extrapolates to 32 under that assumption), so the
 #   ELBO draws from a $q$ placed near the posterior, and a VAE's encoder computes that $q$ for
 #   each $x$. Its KL term pulls every $q_\phi(z \mid x)$ toward $\mathcal N(0, I)$, packing the
 #   codes where the prior samples from, which chapter 1's autoencoder lacked (the second aside).
@@ -1096,7 +1138,8 @@ assert abs(formula_gap - gaps_mean_field[-1]) < 1e-4
 # $\log p(x) - \mathcal L[q] = \mathrm{KL}(q \,\|\, p(z \mid x)) > 0$, a Student-t included.
 #
 # Here the gap has a closed form. The change of variables $z = \mu_{\text{post}} + R \zeta$ maps
-# the posterior to $\mathcal N(0, I)$ and $q$ to $q_\zeta$, the product of the two t's, and a KL
+# the posterior to $\mathcal N(0, I)$ and $q$ to the density of $\zeta$, written $q_\zeta$ (the
+# subscript names the variable here, not parameters), the product of the two t's, and a KL
 # divergence is unchanged by an invertible change of variables (the Jacobian cancels in the
 # ratio). With $\mathbb E_{q_\zeta}[\zeta^\top \zeta] = K = 2$,
 #
@@ -1118,7 +1161,8 @@ assert abs(formula_gap - gaps_mean_field[-1]) < 1e-4
 # nothing (Solution 4 meets the same trap with importance weights). The average still
 # converges to the gap, but slowly, and with no error bar to say how far off it is.
 #
-# A heavier-tailed $q$ only pays when the posterior has heavy tails. (The Student-t with $\nu$ degrees of freedom has variance
+# A heavier-tailed $q$ cannot pay here, where the posterior is Gaussian; it can pay when the
+# posterior has heavier tails than a Gaussian. (The Student-t with $\nu$ degrees of freedom has variance
 # $\nu/(\nu - 2)$, hence the scale $\sqrt{(\nu - 2)/\nu}$ for variance 1; the change of
 # variables $z = \mu_{\text{post}} + R \zeta$ has Jacobian determinant $\det R$, hence the
 # $\log\det R$.)

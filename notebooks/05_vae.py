@@ -498,7 +498,7 @@ fig = Figure(figsize=(4.5, 3))
 ax = fig.subplots()
 ax.semilogx(ks, [-bound[k].mean().item() for k in ks], "o-")
 ax.set_xlabel("importance samples $k$")
-ax.set_ylabel(r"$-\mathcal{L}_k$ (nats), 10,000 test images")
+ax.set_ylabel(r"mean $-\mathcal{L}_k$ per test image (nats)")
 fig.tight_layout()
 fig
 
@@ -680,13 +680,16 @@ assert collapsed_nll > -test_elbo + 100
 
 # %% [markdown]
 # ## Reconstructions and samples
+#
+# Twelve binarized test digits, each decoded at its code's mean, $z = \mu_\phi(x)$; the decoder
+# gives a Bernoulli mean for every pixel, drawn as grey levels:
 
 # %%
 with torch.no_grad():
     reconstructions = vae.decode(vae.encode(x_test_bin[:12])[0])
     samples = vae.sample(40, torch.Generator().manual_seed(SEED))
 plots.plot_rows([x_test_bin[:12], reconstructions],
-                ["input", "reconstruction (mean)"])
+                ["input", "decoded at z = μ"])
 
 # %%
 plots.image_grid(samples, nrow=10,

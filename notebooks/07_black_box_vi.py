@@ -18,7 +18,7 @@
 # **What you will learn.** How to fit a variational approximation to *any* model whose log-joint
 # you can evaluate, using only samples from $q$ and the score-function gradient; why that needs
 # variance reduction (control variates, Rao-Blackwellization, adaptive steps), and when each of
-# them helps; and how well it works, checked against exact answers on four models. At the end,
+# them helps; and how well it works, checked against exact answers on three models. At the end,
 # the VAE's encoder is seen as amortized variational inference, and the price of amortization is
 # measured in nats, with the biases of each measurement stated.
 
@@ -126,9 +126,9 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # - **Rao-Blackwellization** (defined in the next section). With a mean-field
 #   $q_\lambda(z) = \prod_j q_{\lambda_j}(z_j)$, the gradient for $\lambda_j$ needs only the terms
 #   of $\log p(x, z)$ that involve $z_j$. Dropping the others keeps it unbiased; whether it
-#   lowers the variance depends on *which* terms are dropped: below, it helps in a model with one
-#   latent variable per data point and not in two models where every latent shares a term with
-#   every other.
+#   lowers the variance depends on *which* terms are dropped: below, it does not help in two
+#   models where every latent shares a term with every other (an aside shows a model where it
+#   does).
 # - **Adaptive step sizes.** AdaGrad in the paper; Adam here (`vi.fit` offers both). AdaGrad
 #   divides each coordinate's step by the square root of the sum of all its past squared
 #   gradients; Adam divides a moving average of the recent gradients by the square root of a
@@ -174,7 +174,8 @@ for d, (u, v) in pixels.items():  # likelihood factor p(x_d | z): every cause
         ax.plot([a, u], [b, 1.0], color="tab:orange", lw=1, zorder=1)
     ax.plot([u, u], [1.0, v], color="tab:orange", lw=1, zorder=1)
     ax.plot(u, 1.0, "s", color="tab:orange", ms=10, zorder=2)
-    ax.text(u + 0.15, 1.0, f"$p(x_{d} \\mid z)$", fontsize=8, va="center")
+    ax.text(u + 0.15, 1.0, f"$p(x_{d} \\mid z)$", fontsize=9, va="center",
+            bbox=dict(fc="white", ec="none", pad=0.3), zorder=2)
 for j, (a, b) in causes.items():  # prior factor p(z_j)
     color = "tab:orange" if j == 1 else "grey"
     ax.plot([a, a], [b, b + 0.8], color=color, lw=1, zorder=1)
@@ -189,8 +190,9 @@ for d, (u, v) in pixels.items():
 ax.set_xlim(1.5, 9.5)
 ax.set_ylim(-0.5, 3.2)
 ax.axis("off")
-ax.set_title("orange: the factors of $p_1$; "
-             "blue: the Markov blanket of $z_1$", fontsize=9)
+ax.set_title("orange: the factors of $p_1$; grey squares: other factors;\n"
+             "blue: the Markov blanket of $z_1$; grey circles: observed",
+             fontsize=9)
 fig.tight_layout()
 fig
 
@@ -203,7 +205,10 @@ fig
 # $\mathbb E[u\,(f - b) \mid T] = u\,(f_j + \mathbb E[r_j \mid T] - b)$, which is the
 # estimator with $r_j$ dropped exactly when $\mathbb E[r_j \mid T]$ is a constant that the
 # baseline absorbs. Otherwise dropping $r_j$ is not a conditional expectation, and the theorem
-# promises nothing. Does it lower the variance? Expand the square (with
+# promises nothing. In the belief net above, and in model 2 below, every other latent is in
+# $z_j$'s blanket, so $T$ is all of $z$ and $\mathbb E[r_j \mid T] = r_j$: conditioning averages
+# nothing out, "Rao-Blackwellization" there just means dropping terms, and only a measurement
+# can say whether that helps. Does it lower the variance? Expand the square (with
 # $\mathbb E[u r_j] = 0$, and $\mathbb E[u^2 r_j^2] = \mathbb E[u^2]\, \mathbb E[r_j^2]$ because
 # $u$ depends on $z_j$ only):
 #
@@ -212,10 +217,12 @@ fig
 # = \mathbb E[u^2]\, \mathbb E[r_j^2] + 2\, \mathbb E[u^2 f_j r_j]
 # $$
 #
-# (with a baseline, read $f_j - b$ for $f_j$). Its sign depends on the blanket.
+# (with a baseline, read $f_j - b$ for $f_j$, the same $b$ in both; each estimator's *best* $b$
+# may differ, which the first bullet below takes into account). Its sign depends on the blanket.
 #
-# - **An empty blanket: dropping $r_j$ never hurts.** Then $r_j$ involves only variables
-#   independent of $z_j$, and its mean given $T$ is a constant $\bar r_j$. Write
+# - **An empty blanket: dropping $r_j$ never hurts.** Then $T$ is $z_j$ alone, and $r_j$, which
+#   does not involve $z_j$, is independent of it under $q$, so its mean given $T$ is the
+#   constant $\bar r_j = \mathbb E[r_j]$. Write
 #   $r_j = \bar r_j + \tilde r_j$ and $b' = b - \bar r_j$, so that
 #   $u\,(f_j + r_j - b) = u\,(f_j - b') + u\, \tilde r_j$. The two parts are uncorrelated
 #   ($\tilde r_j$ has mean zero given $T$, which fixes $u$ and $f_j$), and the second adds
@@ -243,8 +250,9 @@ fig
 #
 # A coin lands heads with probability $\rho$. A $\operatorname{Beta}(a_1, a_0)$ distribution has
 # density $\propto \rho^{a_1 - 1}(1 - \rho)^{a_0 - 1}$, with pseudo-counts $a_1$ of heads and
-# $a_0$ of tails. The prior is $\operatorname{Beta}(10, 10)$: ten pseudo-counts of heads, ten of
-# tails; the coin shows 6 heads in 10 flips (the data $x$). The likelihood
+# $a_0$ of tails (in this convention the uniform $\operatorname{Beta}(1, 1)$ counts one of each;
+# the exponents are $a - 1$). The prior is $\operatorname{Beta}(10, 10)$: ten pseudo-counts of heads, ten of
+# tails; the coin shows 6 heads in 10 flips (the data $x$; the latent $z$ is $\rho$). The likelihood
 # $\rho^6 (1 - \rho)^4$ has the same form, so the posterior adds the counts:
 # $\operatorname{Beta}(10 + 6, 10 + 4) = \operatorname{Beta}(16, 14)$. We fit
 # $q_\lambda(\rho) = \operatorname{Beta}(a_1, a_0)$ with $\lambda = (\log a_1, \log a_0)$ by BBVI from
@@ -304,7 +312,7 @@ fig
 # accident: at $q = p(\rho \mid x)$, $f(\rho) = \log p(x, \rho) - \log p(\rho \mid x) = \log
 # p(x)$ is the same for every sample, so the optimal baseline $b^\star = \log p(x)$ removes it
 # entirely and the gradient estimate is exactly zero, with zero variance. Far from the optimum
-# the baseline helps less. The cell after the check measures the variance of one sample's
+# the baseline helps less. The next cell, after asserting the checks below, measures the variance of one sample's
 # gradient (summed over the two coordinates of $\lambda$, from 10,000 samples) at the start
 # $\operatorname{Beta}(1, 1)$, at $\operatorname{Beta}(8, 7)$ (roughly half-way) and at the
 # posterior.
@@ -358,8 +366,11 @@ assert at_posterior < 1e-20
 # \mu_{\text{post}} = \Sigma_{\text{post}}\, O^\top y / \tau^2,
 # $$
 #
-# and strongly correlated. ($\Lambda$, the inverse of a covariance, is called the **precision**
-# matrix, as in chapter 3.) A mean-field Gaussian
+# and strongly *negatively* correlated, though the inputs are positively correlated: the two
+# weights explain each other away (chapter 3), since a positive $(O^\top O)_{12}$ makes the
+# precision's off-diagonal positive and so the covariance's negative. This is chapter 3's
+# completing the square, with $O$ for its loadings, no offset, $\omega$ for $z$ and $y$ for $x$. ($\Lambda$, the inverse of a covariance, is called the
+# **precision** matrix, as in chapter 3.) A mean-field Gaussian
 # $q = \mathcal N(\mu_q, \operatorname{diag} \sigma^2)$ cannot show that correlation, but its
 # *best* member is known in closed form. For any $q$, the ELBO is
 # $\log p(y) - \mathrm{KL}(q \,\Vert\, p(\omega \mid y))$ (chapter 3), and for this Gaussian
@@ -380,7 +391,7 @@ assert at_posterior < 1e-20
 # the same). Both BBVI (score function with Rao-Blackwellization and control variate, $S = 20$)
 # and reparameterized VI ($S = 5$) must get there; both fit $\lambda = (\mu_q, \log \sigma^2)$, two
 # means and two log-variances, with Adam with a step of 0.05 decaying along a cosine over 2,000
-# steps.
+# steps. The cell also prints $\eta$, the posterior correlation of the two weights.
 #
 # The figure after the printed numbers draws each Gaussian by its ellipses of 1 and 2 standard
 # deviations (solid and dotted, as the legend says): the exact posterior wide and pale blue,
@@ -444,7 +455,7 @@ plots.plot_gaussian_contours(
 
 # %% [markdown]
 # The best mean-field standard deviations are narrower than the posterior's by the printed
-# factor; $\eta$ is the posterior correlation of the two weights.
+# factor.
 #
 # :::{admonition} Going further: by how much mean-field $q$ is narrower
 # :class: dropdown
@@ -516,7 +527,9 @@ print("the control variate cuts the variance by " + ", ".join(
 # a baseline estimated from the other 9,999 samples, so nearly the best $b^\star$; with the
 # $S = 10$ or 20 samples of a real step, the estimated baseline adds noise of its own. In two
 # dimensions the gap is modest; chapter 4 showed how it grows with the dimension and with
-# narrow $q$.
+# narrow $q$. The plain estimator is noisier at the optimum than at the start: $q$ is narrower
+# there, so the score $(\omega_j - \mu_j)/\sigma_j^2$ is larger, and it multiplies the large mean of $f$,
+# which only a baseline removes.
 #
 # Rao-Blackwellization does not help in this model. At the start it changes nothing (to
 # rounding): $q$ equals the prior there, so the terms it drops, $\log p(\omega_2) - \log
@@ -536,9 +549,10 @@ assert abs(rao_blackwell[0] / controlled[0] - 1) < 1e-9
 assert rao_blackwell[1] > controlled[1]
 
 # %% [markdown]
-# ### Where Rao-Blackwellization helps: one latent variable per data point
+# ### Going further: where Rao-Blackwellization helps, one latent variable per data point
 #
-# Now a model whose latent variables share no factor. Each of $N = 20$ data points has its own
+# The two models so far have non-empty blankets. Here is one whose latent variables share no
+# factor. Each of $N = 20$ data points has its own
 # latent mean: $z_n \sim \mathcal N(0, 1)$ and $x_n \mid z_n \sim \mathcal N(z_n, 1)$, with the
 # $x_n$ drawn from the model. Here the latent coordinate is the data point, so the index $j$ of
 # the sections above is written $n$: $z_n$, $\lambda_n$, $q_{\lambda_n}$ and $r_n$ are $z_j$,
@@ -552,7 +566,8 @@ assert rao_blackwell[1] > controlled[1]
 # grows with $N$. The posterior is $\mathcal N(x_n/2, 1/2)$ for each point, and
 # the ELBO of a mean-field Gaussian is a closed form, whose gradient autograd gives: the value
 # both estimators must average to. We measure at the start, $q = \mathcal N(0, I)$, and halfway
-# to the posterior, $q_{\lambda_n} = \mathcal N(x_n/4, 3/4)$, with 10,000 samples each.
+# to the posterior, $q_{\lambda_n} = \mathcal N(x_n/4, 3/4)$, with 10,000 samples each; each
+# variance is summed over the $2N = 40$ coordinates of $\lambda$.
 
 # %% tags=["hide-input"]
 N_POINTS = 20
@@ -627,16 +642,18 @@ assert all(factor > 4 for factor in cut)
 # A small sigmoid belief net (Neal, 1992), like the one in the factor graph above but with $K = 8$ binary
 # causes $z_j \sim \operatorname{Bernoulli}(1/2)$ and $D = 20$ binary pixels
 # $x_d \sim \operatorname{Bernoulli}(\operatorname{sigmoid}(\ell_d))$, whose logits
-# $\ell = g_\theta(z)$ are an affine function of $z$ with random weights $\theta$ (standard
-# deviation 2), and one $x$ drawn from the model. There is no reparameterization of a Bernoulli
-# sample, so the pathwise gradient does not exist. With $2^8 = 256$ configurations, though,
+# $\ell = g_\theta(z)$ are an affine function of $z$ whose weights are drawn with standard
+# deviation 2 and whose offset centres the logits, and one $x$ drawn from the model. There is no reparameterization of a Bernoulli
+# sample, so the pathwise gradient does not apply (a Bernoulli draw is a step function of its
+# probability, whose derivative is zero almost everywhere). With $2^8 = 256$ configurations, though,
 # everything is exact by enumeration: $\log p(x)$, the posterior marginals $p(z_j = 1 \mid x)$,
 # and the ELBO of any factorized $q_\lambda(z) = \prod_j \operatorname{Bernoulli}(z_j;
 # \operatorname{sigmoid}(\lambda_j))$. Gradient ascent on that exact ELBO, from the uniform
 # start, gives a mean-field optimum (a local one: this ELBO is not concave in $\lambda$), which
 # we still call the best mean-field $q$ (here: the best that gradient ascent from this start
 # finds, not a proven global optimum); BBVI, which sees only samples and evaluations, should reach
-# the same ELBO. (In the code each cause has two logits, one of them redundant; the aside
+# the same ELBO. (In the code each cause has two logits, $\lambda_{j1}$ and $\lambda_{j0}$ with
+# $\lambda_j = \lambda_{j1} - \lambda_{j0}$, one of them redundant; the aside
 # below says why, and the gradient variances printed below sum over all 16.)
 #
 # :::{admonition} Going further: two logits per cause
@@ -784,7 +801,8 @@ assert entropy_q < entropy_p
 # for this one image (the largest ELBO among all $\mathcal N(\mu, \operatorname{diag}
 # \sigma^2)$):
 #
-# - the **approximation gap** $\log p(x) - \mathcal L[q^\star]$: the price of the Gaussian family;
+# - the **approximation gap** $\log p(x) - \mathcal L[q^\star]$: the price of the diagonal
+#   Gaussian family;
 # - the **amortization gap** $\mathcal L[q^\star] - \mathcal L[q_\phi]$: the price of one network
 #   guessing $q$ for every image.
 #
@@ -796,19 +814,28 @@ assert entropy_q < entropy_p
 # the encoder's output: `vi.refine_posterior`); call the result the refined $q_\lambda$. Each
 # ELBO is estimated with 1,000 samples per image, $\hat{\mathcal L}[q]$ (the average over the
 # draws of $\log p_\theta(x \mid z_s)$, minus the closed-form KL), and $\log p(x)$ by the
-# importance-sampled $\mathcal L_{1000}$ of chapter 5 (the log of the average weight $w_s$). Two biases follow, in opposite
-# directions:
+# importance-weighted bound $\mathcal L_{1000}$ of chapter 5: $k = 1000$ weights $w_s$ averaged
+# *inside* one logarithm, not an ELBO estimated from 1,000 samples, which averages outside it.
+# The refined $q_\lambda$ is at best $q^\star$, so the measured amortization gap
+# $\hat{\mathcal L}[q_\lambda] - \hat{\mathcal L}[q_\phi]$ is a **lower bound** on the true one
+# (up to Monte Carlo noise). The measured approximation gap, $\mathcal L_{1000} -
+# \hat{\mathcal L}[q_\lambda]$, can err either way (the aside says why).
 #
-# - the refined $q_\lambda$ is at best $q^\star$, so $\mathcal L[q_\lambda] \le
-#   \mathcal L[q^\star]$, and the measured amortization gap
-#   $\hat{\mathcal L}[q_\lambda] - \hat{\mathcal L}[q_\phi]$ is a lower bound on the true one
-#   (up to Monte Carlo noise);
-# - the measured approximation gap, $\mathcal L_{1000} - \hat{\mathcal L}[q_\lambda]$, errs low
-#   because $\mathbb E[\mathcal L_{1000}] \le \log p(x)$, and errs high because $\mathcal L[q_\lambda]$ is
-#   too small: it can be off either way.
+# :::{admonition} Going further: which way each estimate errs
+# :class: dropdown
+# - The refined $q_\lambda$ is at best $q^\star$, so $\mathcal L[q_\lambda] \le
+#   \mathcal L[q^\star]$: the measured amortization gap errs only low.
+# - The measured approximation gap errs low because $\mathbb E[\mathcal L_{1000}] \le
+#   \log p(x)$, and errs high because $\mathcal L[q_\lambda]$ is too small: it can be off either
+#   way.
+# - Their sum, $\mathcal L_{1000} - \hat{\mathcal L}[q_\phi]$, errs only low: a lower bound on
+#   the whole gap (up to Monte Carlo noise).
 #
-# Their sum, $\mathcal L_{1000} - \hat{\mathcal L}[q_\phi]$, is a lower bound on the whole gap
-# (up to Monte Carlo noise).
+# So "the encoder costs more than the Gaussian family" would need a better $q^\star$ and a
+# tighter bound on $\log p(x)$ than we have here. Cremer et al. (2018), who also tried more
+# flexible families than the Gaussian, concluded that on MNIST most of the gap comes from the
+# imperfect encoder rather than from the family.
+# :::
 
 # %%
 vae = pretrained.load_or_train("chapter5_vae", device=device)
@@ -893,20 +920,20 @@ print(f"amortization's share of the whole gap: {share:.0%} ± {share_se:.0%}")
 # images (the share that refining improved is printed above). Below, the means as
 # one bar read from left to right: the encoder's ELBO (its value printed in the bar), then
 # what refining each image's $q$ added (the amortization gap), then what is left up to
-# $\mathcal L_{1000}$, the dashed line (the approximation gap, as estimated).
+# $\mathcal L_{1000}$, the dashed line (the approximation gap, as estimated). The blue
+# segment's left end is only where the cut axis begins; its right end, the encoder's ELBO, is
+# what counts.
 #
 # **Check.** Refining raises the estimated ELBO $\hat{\mathcal L}$ of more than 90% of the
 # images, and its mean by more than ten standard errors; the mean of
-# $\hat{\mathcal L}[q_\lambda]$ stays below that of $\mathcal L_{1000}$, hence below $\log p(x)$.
+# $\hat{\mathcal L}[q_\lambda]$ stays below that of $\mathcal L_{1000}$ (which was not guaranteed:
+# $\mathcal L_{1000}$ uses the encoder's $q$ as its proposal, not the refined one).
 # The measured amortization gap is most of the measured gap: more than half of it, by more than
-# three standard errors (the share and its standard error are printed above). What the biases
-# allow us to say: at least that many nats of the encoder's gap are the price of amortization,
-# since the measured amortization gap errs only low (up to Monte Carlo noise). How the rest
-# splits is less sure: the approximation gap's estimate can err either way, so "the encoder
-# costs more than the Gaussian family" would need a better $q^\star$ and a tighter bound on
-# $\log p(x)$ than we have here. Cremer et al. (2018), who also tried more flexible families
-# than the Gaussian, concluded that on MNIST most of the gap comes from the imperfect encoder
-# rather than from the family.
+# three standard errors (the share and its standard error are printed above; the standard error
+# is the delta method's for a ratio of two means: the standard deviation over the images of
+# (amortization gap − share × whole gap), divided by $\sqrt{300}$ and by the mean whole gap). Since the
+# measured amortization gap errs only low, at least that many nats of the encoder's gap are the
+# price of amortization; how the rest splits, these estimates cannot say (the aside above).
 
 # %%
 assert (amortization > 0).float().mean() > 0.9
@@ -926,9 +953,9 @@ assert share - 3 * share_se > 1 / 2
 #   exactly on the posterior, where its gradient has zero variance.
 # - Dropping the terms of $\log p$ that do not involve $z_j$ keeps the gradient unbiased, but it
 #   is a Rao-Blackwell step only when their mean given $z_j$ and its Markov blanket is constant.
-#   With one latent per data point (an empty blanket) it cut the variance about sevenfold; in
-#   the regression and the belief net, where every latent's blanket is all the others, it raised
-#   the variance at the optimum: measure before trusting it.
+#   With one latent per data point (an empty blanket, in the aside) it cut the variance about
+#   sevenfold; in the regression and the belief net, where every latent's blanket is all the
+#   others, it raised the variance at the optimum: measure before trusting it.
 # - When the reparameterization trick applies, use it: its gradient was quieter at the start
 #   even in two dimensions, and chapter 4 showed the gap growing with the dimension.
 # - The VAE encoder is amortized VI. Refining each image's Gaussian raised the estimated ELBO
@@ -968,7 +995,8 @@ assert share - 3 * share_se > 1 / 2
 #
 # :::{dropdown} Solution
 # AdaGrad's step for one coordinate is the step size divided by the square root of the sum of
-# the squares $\hat g^2$ of all its gradient estimates so far, this step's included: a
+# the squares of all its gradient estimates so far (each the mean of the $S$ per-sample
+# estimates), this step's included: a
 # built-in decay, since the sum only grows. With the control variate, step size 1 converges
 # fastest (within 5% from step 179 on here) and then stays: at the posterior the controlled
 # gradient is zero, so nothing pushes $q$ away. Step size 0.3 is far slower: it takes more than
@@ -1018,8 +1046,8 @@ for lr in (0.3, 1.0):
 # The KL usually *shrinks*: in 9 of the 10 networks below, its lower median (the fifth
 # smallest of the ten values) falling from 0.103 to 0.002 nats. With weights twice as large
 # (the same weights doubled, and $x$ drawn again from the sharper model), each pixel is a much
-# sharper function of the causes, so the 20 pixels usually pin the causes down: the most
-# probable configuration $z^\star$ gains posterior probability in 9 of the 10 networks. A
+# sharper function of the causes, so the 20 pixels usually pin the causes down: the
+# largest posterior probability of a single configuration rises in 9 of the 10 networks. A
 # posterior concentrated on one configuration is
 # nearly a product of independent factors, and a bound says how nearly: the point mass on
 # $z^\star$ is a limit of factorized $q$'s, and its ELBO is $\log p(x, z^\star) = \log p(x) +
@@ -1036,8 +1064,8 @@ for lr in (0.3, 1.0):
 # With large weights a confident $q$ needs large logits, which Adam reaches only slowly, about
 # one step of 0.05 at a time; the cell finds the best mean-field $q$ by **coordinate ascent**
 # instead (CAVI; Blei, Kucukelbir & McAuliffe, 2017), which sets each factor in turn to its
-# optimum given the others: $\log q_j(z_j) = \mathbb E_{q_{-j}}[\log p(x, z)] +
-# \text{const}$, expectations over the other factors. The exact ELBO never decreases, and the
+# optimum given the others: $\log q_{\lambda_j}(z_j) = \mathbb E[\log p(x, z)] +
+# \text{const}$, the expectation over the other factors $\prod_{k \ne j} q_{\lambda_k}$. The exact ELBO never decreases, and the
 # cell checks that each end point is a stationary point: for every factor strictly inside
 # $(10^{-12}, 1 - 10^{-12})$ the gradient of the exact ELBO in its logit, by autograd through the
 # enumeration, is below $10^{-6}$; a factor pinned at that bound (its logit would be infinite)
@@ -1163,7 +1191,7 @@ for name, other in (("refined from the encoder", from_encoder),
 # so does $b'$, so the smallest variance with $r_j$ kept is the smallest variance with $r_j$
 # dropped plus $\mathbb E[u^2] \operatorname{Var}[r_j] \ge 0$. When $r_j$ involves variables of
 # the blanket, $\mathbb E[r_j \mid T]$ is not constant, the cross term $2\, \mathbb E[u^2
-# (f_j - b')\, \tilde r_j]$ survives, and it can be negative enough to make dropping $r_j$ a
+# (f_j - b)\, r_j]$ of the expansion in the main text survives, and it can be negative enough to make dropping $r_j$ a
 # loss, as in models 2 and 3.
 # :::
 

@@ -746,8 +746,18 @@ ax = fig.axes[0]
 picture = dict(xlim=ax.get_xlim(), ylim=ax.get_ylim())
 ax.plot(*plots.latent_grid_pixels(rim, square), color="tab:red", lw=1.5,
         label=f"99% of the codes of {weakest}s")
+mark_x, mark_y = plots.latent_grid_pixels(centre[None], square)
+ax.plot(mark_x, mark_y, "+", color="tab:red", ms=12, mew=2,
+        label="the centre of its codes: the ellipse's inside")
 ax.set(**picture)  # the ellipse may leave the grid: keep the grid's extent
-ax.legend(loc="upper left", bbox_to_anchor=(0, 0), fontsize=8)  # below
+ticks = torch.tensor([-2.5, 0.0, 2.5])
+tick_x, tick_y = plots.latent_grid_pixels(torch.stack([ticks, ticks], 1),
+                                          square)
+ax.set_axis_on()
+ax.set_xticks(tick_x.tolist(), ["-2.5", "0", "2.5"])
+ax.set_yticks(tick_y.tolist(), ["-2.5", "0", "2.5"])
+ax.set(xlabel="$z_1$", ylabel="$z_2$")
+ax.legend(loc="upper left", bbox_to_anchor=(0, -0.08), fontsize=8)  # below
 fig
 
 # %% [markdown]
