@@ -14,6 +14,7 @@ from vaebook.flows import invertible_u, planar_flow, planar_parameter_count
 from vaebook.likelihood import iwae_loss, log_importance_weights
 from vaebook.losses import elbo, vae_loss
 from vaebook.models import VAE
+from vaebook.vi import refine_posterior
 
 F64 = torch.float64
 
@@ -100,7 +101,7 @@ def test_a_flow_vae_estimates_its_kl_by_monte_carlo_and_round_trips_a_checkpoint
     assert again.config["flow_layers"] == 3
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(elbo(model, x, 4, g1), elbo(again, x, 4, g2))
-    with pytest.raises(ValueError, match="has a flow"):
+    with pytest.raises(TypeError, match="flow parameters"):
         elbo(model, x, 1, posterior=(mu, logvar))
     with pytest.raises(ValueError, match="flow_layers"):
         VAE(latent_dim=2, flow_layers=-1)
@@ -128,3 +129,19 @@ def test_iwae_loss_with_one_sample_is_the_elbo_on_average():
         iwae_loss(0)
     with pytest.raises(TypeError, match="model"):
         iwae_loss(2)(torch.nn.Linear(6, 6), x)
+
+
+def test_refining_a_flow_posterior_per_image_refines_the_flow_too():
+    model = small_flow_vae(layers=2)
+    x = torch.bernoulli(torch.full((4, 6), 0.4, dtype=F64), generator=torch.Generator().manual_seed(1))
+    start = model.encode_posterior(x)
+    refined = refine_posterior(model, x, steps=100, n_samples=20, lr=0.05, progress=False)
+    assert len(refined) == 3 and not torch.equal(refined[2], start[2])
+
+    def mean_elbo(posterior):
+        g = torch.Generator().manual_seed(7)
+        with torch.no_grad():
+            return elbo(model, x, 20_000, g, posterior=posterior)
+
+    assert (mean_elbo(refined) > mean_elbo(start)).all()
+    assert (mean_elbo(refined) < log_evidence_by_quadrature(model, x)).all()

@@ -186,3 +186,36 @@ def test_the_book_seed_moves_every_recipe_and_its_cache_file(tiny_recipe, monkey
     monkeypatch.setenv("VAEBOOK_SEED", "0")
     zero, _ = pretrained.train_recipe("tiny", torch.rand(32, 784), device="cpu", progress=False)
     assert not torch.equal(one.decoder[0].weight, zero.decoder[0].weight)  # other initial weights
+
+
+def test_later_fields_keep_older_recipes_hashes_and_change_the_hash_when_used():
+    import hashlib
+    import json
+
+    for recipe in pretrained.RECIPES.values():  # the hash from before the later fields existed
+        older = {k: v for k, v in asdict(recipe).items() if k not in pretrained.LATER_FIELDS}
+        expected = hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:10]
+        assert recipe.digest() == expected
+    digests = {pretrained.Recipe(**{**TINY.__dict__, field: value}).digest()
+               for field, value in (("iwae_k", 5), ("flow_layers", 2), ("prior_components", 3))}
+    assert len(digests | {TINY.digest()}) == 4
+    assert "iwae_k" not in repr(TINY)
+    assert "iwae_k=5" in repr(pretrained.Recipe(**{**TINY.__dict__, "iwae_k": 5}))
+
+
+def test_recipes_for_iwae_flows_and_a_learned_prior_train_and_reload(tiny_recipe, monkeypatch):
+    recipe = pretrained.Recipe(**{**TINY.__dict__, "loss": "iwae", "iwae_k": 3, "flow_layers": 2,
+                                  "prior_components": 3})
+    monkeypatch.setitem(pretrained.RECIPES, "rich", recipe)
+    model = pretrained.load_or_train("rich", device="cpu", progress=False)
+    assert model.flow_layers == 2 and model.prior.config["components"] == 3
+    assert model.prior.config["learnable"]
+    untrained = pretrained.build_model(pretrained.recipe("rich"))
+    assert not torch.equal(model.prior.means, untrained.prior.means)  # the prior trained too
+    again = pretrained.load_or_train("rich")
+    for name, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value), name
+    for field in ("flow_layers", "prior_components"):
+        with pytest.raises(ValueError, match=f"{field} is for a VAE only"):
+            pretrained.build_model(pretrained.Recipe(model="Autoencoder", hidden=(8,), latent_dim=2,
+                                                     loss="bce", epochs=1, **{field: 2}))

@@ -29,6 +29,7 @@ from vaebook.checks import (
 )
 from vaebook.corruption import gaussian_noise
 from vaebook.densities import log_bernoulli, log_normal_diag
+from vaebook.flows import planar_parameter_count
 from vaebook.models import VAE, Autoencoder, Classifier, ConditionalVAE, check_input, reparameterize
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
@@ -44,17 +45,24 @@ def check_model_and_data(model: object, x: object, cls: type[nn.Module], name: s
     check_input(model, x, name, values=True)
 
 
-def check_gaussian_per_image(model: VAE, x: Tensor, pair: object, name: str) -> None:
-    """Check that ``pair`` is a Gaussian (μ, log σ²) for each row of x in ``model``'s latent
-    space: a tuple of two finite (len(x), K) tensors in the model's dtype, on its device."""
-    if not isinstance(pair, tuple) or len(pair) != 2:
-        raise TypeError(f"{name} must be a tuple (mu, logvar) of per-image values, got "
-                        f"{type(pair).__name__}.")
-    for part, value in zip(("mu", "logvar"), pair, strict=True):
-        check_input(model, value, f"{name}'s {part}", model.latent_dim)
+def check_posterior_per_image(model: VAE, x: Tensor, parts: object, name: str) -> None:
+    """Check that ``parts`` is a q for each row of x, as ``VAE.encode_posterior`` gives it: a
+    Gaussian (μ, log σ²), two finite (len(x), K) tensors in the model's dtype, on its device,
+    and for a model with a flow the flow's parameters, (len(x), T (2K + 1)), too."""
+    k, layers = model.latent_dim, getattr(model, "flow_layers", 0)
+    names, widths = ["mu", "logvar"], [k, k]
+    if layers:
+        names.append("flow parameters")
+        widths.append(planar_parameter_count(k, layers))
+    if not isinstance(parts, tuple) or len(parts) != len(names):
+        raise TypeError(f"{name} must be a tuple ({', '.join(names)}) of per-image values, as "
+                        f"encode_posterior returns it; got {type(parts).__name__}"
+                        f"{f' of {len(parts)}' if isinstance(parts, tuple) else ''}.")
+    for part, width, value in zip(names, widths, parts, strict=True):
+        check_input(model, value, f"{name}'s {part}", width)
         if len(value) != len(x):
             raise ValueError(f"{name}'s {part} must have one row per image, shape ({len(x)}, "
-                             f"{model.latent_dim}), got {tuple(value.shape)}.")
+                             f"{width}), got {tuple(value.shape)}.")
         check_finite(value, f"{name}'s {part}")
 
 
@@ -70,7 +78,7 @@ def _check_elbo(model: object, x: object, n_samples: int, posterior: object, bet
     check_positive_int(n_samples, "n_samples")
     check_real(beta, "beta", 0.0, float("inf"), include_low=True)
     if posterior is not None:
-        check_gaussian_per_image(model, x, posterior, "posterior")
+        check_posterior_per_image(model, x, posterior, "posterior")
 
 
 def draw_and_decode(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1,

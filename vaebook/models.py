@@ -209,29 +209,32 @@ class VAE(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, D) -> (μ, log σ²), each (B, K): the Gaussian q (before the flow, if any)."""
+        return self.encode_posterior(x)[:2]
+
+    def encode_posterior(self, x: Tensor) -> tuple[Tensor, ...]:
+        """x: (B, D) -> all of q_φ(z | x) for each image: (μ, log σ²), each (B, K), and with a
+        flow its parameters too, (B, T (2K + 1)). What ``draw_posterior`` takes as ``posterior``."""
         out = self.encoder(check_input(self, x))
         k = self.latent_dim
-        return out[:, :k], out[:, k:2 * k]
+        parts = (out[:, :k], out[:, k:2 * k])
+        return (*parts, out[:, 2 * k:]) if self.flow_layers else parts
 
     def draw_posterior(self, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
-                       posterior: tuple[Tensor, Tensor] | None = None
+                       posterior: tuple[Tensor, ...] | None = None
                        ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """S = ``n_samples`` reparameterized draws z_s ~ q_φ(z | x) and their log q_φ(z_s | x),
+        """S = ``n_samples`` reparameterized draws z_s ~ q(z | x) and their log q(z_s | x),
         (S, B, K) and (S, B), with the Gaussian's (μ, log σ²), (B, K) each. q is the encoder's
-        (through its flow, if any), or the given per-image Gaussian ``posterior``."""
-        if posterior is not None:
-            if self.flow_layers:
-                raise ValueError("posterior= gives a Gaussian q, but this model's q has a flow; "
-                                 "leave posterior out.")
-            mu, logvar = posterior
-        else:
-            out = self.encoder(check_input(self, x))
-            k = self.latent_dim
-            mu, logvar = out[:, :k], out[:, k:2 * k]
+        (through its flow, if any), or the given per-image ``posterior``, shaped as
+        ``encode_posterior`` returns it (refined per image by ``vi.refine_posterior``)."""
+        parts = self.encode_posterior(x) if posterior is None else tuple(posterior)
+        if len(parts) != 2 + bool(self.flow_layers):
+            raise ValueError(f"posterior must be (mu, logvar){', flow parameters' * bool(self.flow_layers)} "
+                             f"for this model, as encode_posterior returns it; got {len(parts)} parts.")
+        mu, logvar = parts[:2]
         z = reparameterize(mu, logvar, n_samples, generator)
         log_q = log_normal_diag(z, mu, logvar)
-        if self.flow_layers and posterior is None:
-            z, log_det = planar_flow(z, out[:, 2 * k:])
+        if self.flow_layers:
+            z, log_det = planar_flow(z, parts[2])
             log_q = log_q - log_det
         return z, log_q, mu, logvar
 

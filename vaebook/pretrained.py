@@ -32,6 +32,8 @@ from torch import Tensor, nn
 
 from vaebook.checkpoints import load_model, save_model
 from vaebook.data import binarize_dynamic, binarize_static, data_dir, folder, load_mnist
+from vaebook.distributions import MixturePrior
+from vaebook.likelihood import iwae_loss
 from vaebook.losses import bce_loss, cross_entropy_loss, denoising_bce_loss, vae_loss
 from vaebook.models import MODELS, init_output_bias
 from vaebook.randomness import book_seed
@@ -47,12 +49,16 @@ class Recipe:
     ``model`` is "VAE", "Autoencoder" or "Classifier"; ``hidden`` are the hidden widths, those of
     the decoder in mirror order, and of the encoder too unless ``encoder_hidden`` (a VAE only) says
     otherwise; ``latent_dim`` is the code size K (for a classifier: the number of classes).
-    ``loss`` is "vae" (−ELBO on dynamically binarized images), "bce" (the reconstruction's
+    ``loss`` is "vae" (−ELBO on dynamically binarized images), "iwae" (−L_k with k =
+    ``iwae_k``, on the same images), "bce" (the reconstruction's
     cross-entropy), "denoising_bce" (the same for an input corrupted with Gaussian noise of std
     ``noise_std``) or "cross_entropy" (a classifier's, on the labels). ``output_bias_init``
     starts the decoder at the mean training image (``models.init_output_bias``). ``seed`` fixes
     the initial weights and every random draw of training; the book's seed
-    (``randomness.book_seed``, ``$VAEBOOK_SEED``) is added to it by :func:`recipe`.
+    (``randomness.book_seed``, ``$VAEBOOK_SEED``) is added to it by :func:`recipe`. A VAE's
+    posterior gets ``flow_layers`` planar layers (``models.VAE``), and its prior becomes a
+    learned mixture of ``prior_components`` Gaussians (``distributions.MixturePrior``) when that
+    is above 0.
     """
 
     model: str
@@ -67,9 +73,26 @@ class Recipe:
     output_bias_init: bool = False
     seed: int = 0
     encoder_hidden: tuple[int, ...] | None = None
+    iwae_k: int = 1
+    flow_layers: int = 0
+    prior_components: int = 0
+
+    def __repr__(self) -> str:
+        """The fields, without the later ones left at their defaults (as ``digest`` counts them)."""
+        shown = ", ".join(f"{key}={value!r}" for key, value in self._counted().items())
+        return f"Recipe({shown})"
+
+    def _counted(self) -> dict:
+        return {key: value for key, value in asdict(self).items()
+                if key not in LATER_FIELDS or value != LATER_FIELDS[key]}
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        """A hash of the recipe. Fields added later count only when they differ from their
+        defaults, so an older recipe keeps its hash, and its cached model."""
+        return hashlib.sha256(json.dumps(self._counted(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+LATER_FIELDS = {"iwae_k": 1, "flow_layers": 0, "prior_components": 0}
 
 
 RECIPES = {
@@ -82,9 +105,11 @@ RECIPES = {
     "digit_classifier": Recipe(model="Classifier", hidden=(256,), latent_dim=10, loss="cross_entropy",
                                epochs=5),
 }
-LOSSES = {"vae": lambda recipe: vae_loss, "bce": lambda recipe: bce_loss,
+LOSSES = {"vae": lambda recipe: vae_loss, "iwae": lambda recipe: iwae_loss(recipe.iwae_k),
+          "bce": lambda recipe: bce_loss,
           "denoising_bce": lambda recipe: denoising_bce_loss(recipe.noise_std),
           "cross_entropy": lambda recipe: cross_entropy_loss}
+BINARY = ("vae", "iwae")  # the losses that train on binarized images
 
 
 def recipe(name: str) -> Recipe:
@@ -114,7 +139,10 @@ def selection(name: str) -> dict:
     if not path.is_file():
         raise ValueError(f"recipe {name!r} has no selection table (vaebook/selection/{name}.json); "
                          f"chapter5_vae has one, written by benchmarks/vae_selection.py.")
-    return json.loads(path.read_text(encoding="utf-8"))
+    table = json.loads(path.read_text(encoding="utf-8"))
+    for row in table["rows"].values():  # a table may predate the later fields: their defaults
+        row["recipe"] = {**LATER_FIELDS, **row["recipe"]}
+    return table
 
 
 def cache_dir(directory: str | os.PathLike | None = None) -> Path:
@@ -136,8 +164,11 @@ def build_model(recipe: Recipe) -> nn.Module:
     if recipe.model not in MODELS or recipe.loss not in LOSSES:
         raise ValueError(f"a recipe's model must be one of {sorted(MODELS)} and its loss one of "
                          f"{sorted(LOSSES)}, got {recipe.model!r} and {recipe.loss!r}.")
-    if recipe.encoder_hidden is not None and recipe.model != "VAE":
-        raise ValueError(f"encoder_hidden is for a VAE only, not a {recipe.model}.")
+    vae_only = {"encoder_hidden": recipe.encoder_hidden is not None, "flow_layers": recipe.flow_layers,
+                "prior_components": recipe.prior_components, "iwae": recipe.loss == "iwae"}
+    for field, used in vae_only.items():
+        if used and recipe.model != "VAE":
+            raise ValueError(f"{field} is for a VAE only, not a {recipe.model}.")
     if recipe.model == "Classifier":
         options = {"hidden": recipe.hidden, "classes": recipe.latent_dim}
     else:
@@ -146,6 +177,10 @@ def build_model(recipe: Recipe) -> nn.Module:
             options["encoder_hidden"] = recipe.encoder_hidden
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
+        if recipe.flow_layers:
+            options["flow_layers"] = recipe.flow_layers
+        if recipe.prior_components:
+            options["prior"] = MixturePrior.initial(recipe.latent_dim, recipe.prior_components)
         return MODELS[recipe.model](**options)
 
 
@@ -204,7 +239,7 @@ def fit_recipe(recipe: Recipe, x_train: Tensor, x_test: Tensor | None = None, *,
         init_output_bias(model, x_train)
     history = train(model, LOSSES[recipe.loss](recipe), x_train, x_test=x_test, labels=labels,
                     test_labels=test_labels, epochs=recipe.epochs, batch_size=recipe.batch_size,
-                    lr=recipe.lr, transform=binarize_dynamic if recipe.loss == "vae" else None,
+                    lr=recipe.lr, transform=binarize_dynamic if recipe.loss in BINARY else None,
                     cosine_schedule=recipe.cosine_schedule, seed=recipe.seed, device=device,
                     progress=progress)
     return model.cpu().eval(), history
@@ -222,7 +257,7 @@ def load_or_train(name: str, *, directory: str | os.PathLike | None = None,
         return load_model(path, expected_class=MODELS[spec.model])
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
-    if spec.loss == "vae":
+    if spec.loss in BINARY:
         x_test = binarize_static(x_test, seed=spec.seed)
     labelled = spec.loss == "cross_entropy"
     model, _ = fit_recipe(spec, x_train, x_test, labels=y_train if labelled else None,

@@ -31,7 +31,7 @@ from tqdm import tqdm  # text bars, as in training: no widget state in the noteb
 
 from vaebook.checks import check_finite, check_positive_int, check_real, check_tensor, check_values, trusted
 from vaebook.estimators import diagonal_gaussian, pathwise_gradient, score_function_gradient
-from vaebook.losses import check_gaussian_per_image, elbo
+from vaebook.losses import check_posterior_per_image, elbo
 from vaebook.models import VAE, model_device
 from vaebook.randomness import drawing_from, seeded_generator
 
@@ -264,33 +264,35 @@ def gradient_variance(grads: dict[str, Tensor]) -> Tensor:
     return sum(g.reshape(len(g), -1).var(0).sum() for g in grads.values())
 
 
-def refine_posterior(vae: VAE, x: Tensor, *, init: tuple[Tensor, Tensor] | None = None, steps: int = 300,
+def refine_posterior(vae: VAE, x: Tensor, *, init: tuple[Tensor, ...] | None = None, steps: int = 300,
                      n_samples: int = 10, lr: float = 0.01, seed: int = 0,
-                     progress: bool = True) -> tuple[Tensor, Tensor]:
+                     progress: bool = True) -> tuple[Tensor, ...]:
     """Non-amortized VI for each image: start from ``init`` = (μ, log σ²), each (B, K) (default:
     the encoder's output, (μ_φ(x), log σ²_φ(x))), and maximize each image's own ELBO
     (``losses.elbo`` with that ``posterior``) over its own (μ, log σ²) by reparameterized
-    gradients and Adam, the decoder fixed. x: (B, D) in [0, 1], on the model's device; ``init``
-    on the same device, in the model's dtype (e.g. zeros for the prior N(0, I)). Returns the
-    refined (μ, log σ²), each (B, K), detached; ``init`` is left as it is. Raises
-    ``FloatingPointError`` when they stop being finite (then lower ``lr``)."""
+    gradients and Adam, the decoder fixed. For a VAE with a flow, q's parts are those of
+    ``VAE.encode_posterior``, the flow's parameters too, and all of them are refined. x: (B, D)
+    in [0, 1], on the model's device; ``init`` on the same device, in the model's dtype (e.g.
+    zeros for the prior N(0, I)). Returns the refined parts, detached; ``init`` is left as it
+    is. Raises ``FloatingPointError`` when they stop being finite (then lower ``lr``)."""
     elbo.check(vae, x, n_samples)
     if init is not None:
-        check_gaussian_per_image(vae, x, init, "init")
+        check_posterior_per_image(vae, x, init, "init")
     check_positive_int(steps, "steps")
     check_real(lr, "lr")
     generator = seeded_generator(seed, model_device(vae))
     with torch.no_grad():
-        start = vae.encode(x) if init is None else init
-        mu, logvar = (t.detach().clone().requires_grad_() for t in start)
-    optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+        start = vae.encode_posterior(x) if init is None else init
+        parts = [t.detach().clone().requires_grad_() for t in start]
+    optimizer = torch.optim.Adam(parts, lr=lr)
     with trusted():  # checked above, once
         for _ in tqdm(range(steps), desc="refining q per image", disable=not progress):
-            loss = -elbo(vae, x, n_samples, generator, posterior=(mu, logvar)).sum()
-            # Gradients for (μ, log σ²) only: the decoder stays as it is and collects none.
-            mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
+            loss = -elbo(vae, x, n_samples, generator, posterior=tuple(parts)).sum()
+            # Gradients for q's parts only: the decoder stays as it is and collects none.
+            for part, grad in zip(parts, torch.autograd.grad(loss, parts), strict=True):
+                part.grad = grad
             optimizer.step()
-    if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
-        raise FloatingPointError(f"refinement diverged (non-finite μ or log σ²) within {steps} steps: "
-                                 f"lower lr (now {lr:g}).")
-    return mu.detach(), logvar.detach()
+    if not all(torch.isfinite(part).all() for part in parts):
+        raise FloatingPointError(f"refinement diverged (non-finite parameters of q) within {steps} "
+                                 f"steps: lower lr (now {lr:g}).")
+    return tuple(part.detach() for part in parts)
