@@ -417,8 +417,9 @@ assert share - share_control - 3 * margin_se > 0.2
 #
 # A **two-sample comparison** (`analysis.empty_draws`) answers the question. Draw 2,000 points from the chosen
 # distribution and measure how far each is from its nearest training code; do the same for the
-# test codes, which follow the codes' distribution whatever it is. Call a draw *empty* when it is
-# farther from every training code than 99% of test codes are. If the codes followed the chosen
+# test codes, which follow the codes' distribution whatever it is. Call a draw *empty* when its
+# distance to the nearest training code is larger than the 99th percentile of the same distance
+# over the test codes: only 1% of test codes are that far from their nearest training code. If the codes followed the chosen
 # distribution, a draw would be just another test code, and about 1% of the draws would be
 # empty. Distances in the code plane have no unit of their own (an encoder that doubled every
 # code, followed by a decoder that halved its input, would be the same autoencoder), which is why

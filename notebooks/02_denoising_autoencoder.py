@@ -20,8 +20,9 @@
 # noisy input; how corrupting its input (Vincent et al., 2008) forces it to learn what digits
 # look like instead; how well the result removes noise, compared
 # with a plain autoencoder and a classical median filter, measured in PSNR against the clean
-# images; where it fails; and how the best possible denoiser is tied to the gradient of a
-# log-density (Tweedie's formula), the seed of score-based and diffusion models.
+# images; where it fails; and, in an optional box at the end, how the best possible denoiser is
+# tied to the gradient of a log-density (Tweedie's formula), the seed of score-based and
+# diffusion models.
 
 # %% tags=["hide-input", "nbval-ignore-output"]
 # On Colab, install the book's package (once per session).
@@ -573,7 +574,8 @@ assert firing["denoising AE"] - 3 * firing_se > firing["plain AE"] + 0.04
 #   detail included, whatever the input (a train/test noise mismatch). Its 64-number code
 #   costs some detail too, but not that much: a network with the same code, trained at 0.1,
 #   beats the noisy input there (exercise 2).
-# - The squared-error-optimal denoiser moves a noisy image by $\tau^2$ times the score of the
+# - (From the box "Going further: a denoiser learns a score".) The squared-error-optimal
+#   denoiser moves a noisy image by $\tau^2$ times the score of the
 #   noise-smoothed density (Tweedie's formula): denoising is a way to learn scores.
 
 # %% [markdown]

@@ -390,7 +390,8 @@ assert correlation < -0.8
 # $\log \mathcal N(z; \mu, \Sigma) = -\tfrac12 \big[K \log 2\pi + \log\det\Sigma + (z - \mu)^\top \Sigma^{-1} (z - \mu)\big]$.
 # For $q = \mathcal N(\mu_q, \Sigma_q)$ and $p = \mathcal N(\mu_p, \Sigma_p)$ (below, $p$ is the prior or
 # the posterior, whichever $q$ is compared with),
-# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log p(z)]$ is the lemma applied twice.
+# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log \mathcal N(z; \mu_p, \Sigma_p)]$ is
+# the lemma applied twice.
 # The $K \log 2\pi$ terms cancel; the lemma with $\bar z = \mu_p$, $A = \Sigma_p^{-1}$ gives
 # $\mathbb E_q[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)] = (\mu_q - \mu_p)^\top \Sigma_p^{-1}
 # (\mu_q - \mu_p) + \operatorname{tr}(\Sigma_p^{-1} \Sigma_q)$, and with $\bar z = \mu_q$,
@@ -553,8 +554,10 @@ assert max(differences) < 1e-10
 assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 
 # %% [markdown]
-# The first form of the bound gives the same number; the dropdown below shows it, and the cell
-# after it checks it.
+# The first form of the bound gives the same number. It splits the ELBO into
+# $\mathbb E_q[\log p(x \mid z)] + \mathbb E_q[\log p(z)] + \mathbb H[q]$, with the entropy
+# $\mathbb H[q] = -\mathbb E_q[\log q] = \tfrac12[K(1 + \log 2\pi) + \log\det\Sigma_q]$ for a
+# Gaussian; the dropdown derives both pieces, and the cell after it checks them.
 #
 # :::{admonition} Going further: the two forms agree
 # :class: dropdown
@@ -672,15 +675,21 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # of its diagonal). The gap $\log p(x) - \mathcal L(\lambda)$ must fall to
 # zero and $q$ must become the posterior. As a contrast we also fit a *mean-field* $q$, with a
 # diagonal covariance: it cannot represent the correlation of the posterior, so its gap stays
-# open. Its optimum follows from the Gaussian KL with $(\mu_p, \Sigma_p) = (\mu_{\text{post}},
-# \Sigma_{\text{post}})$ and $\Sigma_q = \operatorname{diag}\sigma^2$. The mean of $q$ enters only
-# the quadratic form, which is zero at $\mu_q = \mu_{\text{post}}$. Since
-# $\operatorname{tr}(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2) = \sum_j
-# (\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2$ and $\log\det \operatorname{diag}\sigma^2 = \sum_j
-# \log \sigma_j^2$, each variance $\sigma_j^2$ enters only as $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2 - \log
-# \sigma_j^2\big)$, smallest at $\sigma_j^2 = 1 / (\Sigma_{\text{post}}^{-1})_{jj}$: the inverses of the
-# diagonal of the posterior *precision*, not the diagonal of $\Sigma_{\text{post}}$, which is
-# wider (exercise 1 writes it out, with the gap this leaves).
+# open. Write $\Lambda = \Sigma_{\text{post}}^{-1}$ for the posterior precision. Its optimum
+# follows from the Gaussian KL with $(\mu_p, \Sigma_p) = (\mu_{\text{post}}, \Sigma_{\text{post}})$
+# and $\Sigma_q = \operatorname{diag}\sigma^2$: since $\operatorname{tr}(\Lambda
+# \operatorname{diag}\sigma^2) = \sum_j \Lambda_{jj} \sigma_j^2$ and $\log\det
+# \operatorname{diag}\sigma^2 = \sum_j \log \sigma_j^2$,
+#
+# $$
+# \mathrm{KL}\big(q \,\|\, p(z \mid x)\big) = \tfrac12 (\mu_q - \mu_{\text{post}})^\top \Lambda
+# (\mu_q - \mu_{\text{post}}) + \tfrac12 \sum_j \big(\Lambda_{jj} \sigma_j^2 - \log \sigma_j^2\big)
+# + \text{const},
+# $$
+#
+# smallest at $\mu_q = \mu_{\text{post}}$ and $\sigma_j^2 = 1 / \Lambda_{jj}$: the inverses of the
+# diagonal of the precision, not the diagonal of $\Sigma_{\text{post}}$, which is wider
+# (exercise 1 writes it out, with the gap this leaves).
 #
 # The first figure follows the gap along the gradient steps, on a log scale, for both fits,
 # with the gap of the mean-field optimum as a dotted black line. The full-covariance gap falls
@@ -853,15 +862,16 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# Two of these KLs have short formulas. Put the mean-field variances
-# $1/(\Sigma_{\text{post}}^{-1})_{jj}$ into the Gaussian KL: the trace term gives $K$ and cancels
-# $-K$, leaving $\tfrac12\big(\sum_j \log(\Sigma_{\text{post}}^{-1})_{jj} - \log\det
-# \Sigma_{\text{post}}^{-1}\big)$. In two dimensions the precision's correlation is $-\eta$, so
-# $\det \Sigma_{\text{post}}^{-1} = (\Sigma_{\text{post}}^{-1})_{11} (\Sigma_{\text{post}}^{-1})_{22}
-# (1 - \eta^2)$, and the loss is $-\tfrac12 \log(1 - \eta^2)$, whatever $x$ is. The prior as $q$,
-# $(\mu_q, \Sigma_q) = (0, I)$, loses $\tfrac12\big(\operatorname{tr} \Sigma_{\text{post}}^{-1} - K
-# - \log\det \Sigma_{\text{post}}^{-1}\big)$ for every $x$, plus $\tfrac12 \mu_{\text{post}}^\top
-# \Sigma_{\text{post}}^{-1} \mu_{\text{post}}$ for this $x$ (Solution 1 has the details).
+# Two of these KLs have short formulas. Put the mean-field variances $1/\Lambda_{jj}$ into the
+# Gaussian KL: the trace term gives $K$ and cancels $-K$, leaving $\tfrac12\big(\sum_j
+# \log\Lambda_{jj} - \log\det \Lambda\big)$. In two dimensions, inverting the symmetric
+# $\Sigma_{\text{post}}$ swaps its diagonal entries, flips the sign of the off-diagonal one and
+# divides all three by the determinant, so the precision's correlation is $-\eta$,
+# $\det \Lambda = \Lambda_{11} \Lambda_{22} (1 - \eta^2)$, and the loss is
+# $-\tfrac12 \log(1 - \eta^2)$, whatever $x$ is. The prior as $q$, $(\mu_q, \Sigma_q) = (0, I)$,
+# loses $\tfrac12\big(\operatorname{tr} \Lambda - K - \log\det \Lambda\big)$ for every $x$, plus
+# $\tfrac12 \mu_{\text{post}}^\top \Lambda \mu_{\text{post}}$ for this $x$ (Solution 1 has the
+# details).
 #
 # **Check.** For every $q$ the two parts add up to $\log p(x)$ to 1e-10; for the exact posterior,
 # whose KL to itself is zero by definition, this says that its ELBO is $\log p(x)$. The best
@@ -910,7 +920,7 @@ print(f"E[w_1^2] / p(x)^2 = {second_moment:.2f}; relative SD of the "
       f"{measured_sd:.1%} measured")
 
 # %% [markdown]
-# **Check.** The 500 estimates average to $p(x)$ within four standard errors, and their
+# **Check.** The 2,000 estimates average to $p(x)$ within four standard errors, and their
 # relative standard deviation is within 4 × 1.6% of $\sqrt{(\mathbb E[\bar w_1^2] - 1) / k}$ from
 # the quadrature, by four times the standard error of a measured standard deviation. (Each
 # estimate averages 100 weights, so it is nearly Gaussian, and a standard deviation measured on
