@@ -367,7 +367,9 @@ print(f"score / pathwise grows {growth:.0f}-fold from sigma = 1 to "
 # $\sigma = 0.1$), although its own variance is U-shaped in $\sigma$: it is larger at
 # $\sigma = 0.1$ and at $\sigma = 3$ than at 0.3 (the middle panel); and it grows
 # with $K$ much faster than the number of coordinates. The baseline
-# removes much of it. The next section explains all three with one formula.
+# removes much of it. Averaging $S$ independent estimates divides each variance by $S$, so the
+# ratio of two variances is also the ratio of the samples each estimator needs for the same
+# accuracy. The next section explains all three with one formula.
 #
 # ## Why the score function's variance grows
 #

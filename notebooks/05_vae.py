@@ -216,9 +216,11 @@ assert loss_after < loss
 # - the last 10,000 of the 60,000 training images are a **validation split**, binarized once
 #   with a fixed seed; each candidate trains on the other 50,000;
 # - each candidate is scored on validation: the $-\hat{\mathcal L}$ on all 10,000 images, and the
-#   importance-sampled NLL that section defines, $-\mathcal L_{1000}$ (from 1,000 importance
-#   samples per image, an upper estimate of the NLL), on the first 2,000 of them
-#   (the same images, and the same seed for the draws, for every candidate);
+#   importance-sampled NLL $-\mathcal L_{1000}$ on the first 2,000 of them: like
+#   $-\hat{\mathcal L}$ an upper estimate of $-\log p_\theta(x)$, but a much tighter one, made by
+#   averaging 1,000 importance weights per image inside the logarithm (that section defines
+#   it; until then read it as "the NLL"), with the same images and the same seed for the draws
+#   for every candidate;
 # - the chosen model is the candidate with the lowest validation NLL.
 #
 # Every candidate was laid out to be affordable here (at most 45 epochs, layers of at most 500
@@ -506,7 +508,8 @@ fig
 # **Check.** The bound rises with $k$, and each tenfold increase gains less than the one before;
 # but the *ratio* of one decade's gain to the last one's grows: the last decade's gain shrank
 # less than the one before. So the gains are not shrinking geometrically, and extrapolating them
-# to $k = \infty$ is unsafe; the aside below shows why.
+# to $k = \infty$ is unsafe: the weights are heavy-tailed, and each further decade of $k$ keeps
+# finding rarer, larger weights (the aside below measures the tail).
 
 # %%
 assert gain[10] > gain[100] > gain[1000] > 0
@@ -821,8 +824,8 @@ fig
 # this precise. The autoencoder names no distribution to draw codes from, so we give it the best
 # Gaussian fitted to its training codes, as in chapter 1; the VAE names one, its prior
 # $\mathcal N(0, I)$. For each model, 2,000 draws are compared with the codes of the training
-# images: a draw is *empty* when it is farther from every training code than 99% of the test
-# codes are (`analysis.empty_draws`). Draws that followed the codes' distribution would be empty
+# images: a draw is *empty* when its distance to the nearest training code is larger than that
+# of 99% of the test codes (`analysis.empty_draws`). Draws that followed the codes' distribution would be empty
 # about 1% of the time. For the VAE a code is one draw $z \sim q_\phi(z \mid x)$ per image, so the
 # codes of the $N$ training images $x_n$ together follow the mixture $\tfrac1N \sum_{n=1}^N q_\phi(z \mid x_n)$ (chapter 8
 # calls it the *aggregate posterior*), which is what the prior should

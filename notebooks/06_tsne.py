@@ -59,7 +59,8 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # **A warning on symbols.** In this chapter only, $x_i$ is the $i$-th point given to t-SNE,
 # whatever it is (784 pixels or a code of a few numbers), $i$ and $j$ index points (elsewhere
 # $j$ indexes a code's coordinates), and $p_{j\mid i}$, $p_{ij}$ and
-# $q_{ij}$ are t-SNE's *neighbour probabilities*: they are not the model $p$ or the approximate
+# $q_{ij}$ are t-SNE's *neighbour probabilities* ($P$ and $Q$ denote the whole distributions
+# $p_{ij}$ and $q_{ij}$ over pairs): they are not the model $p$ or the approximate
 # posterior $q$ of the other chapters. Likewise $\sigma_i$ is a kernel bandwidth, not an
 # encoder's standard deviation, and $v_i \in \mathbb R^2$ is point $i$'s position in the
 # picture.
@@ -155,8 +156,8 @@ plots.plot_embeddings(
      for name, embedding in sweep.items()}, labels[:2000], ncols=2)
 
 # %% [markdown]
-# Perplexity changes the look of the picture (at 5 the clusters are looser and touch, at 100
-# they are more compact), yet the trustworthiness barely moves. The random start seems to end
+# Perplexity changes the look of the picture (at 5 the clusters are looser and some break into
+# fragments; at 30 and 100 they are smoother blobs), yet the trustworthiness barely moves. The random start seems to end
 # somewhere else: here its picture is close to a mirror image of the PCA start's (the cell below
 # prints which rotation or reflection aligns the two best; another random start picks another
 # one). The objective depends only on distances between points of the picture, so any rotation
@@ -379,7 +380,9 @@ assert trusts["VAE"] < trusts["pixels"]
 #
 # - **Distances.** For about 20,000 random pairs of images (a pair of an image with itself is
 #   dropped), the rank correlation (Spearman's, `scipy.stats.spearmanr`) between their distance
-#   in pixel space and their distance in the picture, over the farther half of the pairs: 1 if
+#   in pixel space and their distance in the picture, over the farther half of the pairs (the
+#   near pairs are the neighbourhoods that trustworthiness already scores; the question here is
+#   whether *large* distances survive): 1 if
 #   the picture ranked every such pair as the pixels do. For comparison, the same for the plane
 #   of the top two principal components (the first two PCA codes), a linear map that keeps as
 #   much of the pixels' spread as any plane can but has no notion of neighbours.
