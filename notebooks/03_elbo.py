@@ -682,9 +682,12 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # \operatorname{diag}\sigma^2 = \sum_j \log \sigma_j^2$,
 #
 # $$
-# \mathrm{KL}\big(q \,\|\, p(z \mid x)\big) = \tfrac12 (\mu_q - \mu_{\text{post}})^\top \Lambda
-# (\mu_q - \mu_{\text{post}}) + \tfrac12 \sum_j \big(\Lambda_{jj} \sigma_j^2 - \log \sigma_j^2\big)
+# \begin{aligned}
+# \mathrm{KL}\big(q \,\|\, p(z \mid x)\big) &= \tfrac12 (\mu_q - \mu_{\text{post}})^\top \Lambda
+# (\mu_q - \mu_{\text{post}}) \\
+# &\quad + \tfrac12 \textstyle\sum_j \big(\Lambda_{jj} \sigma_j^2 - \log \sigma_j^2\big)
 # + \text{const},
+# \end{aligned}
 # $$
 #
 # smallest at $\mu_q = \mu_{\text{post}}$ and $\sigma_j^2 = 1 / \Lambda_{jj}$: the inverses of the

@@ -147,8 +147,9 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # To apply it to the gradient for one factor $q_{\lambda_j}(z_j)$, look at how $\log p(x, z)$
 # is built. A **factor graph** (Kschischang, Frey & Loeliger, 2001) draws a model as variables
 # (circles) and factors (squares), each factor a term of $p(x, z)$ joined to the variables it
-# depends on. Below is a *sigmoid belief net* (model 3 defines it fully): three binary latent
-# causes $z_j$ and four binary pixels (model 3 is a bigger one): a prior factor $p(z_j)$ for
+# depends on. Below is a small *sigmoid belief net* (model 3 fits a bigger one, 8 causes and 20
+# pixels, and defines it fully): three binary latent causes $z_j$ and four binary pixels: a prior
+# factor $p(z_j)$ for
 # each cause, and a likelihood factor $p(x_d \mid z)$ for each pixel, a Bernoulli whose logit
 # depends on *every* cause. Let $p_j(x, z)$ be the
 # product of the factors that involve $z_j$ (orange for $j = 1$; not a distribution, and not
@@ -455,7 +456,8 @@ plots.plot_gaussian_contours(
 
 # %% [markdown]
 # The best mean-field standard deviations are narrower than the posterior's by the printed
-# factor.
+# factor, which for two weights is $1/\sqrt{1 - \eta^2}$ (the aside derives it): the stronger the
+# posterior correlation, the narrower the mean-field $q$.
 #
 # :::{admonition} Going further: by how much mean-field $q$ is narrower
 # :class: dropdown
@@ -653,8 +655,9 @@ assert all(factor > 4 for factor in cut)
 # we still call the best mean-field $q$ (here: the best that gradient ascent from this start
 # finds, not a proven global optimum); BBVI, which sees only samples and evaluations, should reach
 # the same ELBO. (In the code each cause has two logits, $\lambda_{j1}$ and $\lambda_{j0}$ with
-# $\lambda_j = \lambda_{j1} - \lambda_{j0}$, one of them redundant; the aside
-# below says why, and the gradient variances printed below sum over all 16.)
+# $\lambda_j = \lambda_{j1} - \lambda_{j0}$, one of them redundant, because `vaebook` writes every
+# factor as a categorical over $\{0, 1\}$; the aside below says what that costs, and the
+# gradient variances printed below sum over these 16 parameters.)
 #
 # :::{admonition} Going further: two logits per cause
 # :class: dropdown

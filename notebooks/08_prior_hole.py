@@ -257,7 +257,8 @@ assert abs(excess - shortfall) < 5 * high_kl_se
 # Why the ceiling matters: the $N$ images are a sample from the distribution $p_{\mathrm{data}}$
 # of all digits, and the aggregate of *that* population, $\bar q_\phi(z) = \mathbb E_{x \sim
 # p_{\mathrm{data}}}\, q_\phi(z \mid x)$, is what the prior should match. From $N$ images,
-# $\mathbb I_q$ is capped at $\log N$ and on average below the population's mutual information,
+# $\mathbb I_q$ is capped at $\log N$ and, for images the encoder was not fitted to, on average
+# below the population's mutual information (it is the InfoNCE bound of the aside below),
 # while the average KL is unbiased; so their difference is, on average, an *upper* bound on
 # $\mathrm{KL}(\bar q_\phi(z) \,\Vert\, p(z))$.
 #
@@ -519,7 +520,8 @@ fig
 # active units counted at the start: coordinates whose posterior mean has variance above 0.01
 # across images, chapter 5), a density like $q_\phi(z)$ is dominated by the distance to
 # the nearest few training codes. More prior draws land where it is low, but the classifier reads
-# those draws about as confidently as the other prior draws (the last line, within 0.05). The
+# those draws about as confidently as the other prior draws (the line "confidence in prior
+# draws", within 0.05). The
 # hole is not a few empty pockets: the prior spreads its mass smoothly where the codes form clumps,
 # and draws between the clumps decode to ambiguous digits. A sampler that knows the clumps fixes
 # most of it.

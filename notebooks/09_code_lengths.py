@@ -244,9 +244,10 @@ print(f"chapter 5's VAE: K = {K}")
 # (Chapter 1 met the integral below, and the continuous Bernoulli's name, for the autoencoder's
 # cross-entropy; here the continuous Bernoulli becomes a VAE's likelihood, with consequences.)
 # Many implementations skip that step and feed the grey levels $x_d \in [0, 1]$ into the same
-# formula, the binary cross-entropy. Take one pixel. Until the pixels are summed again below, $x$,
+# formula, the binary cross-entropy. Take one pixel. Up to "Two VAEs on grey MNIST" below, $x$,
 # $\ell$ and $\rho = \operatorname{sigmoid}(\ell)$ stand for that pixel's grey level, logit and
-# parameter ($x_d$, $\ell_d$ and $\rho_d$ with the pixel index dropped). The formula
+# parameter ($x_d$, $\ell_d$ and $\rho_d$ with the pixel index dropped); from there on $x$ is the
+# whole image again, and $x_d$, $\ell_d$ its pixels. The formula
 # $\rho^x (1 - \rho)^{1 - x}$ is then used as a density on $[0, 1]$. Is it one? Integrate it:
 #
 # $$
@@ -428,8 +429,8 @@ print(f"normalizer the Bernoulli VAE leaves out: {missing:.0f} nats/image")
 # **Check.** The Bernoulli VAE's own $-\hat{\mathcal L}$ exceeds its score as a density by the
 # normalizer it leaves out. That is an identity, not a finding: the continuous-Bernoulli
 # likelihood is the Bernoulli one plus $\sum_d \log C(\ell_d)$ at the same $z$ (the two evaluations draw the same
-# $z$; the normalizer printed is at the code's mean, hence the small difference), and the
-# normalizer itself was checked against `torch.distributions` above. It is at least
+# $z$; the normalizer printed is at the code's mean, hence the difference), and the
+# log-density that contains the normalizer was checked against `torch.distributions` above. It is at least
 # $784 \log 2 = 543$ nats per image because $C(\ell) \ge 2$ for every $\ell$ (the integral
 # above), so its size needs no check either. What does need one: the continuous-Bernoulli VAE's
 # $-\hat{\mathcal L}$ is negative, so its log-density is positive on average over the test images
@@ -551,7 +552,8 @@ assert all(0 < v < 8 * 784 * math.log(2) for v in scores_deq.values())
 #
 # 1. the sender decodes $z$ from the bits already in the message using $q_\phi(z \mid x)$; this
 #    consumes $-\log_2 q_\phi(z \mid x)$ of those bits;
-# 2. she encodes $x$ with $p_\theta(x \mid z)$, then $z$ with $p(z)$;
+# 2. she encodes $x$ with $p_\theta(x \mid z)$, then $z$ with $p(z)$ (the coder is a stack, last
+#    in first out, so the receiver gets $z$ first);
 # 3. the receiver decodes $z$, then $x$, then runs the encoder on $x$ and *encodes* $z$ with
 #    $q_\phi(z \mid x)$, which gives back the bits of step 1 ("bits back").
 #
