@@ -83,7 +83,7 @@ def _check_elbo(model: object, x: object, n_samples: int, posterior: object, bet
 
 def draw_and_decode(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1,
                     generator: torch.Generator | None = None, *,
-                    posterior: tuple[Tensor, Tensor] | None = None,
+                    posterior: tuple[Tensor, ...] | None = None,
                     labels: Tensor | None = None
                     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The step that every bound of the book shares: q = N(μ, diag σ²) (the encoder's, or the
@@ -115,21 +115,21 @@ def log_density_terms(model: VAE | ConditionalVAE, x: Tensor, params: Tensor, z:
 
 @checked(_check_elbo)
 def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
-         posterior: tuple[Tensor, Tensor] | None = None, *, beta: float = 1.0,
+         posterior: tuple[Tensor, ...] | None = None, *, beta: float = 1.0,
          labels: Tensor | None = None) -> Tensor:
     """The Monte Carlo ELBO of the model's likelihood and prior, with the KL weighted by β:
 
         L̂^β(θ, φ; x) = 1/S Σ_s log p_θ(x | z_s) − β KL(q || p),   z_s = μ + σ ⊙ ε_s.
 
-    q is the encoder's q_φ(z | x), or the per-image Gaussian ``posterior`` = (μ, log σ²), each
-    (B, K), when given (black-box VI refines it, ``vi.refine_posterior``). The KL is the prior's
+    q is the encoder's q_φ(z | x), or the per-image ``posterior`` when given, shaped as
+    ``VAE.encode_posterior`` returns it: (μ, log σ²), each (B, K), and a flow's parameters for a
+    model with a flow (black-box VI refines it, ``vi.refine_posterior``). The KL is the prior's
     closed form when it has one (the standard normal) and q is Gaussian (no flow); otherwise it
     is estimated by Monte Carlo from the same draws, 1/S Σ_s [log q(z_s) − log p(z_s)],
-    unbiased but noisy. β = 1 is the
-    ELBO (Higgins et al., 2017 weight it). For a ``ConditionalVAE``, ``labels`` (B,) are the
-    classes y that condition both networks (the prior does not depend on y). x: (B, D) in
-    [0, 1]. Returns (B,), in nats; differentiable in θ, φ, the prior's parameters and the given
-    (μ, log σ²).
+    unbiased but noisy. β = 1 is the ELBO (Higgins et al., 2017 weight it). For a
+    ``ConditionalVAE``, ``labels`` (B,) are the classes y that condition both networks (the
+    prior does not depend on y). x: (B, D) in [0, 1]. Returns (B,), in nats; differentiable in
+    θ, φ, the prior's parameters and the given posterior's parts.
     """
     draws = draw_and_decode(model, x, n_samples, generator, posterior=posterior, labels=labels)
     params, _, _, mu, logvar = draws
