@@ -245,16 +245,18 @@ assert abs(closed_form - monte_carlo) < 4 * standard_error
 # \log p(z \mid x) = -\frac12\, z^\top \Big(I + \frac{W^\top W}{\tau^2}\Big) z + z^\top \frac{W^\top (x - c)}{\tau^2} + \text{const}.
 # $$
 #
-# Compare with a Gaussian. Expanding its exponent the same way,
+# Compare with the Gaussian $\mathcal N(\mu_{\text{post}}, \Sigma_{\text{post}})$ we are looking for.
+# Expanding its exponent the same way,
 #
 # $$
 # \begin{aligned}
-# \log \mathcal N(z; \mu, \Sigma) &= -\frac12 (z - \mu)^\top \Sigma^{-1} (z - \mu) + \text{const} \\
-#   &= -\frac12\, z^\top \Sigma^{-1} z + z^\top \Sigma^{-1} \mu + \text{const}.
+# \log \mathcal N(z; \mu_{\text{post}}, \Sigma_{\text{post}})
+#   &= -\frac12 (z - \mu_{\text{post}})^\top \Sigma_{\text{post}}^{-1} (z - \mu_{\text{post}}) + \text{const} \\
+#   &= -\frac12\, z^\top \Sigma_{\text{post}}^{-1} z + z^\top \Sigma_{\text{post}}^{-1} \mu_{\text{post}} + \text{const}.
 # \end{aligned}
 # $$
 #
-# The inverse covariance $\Sigma^{-1}$ is called the **precision**: a large precision is a small
+# The inverse covariance $\Sigma_{\text{post}}^{-1}$ is called the **precision**: a large precision is a small
 # spread. A log-density that is a quadratic in $z$ (with a negative-definite quadratic part) is
 # therefore a Gaussian, and matching the quadratic and the linear terms ("completing the square")
 # gives its precision and mean:
@@ -321,34 +323,33 @@ assert correlation < -0.8
 # write $\mathcal L(\lambda)$ for its ELBO. Every expectation in the ELBO is then an expected
 # quadratic form (the rest are constants and $\log\det$ terms), and one lemma computes them all.
 #
-# **Lemma (expected quadratic form).** If $z \sim \mathcal N(\mu, \Sigma)$ (below, always $q$,
-# with $\mu = \mu_q$ and $\Sigma = \Sigma_q$), then for any fixed
+# **Lemma (expected quadratic form).** If $z \sim q = \mathcal N(\mu_q, \Sigma_q)$, then for any fixed
 # vector $\bar z$ and symmetric matrix $A$,
 #
-# $$ \mathbb E\big[(z - \bar z)^\top A (z - \bar z)\big] = (\mu - \bar z)^\top A (\mu - \bar z) + \operatorname{tr}(A \Sigma). $$
+# $$ \mathbb E_q\big[(z - \bar z)^\top A (z - \bar z)\big] = (\mu_q - \bar z)^\top A (\mu_q - \bar z) + \operatorname{tr}(A \Sigma_q). $$
 #
 # The constant part is the quadratic form at $q$'s mean; the spread of $q$ adds
-# $\operatorname{tr}(A \Sigma)$. The proof is in the box.
+# $\operatorname{tr}(A \Sigma_q)$. The proof is in the box.
 #
 # :::{admonition} Proof of the lemma
 # :class: dropdown
-# Write $z - \bar z = (z - \mu) + (\mu - \bar z)$ and expand:
+# Write $z - \bar z = (z - \mu_q) + (\mu_q - \bar z)$ and expand:
 #
 # $$
 # \begin{aligned}
-# (z - \bar z)^\top A (z - \bar z) = {} & (\mu - \bar z)^\top A (\mu - \bar z)
-#   + 2 (\mu - \bar z)^\top A (z - \mu) \\
-#   & + (z - \mu)^\top A (z - \mu).
+# (z - \bar z)^\top A (z - \bar z) = {} & (\mu_q - \bar z)^\top A (\mu_q - \bar z)
+#   + 2 (\mu_q - \bar z)^\top A (z - \mu_q) \\
+#   & + (z - \mu_q)^\top A (z - \mu_q).
 # \end{aligned}
 # $$
 #
 # (the two cross terms are equal because $A$ is symmetric). The first term is a constant. The
-# second has mean zero, because $\mathbb E[z - \mu] = 0$. The
+# second has mean zero, because $\mathbb E_q[z - \mu_q] = 0$. The
 # third is a number, so it equals its own trace, and the trace is unchanged by cycling the
-# factors of a product: $(z - \mu)^\top A (z - \mu) = \operatorname{tr}\big(A (z - \mu)(z - \mu)^\top\big)$.
+# factors of a product: $(z - \mu_q)^\top A (z - \mu_q) = \operatorname{tr}\big(A (z - \mu_q)(z - \mu_q)^\top\big)$.
 # The trace and the expectation are both linear, so they can be swapped, and
-# $\mathbb E[(z - \mu)(z - \mu)^\top] = \Sigma$ by the definition of the covariance: the third
-# term has mean $\operatorname{tr}(A \Sigma)$. $\square$
+# $\mathbb E_q[(z - \mu_q)(z - \mu_q)^\top] = \Sigma_q$ by the definition of the covariance: the third
+# term has mean $\operatorname{tr}(A \Sigma_q)$. $\square$
 # :::
 #
 # **The expected log-likelihood.** The log-density of $x \mid z \sim \mathcal N(W z + c, \tau^2 I_D)$ is
@@ -386,11 +387,11 @@ assert correlation < -0.8
 # Decode the mean of $q$, then pay for the spread of $q$ in the directions that $W$ can see: a
 # wide $q$ reconstructs worse on average.
 #
-# **The KL between two Gaussians.** In $K$ dimensions
-# $\log \mathcal N(z; \mu, \Sigma) = -\tfrac12 \big[K \log 2\pi + \log\det\Sigma + (z - \mu)^\top \Sigma^{-1} (z - \mu)\big]$.
-# For $q = \mathcal N(\mu_q, \Sigma_q)$ and $p = \mathcal N(\mu_p, \Sigma_p)$ (below, $p$ is the prior or
-# the posterior, whichever $q$ is compared with),
-# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log \mathcal N(z; \mu_p, \Sigma_p)]$ is
+# **The KL between two Gaussians.** Take $q = \mathcal N(\mu_q, \Sigma_q)$ and $p = \mathcal N(\mu_p, \Sigma_p)$
+# (below, $p$ is the prior or the posterior, whichever $q$ is compared with). In $K$ dimensions
+# $\log p(z) = -\tfrac12 \big[K \log 2\pi + \log\det\Sigma_p + (z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)\big]$,
+# and $\log q(z)$ likewise with $\mu_q, \Sigma_q$. Then
+# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log p(z)]$ is
 # the lemma applied twice.
 # The $K \log 2\pi$ terms cancel; the lemma with $\bar z = \mu_p$, $A = \Sigma_p^{-1}$ gives
 # $\mathbb E_q[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)] = (\mu_q - \mu_p)^\top \Sigma_p^{-1}
@@ -1033,7 +1034,7 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 #   $\mathbb E_q[\log p(x \mid z)] - \mathrm{KL}(q \,\|\, p(z))$, are equal; the KL between a diagonal
 #   Gaussian and $\mathcal N(0, I)$ is $\tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2)$.
 # - In the linear-Gaussian model the posterior follows by completing the square, and every
-#   expectation of the ELBO by one lemma, $\mathbb E[(z - \bar z)^\top A (z - \bar z)] = (\mu - \bar z)^\top A (\mu - \bar z) + \operatorname{tr}(A\Sigma)$.
+#   expectation of the ELBO by one lemma, $\mathbb E_q[(z - \bar z)^\top A (z - \bar z)] = (\mu_q - \bar z)^\top A (\mu_q - \bar z) + \operatorname{tr}(A\Sigma_q)$.
 # - The objective $\mathcal L$ is estimated by $\hat{\mathcal L}$, unbiased with error
 #   $\propto 1/\sqrt S$; maximizing $\mathcal L$ over a rich enough family recovers the posterior,
 #   a mean-field family leaves a gap.

@@ -183,10 +183,9 @@ assert abs(mi_kl - mi_sklearn) < 1e-9 and round(mi_kl, 3) == 0.368
 # takes one line. A mutual information is what the code's entropy loses when the image is known,
 # $\mathbb I = \mathbb H[z] - \mathbb H[z \mid x]$ (the second form above, by symmetry with the
 # code in the first place; for a continuous $z$ these are differential entropies, which may be
-# negative). A Gaussian of
-# variance $\sigma^2$ in one dimension has entropy $\tfrac12 (1 + \log 2\pi + \log \sigma^2)$, and
-# the coordinates are independent, so with $\mathbb H[z_j]$ from variance $G^2 + \sigma^2$ and
-# $\mathbb H[z_j \mid x]$ from variance $\sigma^2$,
+# negative). A one-dimensional Gaussian's entropy is $\tfrac12 (1 + \log 2\pi)$ plus half the
+# log of its variance, and the coordinates are independent. The variance of $z_j$ is
+# $G^2 + \sigma^2$, and that of $z_j$ given $x$ is the encoder's $\sigma^2$, so
 #
 # $$
 # \mathbb I = \sum_{j=1}^K \big(\mathbb H[z_j] - \mathbb H[z_j \mid x]\big)

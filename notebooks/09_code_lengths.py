@@ -537,10 +537,11 @@ assert all(0 < v < 8 * 784 * math.log(2) for v in scores_deq.values())
 # costs as many bits as we choose to spend on each number. The precise claim is about *lossless*
 # compression, and it goes through the likelihood.
 #
-# **Code lengths are log-probabilities.** Given a model $P(x)$ of binary images that sender and
-# receiver share, arithmetic coding transmits a sequence of images in their total $-\log_2 P(x)$
+# **Code lengths are log-probabilities.** Given a model of binary images that gives image $x$ the
+# probability $P(x)$, and that sender and receiver share, arithmetic coding transmits a sequence of images in their total $-\log_2 P(x)$
 # bits, plus at most two bits for the whole sequence (the primer); no code does better on average than the entropy, and the best
-# model gives the shortest codes (Gibbs' inequality). For a VAE, $-\log_2 p_\theta(x)$ is the
+# model gives the shortest codes (Gibbs' inequality). For a VAE the model is its evidence,
+# $P(x) = p_\theta(x)$, a probability because $x$ is binary, and $-\log_2 p_\theta(x)$ is the
 # test NLL of chapter 5 divided by $\log 2$: bits per image. But $p_\theta(x) = \int p_\theta(x
 # \mid z)\, p(z)\, dz$ cannot be computed exactly, and arithmetic coding needs it.
 #
