@@ -201,7 +201,8 @@ assert loss_after < loss
 # along a half cosine. `pretrained.train_recipe` builds the model, starts the decoder's output
 # bias at the mean image and calls `train` with the recipe's settings, both of those included.
 # (The small side models later in the chapter binarize afresh too, but keep a constant learning
-# rate.)
+# rate and the decoder's default start: logits near 0, so the untrained decoder gives every pixel
+# a probability near 1/2, not the mean image.)
 #
 # ## Choosing the model on validation data
 #
@@ -210,8 +211,9 @@ assert loss_after < loss
 # [`benchmarks/vae_selection.py`](https://github.com/vaebook/vaebook/blob/v0.1.0/benchmarks/vae_selection.py)
 # of the book's repository, which never looks at the test set; the latent size $K = 32$, the encoder's width of 400 and
 # the cosine schedule were fixed beforehand (exercise 1 looks at $K$). The **negative
-# log-likelihood** (NLL) $-\log p_\theta(x)$ it compares is estimated as in the section "An honest
-# test log-likelihood" below:
+# log-likelihood** (NLL) is $-\log p_\theta(x)$. It cannot be computed exactly, so every table and
+# printout labelled NLL reports its importance-sampled estimate $-\mathcal L_{1000}$, defined in the
+# section "An honest test log-likelihood" below. The script compares candidates so:
 #
 # - the last 10,000 of the 60,000 training images are a **validation split**, binarized once
 #   with a fixed seed; each candidate trains on the other 50,000;
@@ -232,7 +234,9 @@ assert loss_after < loss
 # encoder of 400 units, a decoder of two layers of 400, $K = 32$, batches of 128, 30 epochs, a
 # peak learning rate of 1e-3 with the cosine schedule, and the output bias started at the
 # mean image. Each other row's name says what it changes (`decoder 400` is one hidden layer of
-# 400 units instead of the centre's two). The table's columns are:
+# 400 units instead of the centre's two), with one exception: `batch 256` also trains for 45
+# epochs instead of 30, as its `epochs` column shows (the aside below says why). The table's
+# columns are:
 #
 # - `epochs`, the number of training epochs;
 # - `-ELBO`, in nats: the validation $-\hat{\mathcal L}$ on all 10,000 validation images;
@@ -393,7 +397,8 @@ assert history.train[-6] - history.train[-1] < 1
 # $w = p_\theta(x \mid z)\, p(z) / q_\phi(z \mid x)$: we sample from a distribution of our
 # choice, the **proposal** (here the encoder's $q_\phi(z \mid x)$), and reweight each sample by how
 # much more probable it is under the model than under the proposal. The average of $k$ weights
-# is an unbiased estimate of $p_\theta(x)$; its logarithm is the bound of Burda, Grosse &
+# is an unbiased estimate of $p_\theta(x)$. Its logarithm is a random number $\mathcal L_k$ whose
+# *mean* is the bound of Burda, Grosse &
 # Salakhutdinov (2016):
 #
 # $$
@@ -516,7 +521,7 @@ assert gain[10] > gain[100] > gain[1000] > 0
 assert ratios[0] < ratios[1] < 1
 
 # %% [markdown]
-# So $-\mathcal L_{1000}$ is an *upper* estimate of the NLL: in expectation $\mathcal L_k$ stays
+# Whatever $k$, $-\mathcal L_{k}$ is an *upper* estimate of the NLL: in expectation $\mathcal L_k$ stays
 # below $\log p_\theta(x)$ for every $k$ (chapter 3), and the standard error over images does not
 # include that shortfall. That is why the test NLL is reported with its $k$. How large the
 # shortfall is, and why more draws barely help, is the subject of the next aside.
@@ -982,7 +987,8 @@ assert abs(ablation["KL only"]["reconstruction"] + 784 * math.log(2)) < 5
 #   standard error leaves out its bias (the aside on the Pareto shape shows why that bias cannot
 #   be estimated here).
 # - The KL term is what makes the latent space samplable: without it codes spread far outside
-#   the prior, and in our run prior samples missed whole digit classes; it also prunes unneeded units (posterior collapse per
+#   the prior, and in our run its prior samples decoded to fewer digit classes (those with at
+#   least 3% of the draws); it also prunes unneeded units (posterior collapse per
 #   dimension), which is not the collapse of the whole posterior onto the prior.
 
 # %% [markdown]
