@@ -8,13 +8,15 @@
 Both run the same model, loss (negative ELBO, dynamic binarization), optimizer and batch size.
 Prints the seconds per epoch (best of ``--repeats``) and the ratio, then the seconds per epoch of
 chapter 5's main model (its recipe in ``vaebook.pretrained``, same data path and batch size as
-the recipe), which sets that chapter's run time. Usage:
+the recipe), which sets that chapter's run time, and those of chapter 10's four models (same
+epochs, different cost per epoch: the chapter's table quotes them). Usage:
 ``python benchmarks/epoch_speed.py [--repeats 2]``; data from ``VAEBOOK_DATA`` as everywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -39,6 +41,13 @@ def vaebook_epoch(x_train: torch.Tensor, model: VAE | None = None, batch_size: i
     start = time.perf_counter()
     train(model, vae_loss, x_train, epochs=1, batch_size=batch_size, transform=binarize_dynamic,
           device="cpu", progress=False)
+    return time.perf_counter() - start
+
+
+def recipe_epoch(x_train: torch.Tensor, recipe: pretrained.Recipe) -> float:
+    """Seconds for one epoch of ``recipe``'s training, model set-up included."""
+    start = time.perf_counter()
+    pretrained.fit_recipe(dataclasses.replace(recipe, epochs=1), x_train, progress=False)
     return time.perf_counter() - start
 
 
@@ -79,6 +88,11 @@ def main() -> None:
     print(f"chapter 5 model ({recipe.encoder_hidden or recipe.hidden} encoder, {recipe.hidden} decoder, "
           f"K = {recipe.latent_dim}): {chapter5:6.2f} s per epoch, "
           f"{chapter5 * recipe.epochs:.0f} s for its {recipe.epochs} epochs")
+    for name in ("plain", "iwae", "flow", "mixture"):
+        recipe = pretrained.RECIPES[f"chapter10_{name}"]
+        seconds = min(recipe_epoch(x_train, recipe) for _ in range(repeats))
+        print(f"chapter 10 {name:8s}: {seconds:6.2f} s per epoch, {seconds * recipe.epochs:5.1f} s for its "
+              f"{recipe.epochs} epochs")
 
 
 if __name__ == "__main__":

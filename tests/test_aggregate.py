@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal, kl_divergence
 
-from vaebook.aggregate import kl_split, log_aggregate_posterior, sample_aggregate_posterior
+from vaebook.aggregate import kl_split, log_aggregate_posterior, marginal_kl, sample_aggregate_posterior
+from vaebook.distributions import MixturePrior
 
 g = torch.Generator().manual_seed(0)
 
@@ -78,3 +79,30 @@ def test_bad_input_is_refused_with_the_argument_named():
         kl_split(mu.numpy(), logvar)
     with pytest.raises(ValueError, match="seed"):
         kl_split(mu, logvar, seed=-1)
+
+
+def test_marginal_kl_of_identical_posteriors_is_torch_distributions_kl_to_any_gaussian_prior():
+    # N copies of one Gaussian: the aggregate posterior is that Gaussian, and the divergence is
+    # the closed-form KL, here to a one-component mixture prior with a shifted mean
+    mu, logvar = torch.full((30, 3), 0.4), torch.full((30, 3), -0.5)
+    mean = torch.tensor([[1.0, -0.5, 0.0]])
+    prior = MixturePrior(torch.ones(1), mean, torch.eye(3)[None])
+    got, se = marginal_kl(mu, logvar, prior.log_prob, n_samples=20_000, seed=3)
+    q = Independent(Normal(mu[0].double(), torch.exp(0.5 * logvar[0].double())), 1)
+    p = Independent(Normal(mean[0].double(), torch.ones(3, dtype=torch.float64)), 1)
+    expected = kl_divergence(q, p).item()
+    assert abs(got - expected) < 4 * se and se < 0.02
+
+
+def test_marginal_kl_with_the_standard_normal_prior_agrees_with_kl_split():
+    gen = torch.Generator().manual_seed(5)
+    mu, logvar = torch.randn(200, 2, generator=gen), torch.randn(200, 2, generator=gen) - 1
+    split = kl_split(mu, logvar, n_samples=20_000, seed=0)
+    standard = Independent(Normal(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)), 1)
+    got, se = marginal_kl(mu, logvar, standard.log_prob, n_samples=20_000, seed=1)
+    assert abs(got - split.marginal_kl) < 4 * math.hypot(se, split.marginal_kl_se)
+
+
+def test_marginal_kl_refuses_a_prior_that_is_not_a_function():
+    with pytest.raises(TypeError, match="log_prior must be a function"):
+        marginal_kl(torch.zeros(3, 2), torch.zeros(3, 2), "normal")

@@ -155,3 +155,32 @@ def test_pareto_shape_refuses_bad_log_weights():
     with pytest.raises(ValueError, match=r"\blog_w\b.*nan or inf"):
         pareto_shape(torch.tensor([[0.0] * 30 + [math.nan]]))
     assert pareto_shape(torch.zeros(2, 30)).isinf().all()  # every weight equal: no tail to fit
+
+
+class _NoisyLinear(torch.nn.Module):
+    """A stand-in VAE whose gradient is known: loss = Σ (1 + 0.5 ε) · encoder weights + Σ (1 +
+    0.25 ε') · decoder weights, so every encoder component's SNR is 2 and every decoder one's 4."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder, self.decoder = torch.nn.Linear(3, 2), torch.nn.Linear(2, 3)
+
+
+def test_gradient_snr_recovers_a_known_signal_to_noise_ratio(monkeypatch):
+    monkeypatch.setattr(likelihood, "check_model_and_data", lambda *args, **kwargs: None)
+    model = _NoisyLinear()
+
+    def loss(model, x, generator):
+        noise = torch.randn(2, generator=generator)
+        return ((1 + 0.5 * noise[0]) * sum(p.sum() for p in model.encoder.parameters())
+                + (1 + 0.25 * noise[1]) * sum(p.sum() for p in model.decoder.parameters()))
+
+    snr = likelihood.gradient_snr(model, loss, torch.zeros(2, 3), repeats=4000, seed=0)
+    assert snr["encoder"] == pytest.approx(2, rel=0.05)
+    assert snr["decoder"] == pytest.approx(4, rel=0.05)
+
+
+def test_gradient_snr_needs_two_repeats():
+    model = likelihood.VAE(data_dim=4, hidden=(3,), latent_dim=2)
+    with pytest.raises(ValueError, match="repeats must be at least 2"):
+        likelihood.gradient_snr(model, likelihood.iwae_loss(2), torch.rand(2, 4), repeats=1)

@@ -18,6 +18,7 @@ Inputs: μ, log σ² as (N, K) floating-point tensors, finite; z as (S, K). Rand
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -132,3 +133,26 @@ def kl_split(mu: Tensor, logvar: Tensor, *, n_samples: int = 1000, seed: int = 0
     return KLSplit(average_kl=average, mutual_information=information, mutual_information_se=se,
                    marginal_kl=average - information, marginal_kl_se=se, log_n=math.log(len(mu)),
                    n_samples=n_samples)
+
+
+def _check_marginal_call(mu: object, logvar: object, log_prior: object, *, n_samples: object, **_) -> None:
+    _check_sample_call(mu, logvar, n_samples)
+    if not callable(log_prior):
+        raise TypeError("log_prior must be a function z (S, K) -> log p(z) (S,), e.g. model.prior.log_prob.")
+
+
+@checked(_check_marginal_call)
+def marginal_kl(mu: Tensor, logvar: Tensor, log_prior: Callable[[Tensor], Tensor], *,
+                n_samples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """KL(q_φ(z) || p(z)) for any prior, by Monte Carlo: the mean of log q_φ(z_s) − log p(z_s)
+    over S = ``n_samples`` draws z_s from the aggregate posterior of the N posteriors
+    N(μ_n, diag σ²_n), with its standard error. ``log_prior`` maps z (S, K) to log p(z) (S,)
+    (``model.prior.log_prob``). For the prior N(0, I) it estimates the same number as
+    ``kl_split``'s ``marginal_kl``; like it, as an estimate for the population of images the N
+    were drawn from it is biased high (the N-image mixture is more peaked than the population's)."""
+    generator = seeded_generator(seed, mu.device)
+    with torch.no_grad():
+        z, _ = sample_aggregate_posterior(mu, logvar, n_samples, generator)
+        terms = log_aggregate_posterior(z, mu, logvar) - log_prior(z).double()
+    se = terms.std().item() / math.sqrt(n_samples) if n_samples > 1 else math.inf
+    return terms.mean().item(), se

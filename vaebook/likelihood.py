@@ -8,6 +8,7 @@ and ``sample_log_weights`` return (B, k), and ``bound_from_log_weights`` reduces
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -24,7 +25,7 @@ from vaebook.checks import (
 )
 from vaebook.losses import check_model_and_data, draw_and_decode, log_density_terms
 from vaebook.models import VAE, eval_mode, model_device
-from vaebook.randomness import seeded_streams
+from vaebook.randomness import seeded_generator, seeded_streams
 
 
 def _check_weights_call(model: object, x: object, k: int, **_) -> None:
@@ -170,3 +171,33 @@ def _generalized_pareto_shape(x: Tensor) -> Tensor:
     theta_hat = (weights * theta).sum(1, keepdim=True)
     k_hat = torch.log1p(-theta_hat * x).mean(1)
     return (n * k_hat + 10 * 0.5) / (n + 10)
+
+
+def gradient_snr(model: VAE, loss: Callable[..., Tensor], x: Tensor, *, repeats: int = 100,
+                 seed: int = 0) -> dict[str, float]:
+    """The signal-to-noise ratio of a stochastic gradient, for the encoder and for the decoder
+    (Rainforth et al., 2018, "Tighter variational bounds are not necessarily better").
+
+    For each image of x (B, D) on its own, ``repeats`` independent gradients of
+    ``loss(model, image, generator)`` (e.g. ``iwae_loss(k)``) are drawn; for each parameter
+    component, SNR = |mean| / standard deviation over the repeats. Returns the mean SNR over the
+    components of ``model.encoder`` ("encoder") and of ``model.decoder`` ("decoder"), averaged over
+    the images. Components whose gradient does not vary (a first-layer weight of a pixel that is 0
+    in the image) have no SNR and are left out. Draws from a generator seeded with ``seed``."""
+    check_model_and_data(model, x, VAE)
+    check_positive_int(repeats, "repeats")
+    if repeats < 2:
+        raise ValueError(f"repeats must be at least 2 to have a standard deviation, got {repeats}.")
+    parts = {"encoder": list(model.encoder.parameters()), "decoder": list(model.decoder.parameters())}
+    params = [p for group in parts.values() for p in group]
+    split = len(parts["encoder"])
+    generator = seeded_generator(seed, model_device(model))
+    per_image: dict[str, list[Tensor]] = {"encoder": [], "decoder": []}
+    for image in x.split(1):
+        draws = [torch.autograd.grad(loss(model, image, generator), params) for _ in range(repeats)]
+        for name, chosen in (("encoder", slice(None, split)), ("decoder", slice(split, None))):
+            grads = torch.stack([torch.cat([g.flatten() for g in draw[chosen]]) for draw in draws])
+            mean, sd = grads.mean(0), grads.std(0)
+            varies = sd > 0
+            per_image[name].append((mean[varies].abs() / sd[varies]).mean())
+    return {name: torch.stack(values).mean().item() for name, values in per_image.items()}

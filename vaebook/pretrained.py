@@ -104,6 +104,13 @@ RECIPES = {
                            loss="vae", epochs=45, lr=1e-3, cosine_schedule=True, output_bias_init=True),
     "digit_classifier": Recipe(model="Classifier", hidden=(256,), latent_dim=10, loss="cross_entropy",
                                epochs=5),
+    # Chapter 10: a smaller VAE and three remedies, each with the same epochs (settings fixed in
+    # advance, not tuned): the IWAE's bound L_5, four planar layers, a mixture of ten Gaussians.
+    **{f"chapter10_{name}": Recipe(model="VAE", hidden=(256,), latent_dim=16, epochs=3, cosine_schedule=True,
+                                   output_bias_init=True, **remedy)
+       for name, remedy in (("plain", {"loss": "vae"}), ("iwae", {"loss": "iwae", "iwae_k": 5}),
+                            ("flow", {"loss": "vae", "flow_layers": 4}),
+                            ("mixture", {"loss": "vae", "prior_components": 10}))},
 }
 LOSSES = {"vae": lambda recipe: vae_loss, "iwae": lambda recipe: iwae_loss(recipe.iwae_k),
           "bce": lambda recipe: bce_loss,
