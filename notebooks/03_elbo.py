@@ -390,14 +390,22 @@ assert correlation < -0.8
 # **The KL between two Gaussians.** Take $q = \mathcal N(\mu_q, \Sigma_q)$ and $p = \mathcal N(\mu_p, \Sigma_p)$
 # (below, $p$ is the prior or the posterior, whichever $q$ is compared with). In $K$ dimensions
 # $\log p(z) = -\tfrac12 \big[K \log 2\pi + \log\det\Sigma_p + (z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)\big]$,
-# and $\log q(z)$ likewise with $\mu_q, \Sigma_q$. Then
-# $\mathrm{KL}(q \,\|\, p) = \mathbb E_{q}[\log q(z) - \log p(z)]$ is
-# the lemma applied twice.
-# The $K \log 2\pi$ terms cancel; the lemma with $\bar z = \mu_p$, $A = \Sigma_p^{-1}$ gives
-# $\mathbb E_q[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)] = (\mu_q - \mu_p)^\top \Sigma_p^{-1}
-# (\mu_q - \mu_p) + \operatorname{tr}(\Sigma_p^{-1} \Sigma_q)$, and with $\bar z = \mu_q$,
-# $A = \Sigma_q^{-1}$ it gives $\mathbb E_q[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)] = K$
-# (the box has the steps written out):
+# and $\log q(z)$ likewise with $\mu_q, \Sigma_q$. Subtract the two log-densities: the
+# $K \log 2\pi$ terms cancel, and
+#
+# $$
+# \begin{aligned}
+# \mathrm{KL}(q \,\|\, p) &= \mathbb E_{q}[\log q(z) - \log p(z)]
+#   = \frac12 \Big[\log\frac{\det\Sigma_p}{\det\Sigma_q} \\
+#   &\quad + \mathbb E_{q}\big[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)\big]
+#   - \mathbb E_{q}\big[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)\big]\Big].
+# \end{aligned}
+# $$
+#
+# The lemma gives both expectations: with $\bar z = \mu_p$, $A = \Sigma_p^{-1}$ the first is
+# $(\mu_q - \mu_p)^\top \Sigma_p^{-1} (\mu_q - \mu_p) + \operatorname{tr}(\Sigma_p^{-1} \Sigma_q)$,
+# and with $\bar z = \mu_q$, $A = \Sigma_q^{-1}$ the second is
+# $\operatorname{tr}(\Sigma_q^{-1} \Sigma_q) = \operatorname{tr}(I_K) = K$. Together:
 #
 # $$
 # \begin{aligned}
@@ -407,24 +415,6 @@ assert correlation < -0.8
 #   + \log \frac{\det \Sigma_p}{\det \Sigma_q}\Big].
 # \end{aligned}
 # $$
-#
-# :::{admonition} Derivation of the Gaussian KL
-# :class: dropdown
-# Subtract the two log-densities; the $K \log 2\pi$ terms cancel, and
-#
-# $$
-# \begin{aligned}
-# \mathrm{KL}(q \,\|\, p) &= \frac12 \Big[\log\frac{\det\Sigma_p}{\det\Sigma_q} \\
-#   &\quad + \mathbb E_{q}\big[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)\big] \\
-#   &\quad - \mathbb E_{q}\big[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)\big]\Big].
-# \end{aligned}
-# $$
-#
-# Both expectations are expected quadratic forms under $q$. By the lemma,
-# $\mathbb E_{q}[(z - \mu_p)^\top \Sigma_p^{-1} (z - \mu_p)] = (\mu_q - \mu_p)^\top \Sigma_p^{-1} (\mu_q - \mu_p) + \operatorname{tr}(\Sigma_p^{-1} \Sigma_q)$
-# and $\mathbb E_{q}[(z - \mu_q)^\top \Sigma_q^{-1} (z - \mu_q)] = \operatorname{tr}(\Sigma_q^{-1}\Sigma_q) = K$;
-# put together, they give the formula above.
-# :::
 #
 # With the prior as $p$ ($\mu_p = 0$, $\Sigma_p = I$) and a diagonal $\Sigma_q = \operatorname{diag}\sigma^2$ it is the
 # VAE's formula of the section "The closed-form KL of the VAE". The ELBO of a Gaussian $q$ is therefore available in
@@ -555,10 +545,12 @@ assert max(differences) < 1e-10
 assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 
 # %% [markdown]
-# The first form of the bound gives the same number. It splits the ELBO into
+# The first form, $\mathbb E_q[\log p(x, z) - \log q(z)]$, splits into
 # $\mathbb E_q[\log p(x \mid z)] + \mathbb E_q[\log p(z)] + \mathbb H[q]$, with the entropy
 # $\mathbb H[q] = -\mathbb E_q[\log q] = \tfrac12[K(1 + \log 2\pi) + \log\det\Sigma_q]$ for a
-# Gaussian; the dropdown derives both pieces, and the cell after it checks them.
+# Gaussian (the dropdown derives it and $\mathbb E_q[\log p(z)]$ from the lemma). Both forms share
+# $\mathbb E_q[\log p(x \mid z)]$, so the cell after it checks the rest:
+# $\mathbb E_q[\log p(z)] + \mathbb H[q] = -\mathrm{KL}(q \,\|\, p(z))$, on all six $q$.
 #
 # :::{admonition} Going further: the two forms agree
 # :class: dropdown
@@ -585,7 +577,7 @@ assert all((log_evidence - model.elbo(x, q)).item() > 0 for q in qs)
 # :::
 
 # %%
-# The check of the box above ("two forms agree"); H[q] is q's entropy.
+# The first form, term by term: E_q[log p(x|z)] + E_q[log p(z)] + H[q].
 def elbo_first_form(q):
     mean, cov = q.mean, q.covariance_matrix
     K = len(mean)
@@ -692,8 +684,10 @@ assert all(abs(t) < 4 for ts in bias_in_se.values() for t in ts)
 # $$
 #
 # smallest at $\mu_q = \mu_{\text{post}}$ and $\sigma_j^2 = 1 / \Lambda_{jj}$: the inverses of the
-# diagonal of the precision, not the diagonal of $\Sigma_{\text{post}}$, which is wider
-# (exercise 1 writes it out, with the gap this leaves).
+# diagonal of the precision, not the posterior's marginal variances $(\Sigma_{\text{post}})_{jj}$.
+# When the posterior is correlated, $1/\Lambda_{jj} < (\Sigma_{\text{post}})_{jj}$ (in two
+# dimensions by the factor $1 - \eta^2$, as the check below shows), so the mean-field $q$ is *too
+# narrow* along each axis (exercise 1 writes it out, with the gap this leaves).
 #
 # The first figure follows the gap along the gradient steps, on a log scale, for both fits,
 # with the gap of the mean-field optimum as a dotted black line. The full-covariance gap falls
@@ -791,11 +785,11 @@ plots.plot_gaussian_contours({
 # 1e-4 nats), a gap of more than 0.5 nats that no amount of optimization can close. Its fitted
 # variances are smaller than the posterior's marginal variances: mean-field $q$ is too narrow.
 # In two dimensions they are smaller by the factor $1 - \eta^2$, with $\eta = -0.82$ the
-# posterior correlation printed above: the optimum's variances are $1 / (\Sigma_{\text{post}}^{-1})_{jj}$, and the inverse
-# of the $2 \times 2$ covariance $\Sigma_{\text{post}}$ has
-# $(\Sigma_{\text{post}}^{-1})_{11} = (\Sigma_{\text{post}})_{22} / \det\Sigma_{\text{post}}$, where
-# $\det\Sigma_{\text{post}} = (\Sigma_{\text{post}})_{11}(\Sigma_{\text{post}})_{22}(1 - \eta^2)$, so
-# $(\Sigma_{\text{post}}^{-1})_{11} = 1 / \big((1 - \eta^2)\, (\Sigma_{\text{post}})_{11}\big)$. The fitted ratio agrees to 1e-3.
+# posterior correlation printed above: the optimum's variances are $1 / \Lambda_{jj}$, and for the
+# inverse of a $2 \times 2$ matrix, $\Lambda_{11} = (\Sigma_{\text{post}})_{22} / \det\Sigma_{\text{post}}$,
+# where $\det\Sigma_{\text{post}} = (\Sigma_{\text{post}})_{11}(\Sigma_{\text{post}})_{22}(1 - \eta^2)$, so
+# $1/\Lambda_{11} = (1 - \eta^2)\, (\Sigma_{\text{post}})_{11}$: the posterior's marginal variance
+# shrunk by $1 - \eta^2$. The fitted ratio agrees to 1e-3.
 
 # %%
 for q in (q_full, q_mean_field):  # the objective is the ELBO
@@ -866,16 +860,18 @@ fig.tight_layout()
 fig
 
 # %% [markdown]
-# Two of these KLs have short formulas. Put the mean-field variances $1/\Lambda_{jj}$ into the
-# Gaussian KL: the trace term gives $K$ and cancels $-K$, leaving $\tfrac12\big(\sum_j
-# \log\Lambda_{jj} - \log\det \Lambda\big)$. In two dimensions, inverting the symmetric
+# Two of these KLs have short formulas. Put the mean-field optimum, $\mu_q = \mu_{\text{post}}$ and
+# $\Sigma_q = \operatorname{diag}(1/\Lambda_{jj})$, into the Gaussian KL with $p = p(z \mid x)$: the
+# mean term vanishes, $\operatorname{tr}(\Lambda \Sigma_q) = \sum_j \Lambda_{jj}/\Lambda_{jj} = K$
+# cancels $-K$, and $\log(\det\Sigma_{\text{post}} / \det\Sigma_q) = \sum_j \log\Lambda_{jj} -
+# \log\det\Lambda$, leaving $\tfrac12\big(\sum_j \log\Lambda_{jj} - \log\det \Lambda\big)$. In two dimensions, inverting the symmetric
 # $\Sigma_{\text{post}}$ swaps its diagonal entries, flips the sign of the off-diagonal one and
 # divides all three by the determinant, so the precision's correlation is $-\eta$,
 # $\det \Lambda = \Lambda_{11} \Lambda_{22} (1 - \eta^2)$, and the loss is
 # $-\tfrac12 \log(1 - \eta^2)$, whatever $x$ is. The prior as $q$, $(\mu_q, \Sigma_q) = (0, I)$,
 # loses $\tfrac12\big(\operatorname{tr} \Lambda - K - \log\det \Lambda\big)$ for every $x$, plus
-# $\tfrac12 \mu_{\text{post}}^\top \Lambda \mu_{\text{post}}$ for this $x$ (Solution 1 has the
-# details).
+# $\tfrac12 \mu_{\text{post}}^\top \Lambda \mu_{\text{post}}$ for this $x$ (Solution 1 adds why the
+# first loss is never negative).
 #
 # **Check.** For every $q$ the two parts add up to $\log p(x)$ to 1e-10; for the exact posterior,
 # whose KL to itself is zero by definition, this says that its ELBO is $\log p(x)$. The best
@@ -1050,9 +1046,9 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # ## Exercises
 #
 # 1. Show that among Gaussians with a diagonal covariance, $\mathrm{KL}(q \,\|\, p(z \mid x))$ is
-#    smallest for the mean $\mu_{\text{post}}$ and the variances $1/(\Sigma_{\text{post}}^{-1})_{jj}$,
+#    smallest for the mean $\mu_{\text{post}}$ and the variances $1/\Lambda_{jj}$,
 #    and that the smallest gap is
-#    $\tfrac12 \big(\sum_j \log (\Sigma_{\text{post}}^{-1})_{jj} - \log \det \Sigma_{\text{post}}^{-1}\big)$.
+#    $\tfrac12 \big(\sum_j \log \Lambda_{jj} - \log \det \Lambda\big)$.
 #    Check it against the mean-field gap above. *Hint:* write the KL between two Gaussians with
 #    $p = p(z \mid x)$, and set its derivatives in $\mu_q$ and in each variance
 #    $\sigma_j^2$ of $q$ to zero.
@@ -1085,7 +1081,7 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 #
 # :::{dropdown} Solution
 # Let $q = \mathcal N(\mu_q, \operatorname{diag}\sigma^2)$, and write
-# $(\Sigma_{\text{post}}^{-1})_{jj}$ for the diagonal entries of the posterior precision. The KL between two
+# $\Lambda_{jj}$ for the diagonal entries of the posterior precision $\Lambda = \Sigma_{\text{post}}^{-1}$. The KL between two
 # Gaussians, with $p = p(z \mid x)$, is
 #
 # $$
@@ -1097,22 +1093,22 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # $$
 #
 # The trace of a matrix times a diagonal matrix only sees the diagonal:
-# $\operatorname{tr}(\Sigma_{\text{post}}^{-1} \operatorname{diag}\sigma^2) = \sum_j (\Sigma_{\text{post}}^{-1})_{jj} \sigma_j^2$.
+# $\operatorname{tr}(\Lambda \operatorname{diag}\sigma^2) = \sum_j \Lambda_{jj} \sigma_j^2$.
 # The mean appears only in the quadratic form, which is $\ge 0$ because a precision is positive
 # definite, and is $0$ exactly at $\mu_q = \mu_{\text{post}}$. Each variance appears in
-# $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj}\sigma_j^2 - \log\sigma_j^2\big)$, whose derivative in $\sigma_j^2$,
-# $\tfrac12\big((\Sigma_{\text{post}}^{-1})_{jj} - 1/\sigma_j^2\big)$, vanishes at $\sigma_j^2 = 1/(\Sigma_{\text{post}}^{-1})_{jj}$ (a minimum: the
-# function is convex in $\sigma_j^2$). At the optimum $\sum_j (\Sigma_{\text{post}}^{-1})_{jj}\sigma_j^2 = K$ cancels
+# $\tfrac12\big(\Lambda_{jj}\sigma_j^2 - \log\sigma_j^2\big)$, whose derivative in $\sigma_j^2$,
+# $\tfrac12\big(\Lambda_{jj} - 1/\sigma_j^2\big)$, vanishes at $\sigma_j^2 = 1/\Lambda_{jj}$ (a minimum: the
+# function is convex in $\sigma_j^2$). At the optimum $\sum_j \Lambda_{jj}\sigma_j^2 = K$ cancels
 # the $-K$, the quadratic form is 0, and
 #
 # $$
 # \begin{aligned}
-# \min \mathrm{KL} &= \frac12\Big[\log\det\Sigma_{\text{post}} + \sum_j \log (\Sigma_{\text{post}}^{-1})_{jj}\Big] \\
-#   &= \frac12\Big[\sum_j \log (\Sigma_{\text{post}}^{-1})_{jj} - \log\det\Sigma_{\text{post}}^{-1}\Big],
+# \min \mathrm{KL} &= \frac12\Big[\log\det\Sigma_{\text{post}} + \sum_j \log \Lambda_{jj}\Big] \\
+#   &= \frac12\Big[\sum_j \log \Lambda_{jj} - \log\det\Lambda\Big],
 # \end{aligned}
 # $$
 #
-# using $\log\det\Sigma_{\text{post}} = -\log\det\Sigma_{\text{post}}^{-1}$. Since
+# using $\log\det\Sigma_{\text{post}} = -\log\det\Lambda$. Since
 # $\log p(x) - \mathcal L = \mathrm{KL}$, this is the smallest gap. It is never negative, and
 # zero exactly when the precision is diagonal: by Hadamard's inequality, a positive definite
 # matrix $A$ has $\det A \le \prod_j A_{jj}$, with equality exactly when $A$ is diagonal. A
@@ -1122,14 +1118,14 @@ assert scales[np.argmax(terms["ELBO"])] == 1.0
 # matrix swaps its two diagonal entries, flips the sign of the off-diagonal one and divides all
 # by the determinant, so the precision's correlation is that of the covariance with its sign
 # flipped, $-\eta$, and its determinant is
-# $(\Sigma_{\text{post}}^{-1})_{11} (\Sigma_{\text{post}}^{-1})_{22} (1 - \eta^2)$. The smallest gap is therefore
+# $\Lambda_{11} \Lambda_{22} (1 - \eta^2)$. The smallest gap is therefore
 # $-\tfrac12 \log(1 - \eta^2)$, 0.56 nats here, for every $x$ (the posterior's covariance does not
 # depend on $x$).
 #
 # The prior as $q$ is the Gaussian KL formula with $(\mu_q, \Sigma_q) = (0, I)$ and
 # $(\mu_p, \Sigma_p) = (\mu_{\text{post}}, \Sigma_{\text{post}})$:
 # $\mathrm{KL}(p(z) \,\|\, p(z \mid x)) = \tfrac12\big(\operatorname{tr}\Sigma_{\text{post}}^{-1} - K
-# - \log\det\Sigma_{\text{post}}^{-1}\big) + \tfrac12 \mu_{\text{post}}^\top \Sigma_{\text{post}}^{-1}
+# - \log\det\Lambda\big) + \tfrac12 \mu_{\text{post}}^\top \Sigma_{\text{post}}^{-1}
 # \mu_{\text{post}}$. The first term does not involve $x$, so at least 4.26 nats are lost
 # whatever $x$ is; the second adds 1.22 nats for this $x$, 5.48 in all.
 # :::
