@@ -28,9 +28,9 @@ from vaebook.checks import (
     checked,
 )
 from vaebook.corruption import gaussian_noise
-from vaebook.densities import log_bernoulli, log_normal_diag
+from vaebook.densities import log_bernoulli
 from vaebook.flows import planar_parameter_count
-from vaebook.models import VAE, Autoencoder, Classifier, ConditionalVAE, check_input, reparameterize
+from vaebook.models import VAE, Autoencoder, Classifier, ConditionalVAE, check_input
 
 Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
 WHY = {VAE: "the ELBO needs an encoder that outputs μ and log σ²",
@@ -49,7 +49,7 @@ def check_posterior_per_image(model: VAE, x: Tensor, parts: object, name: str) -
     """Check that ``parts`` is a q for each row of x, as ``VAE.encode_posterior`` gives it: a
     Gaussian (μ, log σ²), two finite (len(x), K) tensors in the model's dtype, on its device,
     and for a model with a flow the flow's parameters, (len(x), T (2K + 1)), too."""
-    k, layers = model.latent_dim, getattr(model, "flow_layers", 0)
+    k, layers = model.latent_dim, model.flow_layers
     names, widths = ["mu", "logvar"], [k, k]
     if layers:
         names.append("flow parameters")
@@ -93,14 +93,9 @@ def draw_and_decode(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1,
     Returns (decoder output (S, B, D), z (S, B, K), log q(z_s | x) (S, B), μ (B, K),
     log σ² (B, K)).
     """
-    condition = () if labels is None else (labels,)
-    if isinstance(model, VAE):
-        z, log_q, mu, logvar = model.draw_posterior(x, n_samples, generator, posterior)
-    else:
-        mu, logvar = model.encode(x, *condition) if posterior is None else posterior
-        z = reparameterize(mu, logvar, n_samples, generator)
-        log_q = log_normal_diag(z, mu, logvar)
-    return model.decode_logits(z, *condition), z, log_q, mu, logvar
+    condition = {} if labels is None else {"labels": labels}
+    z, log_q, mu, logvar = model.draw_posterior(x, n_samples, generator, posterior, **condition)
+    return model.decode_logits(z, *condition.values()), z, log_q, mu, logvar
 
 
 def log_density_terms(model: VAE | ConditionalVAE, x: Tensor, params: Tensor, z: Tensor,
@@ -133,7 +128,7 @@ def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: 
     """
     draws = draw_and_decode(model, x, n_samples, generator, posterior=posterior, labels=labels)
     params, _, _, mu, logvar = draws
-    kl = None if getattr(model, "flow_layers", 0) else model.prior.kl(mu, logvar)
+    kl = None if model.flow_layers else model.prior.kl(mu, logvar)
     if kl is not None:  # the closed form: the prior's and q's log-densities are not needed
         return model.likelihood.log_prob(x, params).mean(0) - beta * kl
     log_likelihood, log_prior, log_q = log_density_terms(model, x, *draws)

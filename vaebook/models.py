@@ -344,6 +344,7 @@ class ConditionalVAE(nn.Module):
         self.likelihood.to(model_dtype(self))
 
     config = VAE.config
+    flow_layers = 0  # q is Gaussian: no flow
 
     def one_hot(self, labels: Tensor, n: int) -> Tensor:
         """e_y for each of n labels, checked: (n,) int64 in [0, classes) on the model's device ->
@@ -357,6 +358,16 @@ class ConditionalVAE(nn.Module):
         x = check_input(self, x)
         mu, logvar = self.encoder(torch.cat([x, self.one_hot(labels, len(x))], dim=-1)).chunk(2, dim=-1)
         return mu, logvar
+
+    def draw_posterior(self, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None,
+                       posterior: tuple[Tensor, Tensor] | None = None, *, labels: Tensor
+                       ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """As ``VAE.draw_posterior``, for q_φ(z | x, y) with the labels y: S = ``n_samples``
+        reparameterized draws (S, B, K), their log q (S, B), and (μ, log σ²), (B, K) each; q is
+        the encoder's, or the given per-image ``posterior`` (μ, log σ²)."""
+        mu, logvar = self.encode(x, labels) if posterior is None else posterior
+        z = reparameterize(mu, logvar, n_samples, generator)
+        return z, log_normal_diag(z, mu, logvar), mu, logvar
 
     def decode_logits(self, z: Tensor, labels: Tensor) -> Tensor:
         """z: (..., B, K), labels: (B,) -> the decoder's output for (z, y): (..., B, D)."""
