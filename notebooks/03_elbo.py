@@ -615,12 +615,12 @@ SECOND = "second form: E[log p(x|z)] - KL"
 rmse = {FIRST: [], SECOND: []}
 bias_in_se = {FIRST: [], SECOND: []}  # (mean - L) / standard error
 draws = {FIRST: [], SECOND: []}  # the 500 estimates at each S
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 for S in sample_sizes:
     first = elbo_estimate(lambda z: model.log_joint(x, z), q, S,
-                          n_estimates=500, generator=g)
+                          n_estimates=500, generator=rng)
     second = elbo_estimate_kl(lambda z: model.log_likelihood(x, z), q,
-                              model.prior(), S, n_estimates=500, generator=g)
+                              model.prior(), S, n_estimates=500, generator=rng)
     for name, estimates in ((FIRST, first), (SECOND, second)):
         draws[name].append(estimates)
         error = ((estimates - exact_elbo) ** 2).mean().sqrt().item()
@@ -1187,7 +1187,7 @@ def log_joint_of_zeta(zeta):
     return model.log_joint(x, mean_post + zeta @ cholesky.T) + log_det
 
 
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 t_gaps, t_exact = {}, {}
 for nu in (3.0, 10.0, 30.0):
     scale = torch.full((2,), math.sqrt((nu - 2) / nu))
@@ -1195,7 +1195,7 @@ for nu in (3.0, 10.0, 30.0):
     # KL(q_zeta || N(0, I)) = log(2 pi e) - H[q_zeta], with torch's entropy
     t_exact[nu] = math.log(2 * math.pi * math.e) - q_t.entropy().item()
     estimates = elbo_estimate(log_joint_of_zeta, q_t, 1000, n_estimates=100,
-                              generator=g)
+                              generator=rng)
     gap = evidence - estimates.mean().item()
     t_gaps[nu] = (gap, estimates.std().item() / math.sqrt(100))
     error_bar = (f"± {t_gaps[nu][1]:.4f}" if nu > 4  # finite variance
@@ -1261,13 +1261,13 @@ print(f"q above: gap {(log_evidence - model.elbo(x, q)).item():.1f} nats;"
       f"{sd_one[SECOND]:.2f}; every MSE within {worst_mse:.1f} standard "
       f"errors of sd^2 / S")
 
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 at_posterior = {
     "first": elbo_estimate(lambda z: model.log_joint(x, z), posterior, 1,
-                           n_estimates=1000, generator=g),
+                           n_estimates=1000, generator=rng),
     "second": elbo_estimate_kl(lambda z: model.log_likelihood(x, z),
                                posterior, model.prior(), 1,
-                               n_estimates=1000, generator=g),
+                               n_estimates=1000, generator=rng),
 }
 spread = {name: e.std().item() for name, e in at_posterior.items()}
 sd_second = exact_sd(lambda z: model.log_likelihood(x, z), posterior)
@@ -1345,7 +1345,7 @@ assert within_se(at_posterior["second"], at_posterior["second"].mean(),
 # (Sigma_post)_jj (the posterior's marginal variances)
 proposals = {"best mean-field q": variances,
              "marginal-variance q": cov_post.diagonal()}
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 repeats = 2000
 gaps, exact_gaps, smallest = {}, {}, {}
 for name, var in proposals.items():
@@ -1358,7 +1358,7 @@ for name, var in proposals.items():
     exact_gaps[name] = kl_divergence(proposal, posterior).item()  # k = 1
     gaps[name] = {}
     for k in (1, 10, 100, 1000):
-        eps = torch.randn(repeats, k, 2, generator=g)
+        eps = torch.randn(repeats, k, 2, generator=rng)
         z = mean_post + var.sqrt() * eps  # draws from the proposal
         log_w = model.log_joint(x, z) - proposal.log_prob(z)
         bound_k = torch.logsumexp(log_w, dim=1) - math.log(k)  # L_k

@@ -265,8 +265,8 @@ z_scores = {}
 print(f"exact: grad mu {exact[:2].numpy().round(3)}, "
       f"grad log sigma^2 {exact[2:].numpy().round(3)}")
 for name, estimate in estimators.items():
-    g = torch.Generator().manual_seed(SEED)
-    grads = estimate(square, mu, logvar, M, g)
+    rng = torch.Generator().manual_seed(SEED)
+    grads = estimate(square, mu, logvar, M, rng)
     both = torch.cat([grads["mu"], grads["logvar"]], dim=1)
     standard_error = both.std(0) / math.sqrt(M)
     z_scores[name] = ((both.mean(0) - exact) / standard_error).abs()
@@ -293,8 +293,8 @@ assert all(torch.all(z < 4) for z in z_scores.values())
 # %%
 def variance_of_grad_mu(name, mu, logvar, S=20_000):
     """Variance of one estimate of dF/dmu_1, and its standard error."""
-    g = torch.Generator().manual_seed(SEED)
-    grad = estimators[name](square, mu, logvar, S, g)["mu"][:, 0]
+    rng = torch.Generator().manual_seed(SEED)
+    grad = estimators[name](square, mu, logvar, S, rng)["mu"][:, 0]
     squared = (grad - grad.mean()) ** 2
     return squared.mean().item(), squared.std().item() / math.sqrt(S)
 
@@ -605,17 +605,17 @@ mu_2, logvar_0 = torch.tensor([2.0]), torch.tensor([0.0])
 copies = {"mu": mu_2.expand(R), "logvar": logvar_0.expand(R)}
 for S in sample_sizes:
     for name, estimate in estimators.items():
-        g = torch.Generator().manual_seed(SEED)
+        rng = torch.Generator().manual_seed(SEED)
         if name != "score + baseline":
             # independent per-sample estimates: R groups of S
-            grads = estimate(square, mu_2, logvar_0, R * S, g)["mu"]
+            grads = estimate(square, mu_2, logvar_0, R * S, rng)["mu"]
             means = grads.reshape(R, S).mean(1)
         elif S == 1:  # the leave-one-out baseline needs S >= 2
             means = torch.full((R,), float("nan"))
         else:  # copy r's baseline uses only the S samples of z_r
             grads = score_function_gradient(
                 square, diagonal_gaussian, copies, S, baseline="mean",
-                local=lambda z, q: z**2, generator=g)[0]["mu"]
+                local=lambda z, q: z**2, generator=rng)[0]["mu"]
             means = grads.mean(0)  # (R,): one S-sample average per copy
         averaged[name].append(means.var().item())
         squares = (means - means.mean()) ** 2  # standard error of the var
@@ -685,11 +685,11 @@ def step(z, q=None):
 mu_step, logvar_step = torch.tensor([0.5]), torch.tensor([0.0])  # sigma = 1
 q_step = Normal(mu_step, (0.5 * logvar_step).exp())
 exact_step = q_step.log_prob(torch.zeros(1)).exp()  # q(0)
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 score_step = estimators["score + baseline"](
-    step, mu_step, logvar_step, 100_000, g)["mu"][:, 0]
+    step, mu_step, logvar_step, 100_000, rng)["mu"][:, 0]
 path_step = estimators["pathwise"](
-    step, mu_step, logvar_step, 100_000, g)["mu"][:, 0]
+    step, mu_step, logvar_step, 100_000, rng)["mu"][:, 0]
 step_error = score_step.std() / math.sqrt(100_000)
 print(f"exact q(0) = {exact_step.item():.4f} | score function "
       f"{score_step.mean():.4f} ± {step_error:.4f} | "
@@ -884,8 +884,8 @@ closed = {"pathwise": kappa**2 / 2 * (1 + damp) - exact_grad**2,
           - exact_grad**2}
 wiggly = {}  # measured variance and its standard error
 for name, variance in closed.items():
-    g = torch.Generator().manual_seed(SEED)
-    grad = estimators[name](wiggle, mu_1, logvar_1, 100_000, g)["mu"][:, 0]
+    rng = torch.Generator().manual_seed(SEED)
+    grad = estimators[name](wiggle, mu_1, logvar_1, 100_000, rng)["mu"][:, 0]
     squared = (grad - grad.mean()) ** 2
     se = squared.std().item() / math.sqrt(100_000)
     wiggly[name] = (squared.mean().item(), se)
@@ -971,9 +971,9 @@ assert abs(value - closed_optimal) < 4 * se
 
 # %% tags=["hide-cell"]
 def logvar_variance(name, K, S=20_000):
-    g = torch.Generator().manual_seed(SEED)
+    rng = torch.Generator().manual_seed(SEED)
     grad = estimators[name](square, torch.ones(K), torch.zeros(K), S,
-                            g)["logvar"][:, 0]
+                            rng)["logvar"][:, 0]
     squared = (grad - grad.mean()) ** 2
     return squared.mean().item(), squared.std().item() / math.sqrt(S)
 

@@ -147,11 +147,11 @@ model = pretrained.build_model(recipe)
 init_output_bias(model, x_train)  # the untrained decoder draws the mean image
 grey_batch = x_train[:64]
 
-g = torch.Generator().manual_seed(SEED)
-u = torch.rand(grey_batch.shape, generator=g)
-x = (u < grey_batch).float()  # x_d ~ Bernoulli(grey level of pixel d)
+rng = torch.Generator().manual_seed(SEED)
+uniform = torch.rand(grey_batch.shape, generator=rng)
+x = (uniform < grey_batch).float()  # x_d ~ Bernoulli(grey level of pixel d)
 mu, logvar = model.encode(x)  # (64, K) each
-eps = torch.randn(mu.shape, generator=g)
+eps = torch.randn(mu.shape, generator=rng)
 z = mu + torch.exp(0.5 * logvar) * eps  # z = mu + sigma * eps
 logits = model.decode_logits(z)  # (64, 784)
 log_lik = (x * logits - F.softplus(logits)).sum(1)  # softplus = log(1+e^l)
@@ -165,9 +165,9 @@ print(f"-log p(x|z) {-log_lik.mean():.1f} + KL {kl.mean():.2f} "
 # the same state, draw the same binary batch and the same $\varepsilon$, and give the same loss.
 
 # %%
-g = torch.Generator().manual_seed(SEED)
-x_vaebook = binarize_dynamic(grey_batch, g)
-loss_vaebook = vae_loss(model, x_vaebook, g)
+rng = torch.Generator().manual_seed(SEED)
+x_vaebook = binarize_dynamic(grey_batch, rng)
+loss_vaebook = vae_loss(model, x_vaebook, rng)
 assert torch.equal(x_vaebook, x)
 assert torch.isclose(loss_vaebook, loss, rtol=1e-5)
 
@@ -183,8 +183,8 @@ optimizer.zero_grad()
 loss.backward()  # gradients of -L-hat in theta and phi, through z
 optimizer.step()
 with torch.no_grad():  # the same batch and the same eps as before the step
-    g = torch.Generator().manual_seed(SEED)
-    loss_after = vae_loss(model, binarize_dynamic(grey_batch, g), g)
+    rng = torch.Generator().manual_seed(SEED)
+    loss_after = vae_loss(model, binarize_dynamic(grey_batch, rng), rng)
 print(f"loss before the step {loss.item():.2f}, "
       f"after {loss_after.item():.2f}")
 
@@ -840,13 +840,13 @@ fig
 # tolerance: rtol=0 atol=10
 # (the autoencoder's share, in points: it moves by several points when
 # chapter 1's autoencoder is trained again)
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 
 
 def vae_codes(images):
     """One draw z ~ q(z | x) per image of the 2-D VAE."""
     mu, logvar = vae2.encode(images)
-    return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g)
+    return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=rng)
 
 
 with torch.no_grad():
@@ -855,8 +855,8 @@ with torch.no_grad():
     z_ae_train = ae2.encode(x_train)
 chol = torch.linalg.cholesky(torch.cov(z_ae_train.T))  # Sigma = chol chol^T
 gaussian_draws = (z_ae_train.mean(0)
-                  + torch.randn(2000, 2, generator=g) @ chol.T)
-prior_draws = torch.randn(2000, 2, generator=g)
+                  + torch.randn(2000, 2, generator=rng) @ chol.T)
+prior_draws = torch.randn(2000, 2, generator=rng)
 empty_ae = analysis.empty_draws(z_ae_train, z_ae, gaussian_draws).mean()
 empty_vae = analysis.empty_draws(z_vae_train, z_vae_test, prior_draws).mean()
 print(f"empty draws: autoencoder from its fitted Gaussian {empty_ae:.1%}, "
@@ -1169,9 +1169,9 @@ assert min(active_on, active_off) >= 15
 # so it, and its difference from the encoder's, move by up to 2.5 nats
 # when the model is trained again; the margin asserted below is 40 nats)
 hundred = x_test_bin[:100]
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
-    z_prior = torch.randn(1000, 100, LATENT, generator=g)  # (k, images, K)
+    z_prior = torch.randn(1000, 100, LATENT, generator=rng)  # (k, images, K)
     log_w_prior = torch.cat([  # 100 draws at a time: 30 MB of logits each
         log_bernoulli(hundred, vae.decode_logits(z))
         for z in z_prior.split(100)]).T

@@ -170,12 +170,12 @@ fig = Figure(figsize=(6.7, 3.1))
 ax = fig.subplots()
 causes = {j: (1.0 + 2.0 * j, 2.0) for j in (1, 2, 3)}
 pixels = {d: (0.5 + 2.0 * d, 0.0) for d in (1, 2, 3, 4)}
-for d, (u, v) in pixels.items():  # likelihood factor p(x_d | z): every cause
+for d, (px, py) in pixels.items():  # likelihood factor p(x_d | z): every cause
     for a, b in causes.values():
-        ax.plot([a, u], [b, 1.0], color="tab:orange", lw=1, zorder=1)
-    ax.plot([u, u], [1.0, v], color="tab:orange", lw=1, zorder=1)
-    ax.plot(u, 1.0, "s", color="tab:orange", ms=10, zorder=2)
-    ax.text(u + 0.15, 1.0, f"$p(x_{d} \\mid z)$", fontsize=9, va="center",
+        ax.plot([a, px], [b, 1.0], color="tab:orange", lw=1, zorder=1)
+    ax.plot([px, px], [1.0, py], color="tab:orange", lw=1, zorder=1)
+    ax.plot(px, 1.0, "s", color="tab:orange", ms=10, zorder=2)
+    ax.text(px + 0.15, 1.0, f"$p(x_{d} \\mid z)$", fontsize=9, va="center",
             bbox=dict(fc="white", ec="none", pad=0.3), zorder=2)
 for j, (a, b) in causes.items():  # prior factor p(z_j)
     color = "tab:orange" if j == 1 else "grey"
@@ -185,9 +185,9 @@ for j, (a, b) in causes.items():  # prior factor p(z_j)
     fill = "white" if j == 1 else "lightblue"
     ax.scatter(a, b, s=600, c=fill, edgecolors="black", zorder=3)
     ax.text(a, b, f"$z_{j}$", ha="center", va="center", zorder=4)
-for d, (u, v) in pixels.items():
-    ax.scatter(u, v, s=600, c="lightgrey", edgecolors="black", zorder=3)
-    ax.text(u, v, f"$x_{d}$", ha="center", va="center", zorder=4)
+for d, (px, py) in pixels.items():
+    ax.scatter(px, py, s=600, c="lightgrey", edgecolors="black", zorder=3)
+    ax.text(px, py, f"$x_{d}$", ha="center", va="center", zorder=4)
 ax.set_xlim(1.5, 9.5)
 ax.set_ylim(-0.5, 3.2)
 ax.axis("off")

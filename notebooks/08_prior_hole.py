@@ -204,8 +204,8 @@ assert abs(mi_kl - mi_sklearn) < 1e-9 and round(mi_kl, 3) == 0.368
 def toy_posteriors(snr, var=0.5, n=10_000, latent_dim=32):
     """(mu, logvar) of q(z | x_n) = N(G x_n, var I), x_n ~ N(0, I_K),
     with the gain G² = snr · var."""
-    g = torch.Generator().manual_seed(SEED)
-    x = torch.randn(n, latent_dim, generator=g, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(SEED)
+    x = torch.randn(n, latent_dim, generator=rng, dtype=torch.float64)
     logvar = torch.full((n, latent_dim), math.log(var), dtype=torch.float64)
     return math.sqrt(snr * var) * x, logvar
 
@@ -330,11 +330,11 @@ assert split.log_n - 0.5 < split.mutual_information
 # full covariance) or 10 (one per digit, as a guess).
 
 # %%
-g = torch.Generator().manual_seed(SEED)
+rng = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
-    z_train = reparameterize(mu_train, logvar_train, generator=g)
-    z_test = reparameterize(mu_test, logvar_test, generator=g)
-fit_rows = torch.randperm(50_000, generator=g)[:20_000]
+    z_train = reparameterize(mu_train, logvar_train, generator=rng)
+    z_test = reparameterize(mu_test, logvar_test, generator=rng)
+fit_rows = torch.randperm(50_000, generator=rng)[:20_000]
 validation = z_train[50_000:].double().numpy()
 mixtures, scores = {}, {}
 for components in (1, 10):
@@ -391,7 +391,7 @@ def reading(images):
 
 
 n_draws = 10_000
-z_prior = torch.randn(n_draws, K, generator=g)
+z_prior = torch.randn(n_draws, K, generator=rng)
 with torch.no_grad():
     prior_images = vae.decode(z_prior)
 prior_confidence, _ = reading(prior_images)
@@ -437,7 +437,7 @@ sources = {
     "prior p(z)": z_prior,
     "mixture q̂(z)": torch.as_tensor(q_hat.sample(n_draws)[0],
                                     dtype=torch.float32)[
-        torch.randperm(n_draws, generator=g)],  # sample() sorts by component
+        torch.randperm(n_draws, generator=rng)],  # sample() sorts by component
     "held-out codes": z_test,
 }
 test_shares = torch.bincount(test_reading.argmax(1), minlength=10) / 10_000
@@ -706,7 +706,7 @@ weakest = int(per_class.argmin())
 members = y_train == weakest
 with torch.no_grad():
     own = reparameterize(*cvae.encode(x_train_bin[members], y_train[members]),
-                         generator=g)
+                         generator=rng)
 centre, covariance = own.mean(0), torch.cov(own.T)
 precision = torch.linalg.inv(covariance)
 
@@ -717,7 +717,7 @@ def mahalanobis(z):
 
 
 radius = torch.quantile(mahalanobis(own), 0.99)
-z_asked = torch.randn(2000, 2, generator=g)
+z_asked = torch.randn(2000, 2, generator=rng)
 label_asked = torch.full((2000,), weakest)
 with torch.no_grad():
     _, read_asked = reading(cvae.decode(z_asked, label_asked))

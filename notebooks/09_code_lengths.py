@@ -572,8 +572,8 @@ assert all(0 < v < 8 * 784 * math.log(2) for v in scores_deq.values())
 # (chapter 5 shows how the bound rises with $k$), plus the standard error over images.
 
 # %%
-g = torch.Generator().manual_seed(SEED)
-subset = torch.randperm(len(x_test_bin), generator=g)[:1000]
+rng = torch.Generator().manual_seed(SEED)
+subset = torch.randperm(len(x_test_bin), generator=rng)[:1000]
 log_w = sample_log_weights(vae, x_test_bin[subset], k=250, seed=SEED,
                            progress=False)
 log_px = bound_from_log_weights(log_w)
