@@ -620,7 +620,8 @@ for S in sample_sizes:
     first = elbo_estimate(lambda z: model.log_joint(x, z), q, S,
                           n_estimates=500, generator=rng)
     second = elbo_estimate_kl(lambda z: model.log_likelihood(x, z), q,
-                              model.prior(), S, n_estimates=500, generator=rng)
+                              model.prior(), S, n_estimates=500,
+                              generator=rng)
     for name, estimates in ((FIRST, first), (SECOND, second)):
         draws[name].append(estimates)
         error = ((estimates - exact_elbo) ** 2).mean().sqrt().item()

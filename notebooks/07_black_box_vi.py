@@ -170,7 +170,8 @@ fig = Figure(figsize=(6.7, 3.1))
 ax = fig.subplots()
 causes = {j: (1.0 + 2.0 * j, 2.0) for j in (1, 2, 3)}
 pixels = {d: (0.5 + 2.0 * d, 0.0) for d in (1, 2, 3, 4)}
-for d, (px, py) in pixels.items():  # likelihood factor p(x_d | z): every cause
+# likelihood factor p(x_d | z): every cause
+for d, (px, py) in pixels.items():
     for a, b in causes.values():
         ax.plot([a, px], [b, 1.0], color="tab:orange", lw=1, zorder=1)
     ax.plot([px, px], [1.0, py], color="tab:orange", lw=1, zorder=1)

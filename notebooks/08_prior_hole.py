@@ -437,7 +437,8 @@ sources = {
     "prior p(z)": z_prior,
     "mixture q̂(z)": torch.as_tensor(q_hat.sample(n_draws)[0],
                                     dtype=torch.float32)[
-        torch.randperm(n_draws, generator=rng)],  # sample() sorts by component
+        # sample() sorts by component
+        torch.randperm(n_draws, generator=rng)],
     "held-out codes": z_test,
 }
 test_shares = torch.bincount(test_reading.argmax(1), minlength=10) / 10_000
