@@ -47,7 +47,7 @@ from torch.distributions import (
 )
 
 from vaebook import plots, pretrained, vi
-from vaebook.data import binarize_static, load_mnist
+from vaebook.data import binarize_static, load_mnist, random_rows
 from vaebook.exact import BayesianLinearRegression, SigmoidBeliefNet
 from vaebook.likelihood import estimate_log_likelihood
 from vaebook.losses import elbo
@@ -850,9 +850,7 @@ print(f"chapter 5's VAE: {vae.config}")
 # tolerance: rtol=0.005 atol=0.1
 x_test, _ = load_mnist("test")
 x_test_bin = binarize_static(x_test, seed=SEED)
-order = torch.randperm(len(x_test_bin),
-                       generator=torch.Generator().manual_seed(SEED))
-images = x_test_bin[order[:300]].to(device)
+images = random_rows(x_test_bin, 300, seed=SEED).to(device)
 vae = vae.to(device)
 mu, logvar = vi.refine_posterior(vae, images, steps=300, n_samples=10,
                                  lr=0.02, seed=SEED)

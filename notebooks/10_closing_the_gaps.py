@@ -47,7 +47,7 @@ from sklearn.mixture import GaussianMixture
 
 from vaebook import analysis, plots, pretrained, vi
 from vaebook.aggregate import marginal_kl
-from vaebook.data import binarize_static, load_mnist
+from vaebook.data import binarize_static, load_mnist, random_rows
 from vaebook.densities import log_normal_diag
 from vaebook.distributions import MixturePrior
 from vaebook.flows import planar_flow, planar_parameter_count
@@ -135,9 +135,7 @@ for name, model in models.items():
 # %%
 x_test, _ = load_mnist("test")
 x_test_bin = binarize_static(x_test, seed=SEED)
-order = torch.randperm(len(x_test_bin),
-                       generator=torch.Generator().manual_seed(SEED))
-scored = x_test_bin[order[:1000]].to(device)
+scored = random_rows(x_test_bin, 1000, seed=SEED).to(device)
 log_w = {name: sample_log_weights(model, scored, k=1000, seed=SEED)
          for name, model in models.items()}  # (1000, 1000) each
 nll = {name: -bound_from_log_weights(w) for name, w in log_w.items()}

@@ -248,3 +248,16 @@ def test_batches_refuse_bad_arguments():
         list(batches(torch.zeros(3), batch_size=0))
     with pytest.raises(ValueError, match="at least one tensor"):
         list(batches(batch_size=2))
+
+
+def test_random_rows_is_a_seeded_draw_without_replacement():
+    from vaebook.data import random_rows
+
+    x = torch.arange(20.0).reshape(10, 2)
+    rows = random_rows(x, 6, seed=3)
+    expected = torch.randperm(10, generator=torch.Generator().manual_seed(3))[:6]
+    torch.testing.assert_close(rows, x[expected])  # torch's own permutation
+    assert len(set(rows[:, 0].tolist())) == 6  # no row twice
+    torch.testing.assert_close(random_rows(x, 6, seed=3), rows)
+    with pytest.raises(ValueError, match="at most len"):
+        random_rows(x, 11)

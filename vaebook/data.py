@@ -172,6 +172,18 @@ def binarize_static(x: Tensor, seed: int = 0) -> Tensor:
         return binarize_dynamic(x, seeded_generator(seed, x.device))
 
 
+def random_rows(x: Tensor, n: int, seed: int = 0) -> Tensor:
+    """n rows of x drawn without replacement, in a random order fixed by ``seed`` (a fixed
+    subset of a test set that several models are scored on): x[randperm(len(x))[:n]], the
+    permutation drawn on the CPU whatever x's device, so that it is the same everywhere."""
+    check_tensor(x, "x")
+    check_positive_int(n, "n")
+    if x.ndim == 0 or n > len(x):
+        raise ValueError(f"cannot draw {n} rows from x of shape {tuple(x.shape)}; ask for at most "
+                         f"len(x) rows.")
+    return x[torch.randperm(len(x), generator=seeded_generator(seed))[:n].to(x.device)]
+
+
 def batches(
     *tensors: Tensor,
     batch_size: int,
