@@ -8,8 +8,8 @@
 Both run the same model, loss (negative ELBO, dynamic binarization), optimizer and batch size.
 Prints the seconds per epoch (best of ``--repeats``) and the ratio, then the seconds per epoch of
 chapter 5's main model (its recipe in ``vaebook.pretrained``, same data path and batch size as
-the recipe), which sets that chapter's run time, and those of chapter 10's four models (same
-epochs, different cost per epoch: the chapter's table quotes them). Usage:
+the recipe), which sets that chapter's run time, and those of chapter 10's four models (the same
+epochs, a different cost per epoch; the chapter points here rather than timing them). Usage:
 ``python benchmarks/epoch_speed.py [--repeats 2]``; data from ``VAEBOOK_DATA`` as everywhere.
 """
 
