@@ -9,8 +9,8 @@ Both run the same model, loss (negative ELBO, dynamic binarization), optimizer a
 Prints the seconds per epoch (best of ``--repeats``) and the ratio, then the seconds per epoch of
 chapter 5's main model (its recipe in ``vaebook.pretrained``, same data path and batch size as
 the recipe), which sets that chapter's run time, and those of chapter 10's four models (the same
-epochs, a different cost per epoch; the chapter points here rather than timing them). Usage:
-``python benchmarks/epoch_speed.py [--repeats 2]``; data from ``VAEBOOK_DATA`` as everywhere.
+epochs, a different cost per epoch; chapter 10's table of models quotes them). Usage:
+``python benchmarks/epoch_speed.py [--repeats 2] [--chapter10-only]``; data from ``VAEBOOK_DATA``.
 """
 
 from __future__ import annotations
@@ -69,11 +69,18 @@ def dataloader_epoch(dataset: datasets.MNIST) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per path; best is kept")
-    repeats = parser.parse_args().repeats
+    parser.add_argument("--chapter10-only", action="store_true", help="time only chapter 10's models")
+    args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-
-    start = time.perf_counter()
     x_train, _ = load_mnist("train")
+    if not args.chapter10_only:
+        compare_data_paths(x_train, args.repeats)
+    chapter10_epochs(x_train, args.repeats)
+
+
+def compare_data_paths(x_train: torch.Tensor, repeats: int) -> None:
+    start = time.perf_counter()
+    load_mnist("train")
     print(f"vaebook: load and check 60,000 images once: {time.perf_counter() - start:.2f} s")
     dataset = datasets.MNIST(str(data_dir()), train=True, transform=ToTensor())
 
@@ -88,6 +95,9 @@ def main() -> None:
     print(f"chapter 5 model ({recipe.encoder_hidden or recipe.hidden} encoder, {recipe.hidden} decoder, "
           f"K = {recipe.latent_dim}): {chapter5:6.2f} s per epoch, "
           f"{chapter5 * recipe.epochs:.0f} s for its {recipe.epochs} epochs")
+
+
+def chapter10_epochs(x_train: torch.Tensor, repeats: int) -> None:
     for name in ("plain", "iwae", "flow", "mixture"):
         recipe = pretrained.RECIPES[f"chapter10_{name}"]
         seconds = min(recipe_epoch(x_train, recipe) for _ in range(repeats))
