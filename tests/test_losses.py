@@ -7,13 +7,16 @@ import math
 import pytest
 import torch
 
-from vaebook.distributions import ContinuousBernoulliLikelihood
+from vaebook.distributions import ContinuousBernoulliLikelihood, MixturePrior
 from vaebook.losses import (
     bce_loss,
+    beta_vae_loss,
     conditional_vae_loss,
     denoising_bce_loss,
     elbo,
+    free_bits_loss,
     mse_loss,
+    rate_distortion,
     vae_loss,
 )
 from vaebook.models import VAE, Autoencoder, ConditionalVAE
@@ -216,3 +219,93 @@ def test_conditional_vae_trains_with_labels():
     model = ConditionalVAE(hidden=(16,), latent_dim=2)
     history = train(model, conditional_vae_loss, x, labels=y, epochs=2, batch_size=16, progress=False)
     assert len(history.train) == 2 and all(math.isfinite(v) for v in history.train)
+
+
+# --- rate and distortion, free bits ----------------------------------------------------------------
+
+def _binary_images(n: int = 6, seed: int = 0) -> torch.Tensor:
+    return torch.bernoulli(torch.full((n, 784), 0.3), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("flow_layers", [0, 2])
+def test_rate_plus_distortion_is_minus_the_elbo_in_bits(flow_layers):
+    # The same three draws per image (the same generator state) in both; with a flow the KL is the
+    # Monte Carlo estimate from those draws, in both.
+    model, x = VAE(hidden=(16,), latent_dim=3, flow_layers=flow_layers), _binary_images()
+    rate, distortion = rate_distortion(model, x, 3, torch.Generator().manual_seed(1))
+    bound = elbo(model, x, 3, torch.Generator().manual_seed(1))
+    assert rate.shape == distortion.shape == (6,)
+    torch.testing.assert_close(rate + distortion, -bound / math.log(2))
+    assert (distortion > 0).all()
+
+
+def test_rate_is_torchs_kl_in_bits():
+    model, x = VAE(hidden=(16,), latent_dim=3), _binary_images()
+    rate, _ = rate_distortion(model, x)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(rate, kl / math.log(2))
+
+
+def test_rate_distortion_refuses_bad_input():
+    with pytest.raises(TypeError, match="model must be a VAE"):
+        rate_distortion(Autoencoder(hidden=(8,)), _binary_images())
+    with pytest.raises(ValueError, match="n_samples"):
+        rate_distortion(VAE(hidden=(8,), latent_dim=2), _binary_images(), 0)
+
+
+def test_free_bits_with_no_allowance_is_the_vae_loss_and_never_below_it():
+    model, x = VAE(hidden=(16,), latent_dim=4), _binary_images(8)
+    plain = vae_loss(model, x, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(free_bits_loss(0.0)(model, x, torch.Generator().manual_seed(2)), plain)
+    for allowance in (0.01, 0.5, 3.0):
+        assert free_bits_loss(allowance)(model, x, torch.Generator().manual_seed(2)) >= plain
+
+
+def test_free_bits_send_no_kl_gradient_to_units_below_the_allowance():
+    # The loss minus the reconstruction alone (β = 0, same draw) is Σ_j max(λ, KL_j): its gradient
+    # on the encoder's output rows of unit j (μ_j and log σ_j²) is 0 where KL_j < λ, and that of
+    # the minibatch-mean KL_j from torch.distributions elsewhere.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model, x = VAE(hidden=(16,), latent_dim=4), _binary_images(8)
+    with torch.no_grad():
+        model.encoder[-1].bias[:4] = torch.tensor([0.0, 0.5, 1.5, 3.0])  # spread the units' KLs
+        mu, logvar = model.encode(x)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    kl_units = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean(0)
+    allowance = kl_units.sort().values[1:3].mean().item()  # two units below it, two above
+    below = kl_units < allowance
+    assert below.sum() == 2
+    difference = (free_bits_loss(allowance)(model, x, torch.Generator().manual_seed(3))
+                  - beta_vae_loss(0.0)(model, x, torch.Generator().manual_seed(3)))
+    (got,) = torch.autograd.grad(difference, model.encoder[-1].weight)
+
+    def kl_of_unit(j):
+        mu, logvar = model.encode(x)
+        q = torch.distributions.Normal(mu[:, j], (0.5 * logvar[:, j]).exp())
+        return torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean()
+
+    for j in range(4):
+        rows = got[[j, 4 + j]]
+        if below[j]:
+            assert torch.equal(rows, torch.zeros_like(rows)), j
+        else:
+            (expected,) = torch.autograd.grad(kl_of_unit(j), model.encoder[-1].weight)
+            torch.testing.assert_close(rows, expected[[j, 4 + j]])
+            assert rows.abs().max() > 0
+
+
+def test_free_bits_refuse_what_has_no_per_unit_kl():
+    x = _binary_images()
+    with pytest.raises(ValueError, match="nats_per_unit"):
+        free_bits_loss(-1.0)
+    with pytest.raises(TypeError, match="standard normal prior and no flow"):
+        free_bits_loss(0.5)(VAE(hidden=(8,), latent_dim=2, flow_layers=1), x)
+    mixture = VAE(hidden=(8,), latent_dim=2, prior=MixturePrior.initial(2, 3))
+    with pytest.raises(TypeError, match="MixturePrior prior"):
+        free_bits_loss(0.5)(mixture, x)
+    with pytest.raises(TypeError, match="model must be a VAE"):
+        free_bits_loss(0.5)(Autoencoder(hidden=(8,)), x)

@@ -12,6 +12,7 @@ every batch inside ``checks.trusted()``, which skips the checks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -28,10 +29,12 @@ from vaebook.checks import (
     checked,
 )
 from vaebook.corruption import gaussian_noise
-from vaebook.densities import log_bernoulli
+from vaebook.densities import kl_standard_normal, log_bernoulli
+from vaebook.distributions import StandardNormalPrior
 from vaebook.flows import planar_parameter_count
 from vaebook.models import VAE, Autoencoder, Classifier, ConditionalVAE, check_input
 
+LN2 = math.log(2)  # nats per bit
 Loss = Callable[[nn.Module, Tensor, torch.Generator | None], Tensor]
 WHY = {VAE: "the ELBO needs an encoder that outputs μ and log σ²",
        Autoencoder: "this loss reconstructs x from a deterministic code",
@@ -126,13 +129,43 @@ def elbo(model: VAE | ConditionalVAE, x: Tensor, n_samples: int = 1, generator: 
     prior does not depend on y). x: (B, D) in [0, 1]. Returns (B,), in nats; differentiable in
     θ, φ, the prior's parameters and the given posterior's parts.
     """
+    fit, kl = _fit_and_kl(model, x, n_samples, generator, posterior, labels)
+    return fit - beta * kl
+
+
+def _fit_and_kl(model: VAE | ConditionalVAE, x: Tensor, n_samples: int, generator: torch.Generator | None,
+                posterior: tuple[Tensor, ...] | None = None, labels: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+    """The ELBO's two terms from the same S draws: 1/S Σ_s log p_θ(x | z_s) and KL(q || p), the
+    latter in closed form when the prior has one and q is Gaussian, else 1/S Σ_s [log q(z_s) −
+    log p(z_s)]. Each (B,)."""
     draws = draw_and_decode(model, x, n_samples, generator, posterior=posterior, labels=labels)
     params, _, _, mu, logvar = draws
     kl = None if model.flow_layers else model.prior.kl(mu, logvar)
     if kl is not None:  # the closed form: the prior's and q's log-densities are not needed
-        return model.likelihood.log_prob(x, params).mean(0) - beta * kl
+        return model.likelihood.log_prob(x, params).mean(0), kl
     log_likelihood, log_prior, log_q = log_density_terms(model, x, *draws)
-    return log_likelihood.mean(0) - beta * (log_q - log_prior).mean(0)
+    return log_likelihood.mean(0), (log_q - log_prior).mean(0)
+
+
+def _check_rate_distortion(model: object, x: object, n_samples: object, generator: object) -> None:
+    check_model_and_data(model, x, VAE)
+    check_positive_int(n_samples, "n_samples")
+
+
+@checked(_check_rate_distortion)
+def rate_distortion(model: VAE, x: Tensor, n_samples: int = 1,
+                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Rate and distortion of each image, in bits (Alemi et al., 2018): the ELBO's two terms,
+
+        R = KL(q_φ(z | x) || p(z)) / ln 2,   D = −1/S Σ_s log p_θ(x | z_s) / ln 2,
+
+    from S = ``n_samples`` reparameterized draws z_s ~ q_φ(z | x), so that R + D = −L̂ / ln 2
+    with ``elbo``'s L̂ for the same draws (the same ``generator`` state). The KL is the prior's
+    closed form for the standard normal (a Monte Carlo estimate from the same draws otherwise,
+    as in ``elbo``). x: (B, D) in [0, 1]. Returns (R, D), each (B,), differentiable."""
+    fit, kl = _fit_and_kl(model, x, n_samples, generator)
+    return kl / LN2, -fit / LN2
 
 
 def _checked_loss(cls: type[nn.Module], labelled: bool = False) -> Callable[[Loss], Checked]:
@@ -161,6 +194,40 @@ def beta_vae_loss(beta: float) -> Checked:
     @_checked_loss(VAE)
     def loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return -elbo(model, x, 1, generator, beta=weight).mean()
+
+    return loss
+
+
+def _check_free_bits(model: object, x: object, *_, **__) -> None:
+    check_model_and_data(model, x, VAE)
+    if not isinstance(model.prior, StandardNormalPrior) or model.flow_layers:
+        raise TypeError(f"free bits need each latent unit's KL in closed form: a VAE with the standard "
+                        f"normal prior and no flow, got a {type(model.prior).__name__} prior and "
+                        f"{model.flow_layers} flow layers.")
+
+
+def free_bits_loss(nats_per_unit: float) -> Checked:
+    """The free-bits loss (Kingma et al., 2016, IAF paper, Appendix C.8): the reconstruction term of
+    −L plus, for each latent unit j, its KL averaged over the minibatch of B images, but never
+    less than the allowance ``nats_per_unit`` (written λ in the paper, a letter this book keeps
+    for variational parameters) ≥ 0:
+
+        loss = −1/B Σ_b log p_θ(x_b | z_b) + Σ_j max(λ, 1/B Σ_b KL_bj),
+        KL_bj = ½ (μ_bj² + σ_bj² − 1 − log σ_bj²),   z_b ~ q_φ(z | x_b) (one draw, as ``vae_loss``).
+
+    A unit whose minibatch KL is below λ gets no gradient from the KL term, so the encoder may
+    spend up to λ nats on it for free; 0 is ``vae_loss``, and the loss is never below it. Needs
+    the standard normal prior and no flow (the per-unit KL in closed form). Returns the loss
+    ``(model, x, generator=None)``, a scalar."""
+    allowance = check_real(nats_per_unit, "nats_per_unit", 0.0, float("inf"), include_low=True)
+
+    @checked(_check_free_bits)
+    def loss(model: VAE, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        params, _, _, mu, logvar = draw_and_decode(model, x, 1, generator)
+        fit = model.likelihood.log_prob(x, params).mean()
+        # each unit as a vector of its own: kl_standard_normal sums over a last dimension of one
+        kl_units = kl_standard_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0)  # (K,)
+        return -fit + kl_units.clamp_min(allowance).sum()
 
     return loss
 
