@@ -8,7 +8,9 @@ from torch.distributions import Bernoulli
 from vaebook.models import (
     MODELS,
     VAE,
+    VQVAE,
     Autoencoder,
+    CategoricalVAE,
     Classifier,
     ConditionalVAE,
     check_input,
@@ -127,7 +129,7 @@ def test_init_output_bias_makes_the_untrained_decoder_output_the_mean_image():
 
 def test_registry_device_dtype_input_check_and_eval_mode():
     assert MODELS == {"Autoencoder": Autoencoder, "VAE": VAE, "Classifier": Classifier,
-                      "ConditionalVAE": ConditionalVAE}
+                      "ConditionalVAE": ConditionalVAE, "CategoricalVAE": CategoricalVAE, "VQVAE": VQVAE}
     model = VAE(hidden=(8,), latent_dim=2).train()
     assert model_device(model) == torch.device("cpu") and model_dtype(model) == torch.float32
     assert model_dtype(model.double()) == torch.float64
@@ -207,3 +209,42 @@ def test_conditional_vae_sample_needs_a_vector_of_labels():
     with pytest.raises(ValueError, match=r"shape \(n,\)"):
         model.sample(torch.zeros(2, 2, dtype=torch.long))
     assert model.sample(torch.arange(10)).shape == (10, 784)
+
+
+def test_categorical_vae_reads_one_hot_codes_and_survives_a_checkpoint(tmp_path):
+    from vaebook.checkpoints import load_model, save_model
+
+    model = CategoricalVAE(data_dim=12, hidden=(8,), n_latents=3, n_categories=4)
+    x = torch.rand(5, 12, generator=torch.Generator().manual_seed(0))
+    logits = model.encode(x)
+    assert logits.shape == (5, 3, 4)
+    # the decoder reads the J one-hot vectors side by side: its first layer sees J·C numbers
+    z = torch.nn.functional.one_hot(torch.tensor([[0, 3, 1]]), 4).float()
+    torch.testing.assert_close(model.decode_logits(z), model.decoder(z.reshape(1, 12)))
+    assert model.sample(6, torch.Generator().manual_seed(1)).shape == (6, 12)
+    again = load_model(save_model(model, tmp_path / "c.pt"), expected_class=CategoricalVAE)
+    torch.testing.assert_close(again.encode(x), logits.detach())
+    with pytest.raises(ValueError, match=r"z must be a tensor of shape \(\.\.\., 3, 4\)"):
+        model.decode_logits(torch.zeros(2, 4, 3))
+    with pytest.raises(ValueError, match="n_categories"):
+        CategoricalVAE(n_categories=0)
+
+
+def test_vq_vae_rounds_the_encoder_output_to_its_codebook_and_survives_a_checkpoint(tmp_path):
+    from vaebook.checkpoints import load_model, save_model
+    from vaebook.discrete import quantize
+
+    model = VQVAE(data_dim=12, hidden=(8,), n_latents=3, code_dim=2, n_codes=5, commitment_weight=1.5)
+    x = torch.rand(4, 12, generator=torch.Generator().manual_seed(0))
+    logits, indices, codebook_loss, commitment_loss = model(x)
+    z_q, expected, per_position, _ = quantize(model.encode(x), model.quantizer.codebook)
+    assert indices.shape == (4, 3) and torch.equal(indices, expected)
+    torch.testing.assert_close(logits, model.decode_logits(z_q))
+    torch.testing.assert_close(codebook_loss, per_position.sum(-1))
+    torch.testing.assert_close(commitment_loss, per_position.sum(-1))
+    assert model.sample(3, torch.Generator().manual_seed(1)).shape == (3, 12)
+    again = load_model(save_model(model, tmp_path / "v.pt"), expected_class=VQVAE)
+    assert again.commitment_weight == 1.5
+    assert torch.equal(again(x)[1], indices)
+    with pytest.raises(ValueError, match="commitment_weight"):
+        VQVAE(commitment_weight=-1.0)

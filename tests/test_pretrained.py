@@ -223,3 +223,49 @@ def test_recipes_for_iwae_flows_and_a_learned_prior_train_and_reload(tiny_recipe
         with pytest.raises(ValueError, match=f"{field} is for a VAE only"):
             pretrained.build_model(pretrained.Recipe(model="Autoencoder", hidden=(8,), latent_dim=2,
                                                      loss="bce", epochs=1, **{field: 2}))
+
+
+CHAPTER11_FIELDS = {"beta": 4.0, "nats_per_unit": 0.5, "temperature": 0.5, "n_categories": 3, "code_dim": 2,
+                    "n_codes": 4, "commitment_weight": 2.0}
+
+
+def test_chapter11_fields_change_the_hash_only_when_used():
+    digests = {pretrained.Recipe(**{**TINY.__dict__, field: value}).digest()
+               for field, value in CHAPTER11_FIELDS.items()}
+    assert len(digests | {TINY.digest()}) == len(CHAPTER11_FIELDS) + 1
+    assert set(CHAPTER11_FIELDS) <= set(pretrained.LATER_FIELDS)
+    assert "beta" not in repr(TINY)
+
+
+@pytest.mark.parametrize("kind", [
+    {"loss": "beta_vae", "beta": 4.0},
+    {"loss": "free_bits", "nats_per_unit": 0.5},
+    {"model": "CategoricalVAE", "loss": "gumbel_softmax", "n_categories": 3, "temperature": 0.5},
+    {"model": "CategoricalVAE", "loss": "straight_through", "n_categories": 3},
+    {"model": "VQVAE", "loss": "vq_vae", "code_dim": 2, "n_codes": 4, "commitment_weight": 2.0},
+])
+def test_chapter11_recipes_train_and_reload(tiny_recipe, monkeypatch, kind):
+    recipe = pretrained.Recipe(**{**TINY.__dict__, "output_bias_init": True, **kind})
+    monkeypatch.setitem(pretrained.RECIPES, "discrete", recipe)
+    model = pretrained.load_or_train("discrete", device="cpu", progress=False)
+    assert type(model).__name__ == recipe.model
+    untrained = pretrained.build_model(pretrained.recipe("discrete"))
+    assert not torch.equal(model.decoder[-1].weight, untrained.decoder[-1].weight)
+    again = pretrained.load_or_train("discrete")
+    for name, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value), name
+
+
+def test_chapter11_recipes_are_registered_and_fields_belong_to_their_models():
+    names = [name for name in pretrained.RECIPES if name.startswith("chapter11_")]
+    assert len([n for n in names if n.startswith("chapter11_beta_")]) >= 6 and "chapter11_beta_1" in names
+    assert len([n for n in names if n.startswith("chapter11_freebits_")]) >= 2
+    assert {"chapter11_categorical_gumbel_softmax", "chapter11_categorical_straight_through",
+            "chapter11_vq_16", "chapter11_vq_64", "chapter11_vq_256"} <= set(names)
+    for name in names:
+        recipe = pretrained.RECIPES[name]
+        assert recipe.loss in pretrained.BINARY
+        assert type(pretrained.build_model(recipe)).__name__ == recipe.model
+    for field, value in (("n_categories", 3), ("code_dim", 2), ("n_codes", 4)):
+        with pytest.raises(ValueError, match=f"{field} is for a"):
+            pretrained.build_model(pretrained.Recipe(**{**TINY.__dict__, field: value}))

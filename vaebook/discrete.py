@@ -18,6 +18,11 @@ Three routes from an encoder to a discrete code, each differentiable enough to t
 3. A few categorical latents with a factorized q: the ELBO summed over every configuration,
    exact, so that its gradient is the truth that the estimators above are compared with.
 
+Three estimates of that gradient from S draws (``score_function_estimate``,
+``gumbel_softmax_estimate``, ``straight_through_estimate``) share one signature, take the same
+``log_joint`` as ``enumerated_elbo``, and are compared with ``exact_gradient`` by
+``bias_and_variance``.
+
 All log-densities are in nats. Random draws take ``generator`` (``vaebook.randomness``).
 """
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -332,3 +338,194 @@ def enumerated_elbo(log_joint: Callable[[Tensor], Tensor], logits: Tensor) -> Te
     log_q = torch.einsum("njc,...jc->n...", z, torch.log_softmax(logits, dim=-1))  # (C^J, [B])
     values = check_values(log_joint(z), tuple(log_q.shape), "log_joint")
     return (log_q.exp() * (values - log_q)).sum(0)
+
+
+def _check_latent_logits(logits: object) -> None:
+    logits = _check_logits(logits)
+    if logits.ndim < 2:
+        raise ValueError(f"logits must have shape (..., J, C), J latents with C categories each, got "
+                         f"shape {tuple(logits.shape)}.")
+
+
+@checked(_check_latent_logits)
+def categorical_kl_uniform(logits: Tensor) -> Tensor:
+    """KL(q || p) of J independent categoricals q_j = softmax(logits_j) from the uniform prior
+    p(z_j = c) = 1/C, in closed form, in nats:
+
+        KL = Σ_j [Σ_c q_jc log q_jc + log C].
+
+    logits: (..., J, C). Returns (...,). 0 when every q_j is uniform, J log C when one-hot.
+    """
+    log_q = torch.log_softmax(logits, dim=-1)
+    return (log_q.exp() * log_q).sum((-1, -2)) + logits.shape[-2] * math.log(logits.shape[-1])
+
+
+# --- gradient estimates of the enumerated ELBO -------------------------------------------------
+
+def _check_estimate(log_joint: object, logits: object, n_samples: object, generator: object,
+                    temperature: object = None, **_) -> None:
+    if not callable(log_joint):
+        raise TypeError(f"log_joint must be a function from configurations z: (S, J, C) to "
+                        f"log p(x, z): (S,), got {type(log_joint).__name__}.")
+    logits = _check_logits(logits)
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ValueError(f"logits must have shape (J, C), J >= 1 latents with C categories each, got "
+                         f"shape {tuple(logits.shape)}.")
+    check_positive_int(n_samples, "n_samples")
+    _check_generator(generator)
+    if temperature is not None:
+        check_real(temperature, "temperature")
+
+
+def _check_score_estimate(n_samples: object, **arguments: object) -> None:
+    _check_estimate(n_samples=n_samples, **arguments)
+    if n_samples < 2:
+        raise ValueError(f"the leave-one-out baseline of each sample is the mean of the other samples: "
+                         f"use n_samples >= 2, got {n_samples}.")
+
+
+def _leaf(logits: Tensor) -> Tensor:
+    """A copy of the logits to differentiate with respect to, whatever the caller's tensor is."""
+    return logits.detach().clone().requires_grad_()
+
+
+def _relaxed_objective(log_joint: Callable[[Tensor], Tensor], y: Tensor, logits: Tensor) -> Tensor:
+    """1/S Σ_s [log p(x, y_s) − Σ_jc y_sjc log softmax(logits)_jc] for draws y: (S, J, C)."""
+    log_q = (y * torch.log_softmax(logits, dim=-1)).sum((-1, -2))
+    return (check_values(log_joint(y), (len(y),), "log_joint") - log_q).mean()
+
+
+@checked(_check_score_estimate)
+def score_function_estimate(log_joint: Callable[[Tensor], Tensor], logits: Tensor, n_samples: int,
+                            generator: torch.Generator | None = None) -> Tensor:
+    """A score-function (REINFORCE) estimate of ∇ L, the gradient of the ELBO with respect to the
+    logits of q(z) = Π_j Cat(z_j; softmax(logits_j)), from S = ``n_samples`` exact draws z_s ~ q:
+
+        ĝ = 1/S Σ_s (f_s − b_s) u_s,   f_s = log p(x, z_s) − log q(z_s),
+        u_s = ∇ log q(z_s) = z_s − softmax(logits),   b_s = 1/(S − 1) Σ_{t≠s} f_t.
+
+    The leave-one-out baseline b_s does not depend on z_s, so E[b_s u_s] = E[b_s] E[u_s] = 0 and
+    ĝ is unbiased; it removes most of the variance that the offset of f brings (S ≥ 2). The
+    term E[∇(−log q(z))] = −E[u] that f's own dependence on the logits adds is zero and left out.
+
+    ``log_joint`` maps one-hot z: (S, J, C) to log p(x, z): (S,), as for ``enumerated_elbo``;
+    logits: (J, C). Draws come from ``generator``. Returns ĝ: (J, C), not part of any graph.
+    """
+    z = gumbel_softmax_sample(logits.detach(), 1.0, n_samples, generator, hard=True).detach()
+    with torch.no_grad():
+        log_p = torch.log_softmax(logits, dim=-1)
+        f = check_values(log_joint(z), (n_samples,), "log_joint") - (z * log_p).sum((-1, -2))
+        baseline = (f.sum() - f) / (n_samples - 1)
+        scores = z - log_p.exp()
+        return torch.einsum("s,sjc->jc", f - baseline, scores) / n_samples
+
+
+@checked(_check_estimate)
+def gumbel_softmax_estimate(log_joint: Callable[[Tensor], Tensor], logits: Tensor, n_samples: int,
+                            temperature: float, generator: torch.Generator | None = None) -> Tensor:
+    """A Gumbel-softmax (concrete, reparameterized) estimate of ∇ L with respect to the logits of
+    q(z) = Π_j Cat(z_j; softmax(logits_j)): the gradient of the relaxed objective
+
+        L̂_τ = 1/S Σ_s [log p(x, y_s) − Σ_jc y_sjc log softmax(logits)_jc],
+        y_s = softmax((logits + G_s) / τ)   (``gumbel_softmax_sample``, τ = ``temperature``),
+
+    with respect to the logits through the draws y_s: (S, J, C) as well.
+
+    Which log q at a relaxed point: the categorical's, Σ_c y_c log q_c, linear in y, as the
+    common Gumbel-softmax VAE code does. It is what ``log_joint`` does with y too (a categorical
+    prior Σ_c y_c log p_c), so log p − log q is scored on the same footing, and L̂_τ becomes the
+    discrete ELBO's integrand as τ → 0. The concrete density (``concrete_log_prob``) would
+    score q as a density on the simplex against a log p that is not one, and it grows without
+    bound as τ → 0. Either way the estimate is biased for ∇ L: it is the exact gradient of
+    E[L̂_τ], which is not L; the bias shrinks with τ while the variance grows (as 1/τ).
+
+    ``log_joint`` must accept relaxed draws y: (S, J, C), points of the simplex, and be
+    differentiable in them; logits: (J, C); temperature > 0. Returns ĝ: (J, C), not part of
+    any graph.
+    """
+    leaf = _leaf(logits)
+    y = gumbel_softmax_sample(leaf, temperature, n_samples, generator)
+    (grad,) = torch.autograd.grad(_relaxed_objective(log_joint, y, leaf), leaf)
+    return grad
+
+
+@checked(_check_estimate)
+def straight_through_estimate(log_joint: Callable[[Tensor], Tensor], logits: Tensor, n_samples: int,
+                              temperature: float, generator: torch.Generator | None = None) -> Tensor:
+    """A straight-through Gumbel-softmax estimate of ∇ L with respect to the logits (Jang et al.,
+    2017; Bengio et al., 2013): the objective of ``gumbel_softmax_estimate`` evaluated at the
+    one-hot z_s = one_hot(argmax y_s), exact draws of q, so its value is an unbiased estimate of
+    L itself; its gradient is taken as if z_s were the relaxed y_s (``gumbel_softmax_sample``
+    with ``hard=True``):
+
+        ĝ = 1/S Σ_s [(∂y_s/∂logits)ᵀ ∇_z f(z_s) − (z_s − softmax(logits))],
+        f(z) = log p(x, z) − Σ_jc z_jc log softmax(logits)_jc,
+
+    with ∂y_sc/∂logits_k = y_sc (δ_ck − y_sk) / τ within each latent. Biased at every τ.
+
+    ``log_joint`` takes one-hot z: (S, J, C) and must be differentiable in z (the gradient at a
+    corner of the simplex is what is used); logits: (J, C); temperature > 0. Returns ĝ: (J, C),
+    not part of any graph.
+    """
+    leaf = _leaf(logits)
+    z = gumbel_softmax_sample(leaf, temperature, n_samples, generator, hard=True)
+    (grad,) = torch.autograd.grad(_relaxed_objective(log_joint, z, leaf), leaf)
+    return grad
+
+
+def _check_exact(log_joint: object, logits: object) -> None:
+    _check_estimate(log_joint, logits, 1, None)
+    _check_count(logits.shape[-2], logits.shape[-1], f"logits of shape {tuple(logits.shape)} describe")
+
+
+@checked(_check_exact)
+def exact_gradient(log_joint: Callable[[Tensor], Tensor], logits: Tensor) -> Tensor:
+    """∇ L, the exact gradient of the ELBO (``enumerated_elbo``) with respect to the logits of
+    q(z) = Π_j Cat(z_j; softmax(logits_j)), by autograd through the sum over all C^J
+    configurations: the truth the estimates are compared with. ``log_joint`` as for
+    ``enumerated_elbo``; logits: (J, C). Returns (J, C), not part of any graph."""
+    leaf = _leaf(logits)
+    (grad,) = torch.autograd.grad(enumerated_elbo(log_joint, leaf), leaf)
+    return grad
+
+
+class EstimatorError(NamedTuple):
+    """How far N gradient estimates ĝ_n are from the exact gradient g (``bias_and_variance``)."""
+
+    bias: float  #: ||mean_n ĝ_n − g||, the Euclidean norm over all components
+    bias_noise: float  #: sqrt(Σ_i Var_i / N): the size ``bias`` has from noise alone when unbiased
+    variance: float  #: the mean over components i of the sample variance Var_i of ĝ_ni
+    variance_se: float  #: the standard error of ``variance``
+
+
+def _check_errors(estimates: object, exact: object) -> None:
+    estimates, exact = check_tensor(estimates, "estimates"), check_tensor(exact, "exact")
+    if estimates.ndim < 1 or len(estimates) < 2 or estimates.shape[1:] != exact.shape:
+        raise ValueError(f"estimates must be (N, *exact.shape), N >= 2 estimates of a gradient of shape "
+                         f"{tuple(exact.shape)}, stacked along a first dimension; got shape "
+                         f"{tuple(estimates.shape)}.")
+    check_finite(estimates, "estimates")
+    check_finite(exact, "exact")
+
+
+@checked(_check_errors)
+def bias_and_variance(estimates: Tensor, exact: Tensor) -> EstimatorError:
+    """The bias and variance of a gradient estimator, from N independent estimates ĝ_n (each of
+    the shape of the exact gradient g) stacked as ``estimates``: (N, ...); ``exact``: (...).
+
+        bias = ||ḡ − g||,   ḡ = 1/N Σ_n ĝ_n;   variance = 1/P Σ_i Var_i (P components),
+
+    Var_i the sample variance (divisor N − 1). ``bias_noise`` = sqrt(Σ_i Var_i / N) is the
+    root-mean-square size of ||ḡ − g|| for an unbiased estimator: a bias several times it is
+    real. ``variance_se`` is the standard error of ``variance``, from the spread over n of
+    v_n = 1/P Σ_i (ĝ_ni − ḡ_i)². Returns an ``EstimatorError`` of floats.
+    """
+    n = len(estimates)
+    flat = estimates.reshape(n, -1).double()
+    mean = flat.mean(0)
+    squares = ((flat - mean) ** 2).mean(1) * n / (n - 1)  # v_n, unbiased on average
+    variances = flat.var(0)
+    return EstimatorError(bias=(mean - exact.reshape(-1).double()).norm().item(),
+                          bias_noise=(variances.sum() / n).sqrt().item(),
+                          variance=variances.mean().item(),
+                          variance_se=(squares.std() / math.sqrt(n)).item())

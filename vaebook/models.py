@@ -1,6 +1,7 @@
 """The book's networks: multilayer perceptrons, the plain autoencoder, the Gaussian VAE with its
-reparameterized draw, the digit classifier, the VAE conditioned on a class label, and the
-registry of model classes by name.
+reparameterized draw, the digit classifier, the VAE conditioned on a class label, two VAEs with
+discrete codes (categorical latents, and a vector-quantized code), and the registry of model
+classes by name.
 
 A VAE owns its prior p(z) and its likelihood p_θ(x | z) (``vaebook.distributions``); its decoder
 outputs the likelihood's parameters, logits (pre-sigmoid values) for the Bernoulli and the
@@ -27,11 +28,13 @@ from vaebook.checks import (
     check_finite,
     check_labels,
     check_positive_int,
+    check_real,
     check_same_device,
     check_unit_interval,
     checked,
 )
 from vaebook.densities import log_normal_diag
+from vaebook.discrete import VectorQuantizer
 from vaebook.distributions import (
     BernoulliLikelihood,
     Likelihood,
@@ -401,18 +404,120 @@ class ConditionalVAE(nn.Module):
         return self.decode(self.prior.sample(len(labels), generator), labels)
 
 
+def _check_grid(model: nn.Module, z: object, name: str, width: int) -> None:
+    """z holds codes for ``model``: (..., J, width) with the model's J, dtype and device."""
+    shape = (model.n_latents, width)
+    if not isinstance(z, Tensor) or z.ndim < 2 or tuple(z.shape[-2:]) != shape:
+        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+        raise ValueError(f"{name} must be a tensor of shape (..., {shape[0]}, {shape[1]}), got {got}.")
+    check_input(model, z.reshape(-1, shape[0] * shape[1]), name, shape[0] * shape[1])
+
+
+class CategoricalVAE(nn.Module):
+    """A VAE with J = ``n_latents`` categorical latents of C = ``n_categories`` values each
+    (Jang, Gu & Poole, 2017): q_φ(z | x) = Π_j Cat(z_j; softmax(ℓ_φ(x)_j)), the uniform prior
+    p(z_j = c) = 1/C, and a Bernoulli decoder on logits that reads the J one-hot (or relaxed)
+    vectors side by side, J·C numbers. Encoder ``data_dim``-``hidden``-J·C, decoder the mirror
+    image. Train it with ``losses.gumbel_softmax_loss`` or ``losses.straight_through_loss``;
+    score it with ``losses.categorical_elbo``. The code carries at most J log C nats.
+    """
+
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (256,), n_latents: int = 20,
+                 n_categories: int = 10):
+        super().__init__()
+        self.config = _config(data_dim, hidden, n_latents=n_latents, n_categories=n_categories)
+        self.data_dim, hidden, self.n_latents, self.n_categories = self.config.values()
+        width = self.n_latents * self.n_categories
+        self.encoder = mlp([self.data_dim, *hidden, width])
+        self.decoder = mlp([width, *reversed(hidden), self.data_dim])
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> the logits ℓ of q_φ(z | x): (B, J, C)."""
+        return self.encoder(check_input(self, x)).unflatten(-1, (self.n_latents, self.n_categories))
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """z: (..., J, C), one-hot or relaxed codes -> the Bernoulli logits of x: (..., D)."""
+        _check_grid(self, z, "z", self.n_categories)
+        return self.decoder(z.flatten(-2))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z: (..., J, C) -> the Bernoulli means sigmoid(logits): (..., D)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decode n draws from the uniform prior: the Bernoulli means, (n, D)."""
+        n = check_positive_int(n, "n")
+        device = model_device(self)
+        values = torch.randint(self.n_categories, (n, self.n_latents), generator=generator, device=device)
+        return self.decode(F.one_hot(values, self.n_categories).to(model_dtype(self)))
+
+
+class VQVAE(nn.Module):
+    """A VQ-VAE (van den Oord, Vinyals & Kavukcuoglu, 2017) for flat images: the encoder outputs J =
+    ``n_latents`` vectors z_e of K = ``code_dim`` numbers, each rounded to the nearest of the
+    ``n_codes`` = M vectors of a codebook (``discrete.VectorQuantizer``, straight-through), and a
+    Bernoulli decoder on logits reads the J rounded vectors z_q side by side. Encoder
+    ``data_dim``-``hidden``-J·K, decoder the mirror image. ``commitment_weight`` (0.25 in the
+    paper) weighs the commitment loss in ``losses.vq_vae_loss``. Under a uniform prior on the codes
+    an image costs J log₂ M bits (``losses.vq_rate_distortion``).
+    """
+
+    def __init__(self, data_dim: int = 784, hidden: Sequence[int] = (256,), n_latents: int = 8,
+                 code_dim: int = 16, n_codes: int = 64, commitment_weight: float = 0.25):
+        super().__init__()
+        sizes = _config(data_dim, hidden, n_latents=n_latents, code_dim=code_dim, n_codes=n_codes)
+        weight = check_real(commitment_weight, "commitment_weight", 0.0, include_low=True)
+        self.config = {**sizes, "commitment_weight": weight}
+        self.data_dim, hidden, self.n_latents, self.code_dim, self.n_codes = sizes.values()
+        self.commitment_weight = weight
+        width = self.n_latents * self.code_dim
+        self.encoder = mlp([self.data_dim, *hidden, width])
+        self.quantizer = VectorQuantizer(self.n_codes, self.code_dim)
+        self.decoder = mlp([width, *reversed(hidden), self.data_dim])
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> the encoder's vectors z_e: (B, J, K), before rounding."""
+        return self.encoder(check_input(self, x)).unflatten(-1, (self.n_latents, self.code_dim))
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """z: (..., J, K), code vectors -> the Bernoulli logits of x: (..., D)."""
+        _check_grid(self, z, "z", self.code_dim)
+        return self.decoder(z.flatten(-2))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z: (..., J, K) -> the Bernoulli means sigmoid(logits): (..., D)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """x: (B, D) -> (logits of x given z_q (B, D), code indices (B, J), codebook loss (B,),
+        commitment loss (B,)), the two losses summed over the J positions (``discrete.quantize``)."""
+        z_q, indices, codebook_loss, commitment_loss = self.quantizer(self.encode(x))
+        return self.decoder(z_q.flatten(-2)), indices, codebook_loss.sum(-1), commitment_loss.sum(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decode n draws of J codes, each uniform over the codebook: the Bernoulli means, (n, D).
+        (The paper fits a PixelCNN prior over the codes instead; uniform codes look worse.)"""
+        n = check_positive_int(n, "n")
+        device = model_device(self)
+        indices = torch.randint(self.n_codes, (n, self.n_latents), generator=generator, device=device)
+        return self.decode(self.quantizer.codebook[indices])
+
+
 MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (Autoencoder, VAE, Classifier,
-                                                                    ConditionalVAE)}
+                                                                    ConditionalVAE, CategoricalVAE, VQVAE)}
 
 
 @torch.no_grad()
-def init_output_bias(model: Autoencoder | VAE, x: Tensor) -> None:
+def init_output_bias(model: Autoencoder | VAE | CategoricalVAE | VQVAE, x: Tensor) -> None:
     """Set the decoder's last bias to the log-odds of the mean pixel, logit(mean_n x_nd), clipped
     to [1e-3, 1 − 1e-3]: the untrained decoder then outputs the average image instead of 0.5
     everywhere, and training does not spend its first steps learning it. x: (N, D) in [0, 1], with
     the model's dtype and device."""
-    if not isinstance(model, (Autoencoder, VAE)):
-        raise TypeError(f"model must be an Autoencoder or a VAE, got {type(model).__name__}.")
+    if not isinstance(model, (Autoencoder, VAE, CategoricalVAE, VQVAE)):
+        raise TypeError(f"model must be an Autoencoder, a VAE, a CategoricalVAE or a VQVAE, got "
+                        f"{type(model).__name__}.")
     x = check_input(model, x, "x", values=True)
     last = model.decoder[-1]
     p = x.mean(0).clamp(1e-3, 1 - 1e-3).to(last.bias)

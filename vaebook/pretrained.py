@@ -34,7 +34,17 @@ from vaebook.checkpoints import load_model, save_model
 from vaebook.data import binarize_dynamic, binarize_static, data_dir, folder, load_mnist
 from vaebook.distributions import MixturePrior
 from vaebook.likelihood import iwae_loss
-from vaebook.losses import bce_loss, cross_entropy_loss, denoising_bce_loss, vae_loss
+from vaebook.losses import (
+    bce_loss,
+    beta_vae_loss,
+    cross_entropy_loss,
+    denoising_bce_loss,
+    free_bits_loss,
+    gumbel_softmax_loss,
+    straight_through_loss,
+    vae_loss,
+    vq_vae_loss,
+)
 from vaebook.models import MODELS, init_output_bias
 from vaebook.randomness import book_seed
 from vaebook.training import History, train
@@ -59,6 +69,13 @@ class Recipe:
     posterior gets ``flow_layers`` planar layers (``models.VAE``), and its prior becomes a
     learned mixture of ``prior_components`` Gaussians (``distributions.MixturePrior``) when that
     is above 0.
+
+    Chapter 11's losses and models: "beta_vae" (the KL weighted by ``beta``), "free_bits" (an
+    allowance of ``nats_per_unit`` per latent unit, ``losses.free_bits_loss``); a
+    "CategoricalVAE" with ``latent_dim`` = J latents of ``n_categories`` values, trained by
+    "gumbel_softmax" or "straight_through" at ``temperature``; a "VQVAE" with ``latent_dim`` = J
+    code vectors of ``code_dim`` numbers from ``n_codes`` codes, trained by "vq_vae" with its
+    ``commitment_weight``. All of them train on dynamically binarized images.
     """
 
     model: str
@@ -76,6 +93,13 @@ class Recipe:
     iwae_k: int = 1
     flow_layers: int = 0
     prior_components: int = 0
+    beta: float = 1.0
+    nats_per_unit: float = 0.0
+    temperature: float = 1.0
+    n_categories: int = 0
+    code_dim: int = 0
+    n_codes: int = 0
+    commitment_weight: float = 0.25
 
     def __repr__(self) -> str:
         """The fields, without the later ones left at their defaults (as ``digest`` counts them)."""
@@ -92,7 +116,8 @@ class Recipe:
         return hashlib.sha256(json.dumps(self._counted(), sort_keys=True).encode()).hexdigest()[:10]
 
 
-LATER_FIELDS = {"iwae_k": 1, "flow_layers": 0, "prior_components": 0}
+LATER_FIELDS = {"iwae_k": 1, "flow_layers": 0, "prior_components": 0, "beta": 1.0, "nats_per_unit": 0.0,
+                "temperature": 1.0, "n_categories": 0, "code_dim": 0, "n_codes": 0, "commitment_weight": 0.25}
 
 
 RECIPES = {
@@ -111,12 +136,41 @@ RECIPES = {
        for name, remedy in (("plain", {"loss": "vae"}), ("iwae", {"loss": "iwae", "iwae_k": 5}),
                             ("flow", {"loss": "vae", "flow_layers": 4}),
                             ("mixture", {"loss": "vae", "prior_components": 10}))},
+    # Chapter 11, the rate-distortion plane: small models, two epochs each (about 90 s for all
+    # fifteen on two cores), settings fixed in advance. A β sweep of one Gaussian VAE (β = 16
+    # pushes the rate towards 0), free bits at three allowances (nats per unit)...
+    **{f"chapter11_beta_{beta:g}": Recipe(model="VAE", hidden=(256,), latent_dim=16, loss="beta_vae",
+                                          beta=beta, epochs=2, cosine_schedule=True, output_bias_init=True)
+       for beta in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)},
+    **{f"chapter11_freebits_{allowance:g}": Recipe(model="VAE", hidden=(256,), latent_dim=16,
+                                                   loss="free_bits", nats_per_unit=allowance, epochs=2,
+                                                   cosine_schedule=True, output_bias_init=True)
+       for allowance in (0.25, 0.5, 1.0)},
+    # ... 20 categorical latents of 10 values trained by each estimator at temperature 1 ...
+    **{f"chapter11_categorical_{loss}": Recipe(model="CategoricalVAE", hidden=(256,), latent_dim=20,
+                                               n_categories=10, loss=loss, temperature=1.0, epochs=2,
+                                               cosine_schedule=True, output_bias_init=True)
+       for loss in ("gumbel_softmax", "straight_through")},
+    # ... and VQ-VAEs of 8 code vectors (16 numbers each) from codebooks of three sizes. The
+    # commitment weight is 2, not the paper's 0.25: against a reconstruction term summed over 784
+    # pixels, 0.25 let the encoder's vectors drift away from the codes (a codebook loss of about
+    # 200 nats per image after two epochs, 6 with weight 2, and a third of the codes in use).
+    **{f"chapter11_vq_{codes}": Recipe(model="VQVAE", hidden=(256,), latent_dim=8, code_dim=16,
+                                       n_codes=codes, commitment_weight=2.0, loss="vq_vae", epochs=2,
+                                       cosine_schedule=True, output_bias_init=True)
+       for codes in (16, 64, 256)},
 }
 LOSSES = {"vae": lambda recipe: vae_loss, "iwae": lambda recipe: iwae_loss(recipe.iwae_k),
           "bce": lambda recipe: bce_loss,
           "denoising_bce": lambda recipe: denoising_bce_loss(recipe.noise_std),
-          "cross_entropy": lambda recipe: cross_entropy_loss}
-BINARY = ("vae", "iwae")  # the losses that train on binarized images
+          "cross_entropy": lambda recipe: cross_entropy_loss,
+          "beta_vae": lambda recipe: beta_vae_loss(recipe.beta),
+          "free_bits": lambda recipe: free_bits_loss(recipe.nats_per_unit),
+          "gumbel_softmax": lambda recipe: gumbel_softmax_loss(recipe.temperature),
+          "straight_through": lambda recipe: straight_through_loss(recipe.temperature),
+          "vq_vae": lambda recipe: vq_vae_loss}
+# the losses that train on binarized images
+BINARY = ("vae", "iwae", "beta_vae", "free_bits", "gumbel_softmax", "straight_through", "vq_vae")
 
 
 def recipe(name: str) -> Recipe:
@@ -176,8 +230,17 @@ def build_model(recipe: Recipe) -> nn.Module:
     for field, used in vae_only.items():
         if used and recipe.model != "VAE":
             raise ValueError(f"{field} is for a VAE only, not a {recipe.model}.")
+    for field, owner in (("n_categories", "CategoricalVAE"), ("code_dim", "VQVAE"), ("n_codes", "VQVAE")):
+        if getattr(recipe, field) and recipe.model != owner:
+            raise ValueError(f"{field} is for a {owner} only, not a {recipe.model}.")
     if recipe.model == "Classifier":
         options = {"hidden": recipe.hidden, "classes": recipe.latent_dim}
+    elif recipe.model == "CategoricalVAE":
+        options = {"hidden": recipe.hidden, "n_latents": recipe.latent_dim,
+                   "n_categories": recipe.n_categories}
+    elif recipe.model == "VQVAE":
+        options = {"hidden": recipe.hidden, "n_latents": recipe.latent_dim, "code_dim": recipe.code_dim,
+                   "n_codes": recipe.n_codes, "commitment_weight": recipe.commitment_weight}
     else:
         options = {"hidden": recipe.hidden, "latent_dim": recipe.latent_dim}
         if recipe.encoder_hidden is not None:
