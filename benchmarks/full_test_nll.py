@@ -8,7 +8,7 @@ check that the chapter's 1,000 images are a fair sample: each model's mean over 
 standard errors of the mean over all 10,000, the standard error of a subset mean being
 sd · sqrt(1/1000 − 1/10000). Run on a quiet machine for the seconds to mean anything:
 
-    python benchmarks/full_test_nll.py [--seed 0]
+    VAEBOOK_SEED=0 python benchmarks/full_test_nll.py
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 from vaebook import pretrained
 from vaebook.data import binarize_static, load_mnist, random_rows
 from vaebook.likelihood import bound_from_log_weights, sample_log_weights
+from vaebook.randomness import book_seed
 
 NAMES = ("plain", "iwae", "flow", "mixture")
 SUBSET = 1000
@@ -29,8 +30,8 @@ SUBSET = 1000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0, help="the chapter's SEED")
-    seed = parser.parse_args().seed
+    parser.parse_args()
+    seed = book_seed()  # the chapter's SEED: $VAEBOOK_SEED, as for the models' recipes
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     x_test, _ = load_mnist("test")
     x_test_bin = binarize_static(x_test, seed=seed)
