@@ -159,6 +159,11 @@ RECIPES = {
                                        n_codes=codes, commitment_weight=2.0, loss="vq_vae", epochs=2,
                                        cosine_schedule=True, output_bias_init=True)
        for codes in (16, 64, 256)},
+    # ... and the 64-code VQ-VAE at two smaller commitment weights, the paper's 0.25 among them.
+    **{f"chapter11_vq_64_commitment_{weight:g}": Recipe(
+        model="VQVAE", hidden=(256,), latent_dim=8, code_dim=16, n_codes=64, commitment_weight=weight,
+        loss="vq_vae", epochs=2, cosine_schedule=True, output_bias_init=True)
+       for weight in (0.25, 0.5)},
 }
 LOSSES = {"vae": lambda recipe: vae_loss, "iwae": lambda recipe: iwae_loss(recipe.iwae_k),
           "bce": lambda recipe: bce_loss,
