@@ -145,7 +145,7 @@ RECIPES = {
     **{f"chapter11_freebits_{allowance:g}": Recipe(model="VAE", hidden=(256,), latent_dim=16,
                                                    loss="free_bits", nats_per_unit=allowance, epochs=2,
                                                    cosine_schedule=True, output_bias_init=True)
-       for allowance in (0.25, 0.5, 1.0)},
+       for allowance in (1.0, 2.0, 3.0)},
     # ... 20 categorical latents of 10 values trained by each estimator at temperature 1 ...
     **{f"chapter11_categorical_{loss}": Recipe(model="CategoricalVAE", hidden=(256,), latent_dim=20,
                                                n_categories=10, loss=loss, temperature=1.0, epochs=2,
