@@ -404,16 +404,36 @@ class ConditionalVAE(nn.Module):
         return self.decode(self.prior.sample(len(labels), generator), labels)
 
 
-def _check_grid(model: nn.Module, z: object, name: str, width: int) -> None:
-    """z holds codes for ``model``: (..., J, width) with the model's J, dtype and device."""
-    shape = (model.n_latents, width)
-    if not isinstance(z, Tensor) or z.ndim < 2 or tuple(z.shape[-2:]) != shape:
-        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-        raise ValueError(f"{name} must be a tensor of shape (..., {shape[0]}, {shape[1]}), got {got}.")
-    check_input(model, z.reshape(-1, shape[0] * shape[1]), name, shape[0] * shape[1])
+class _GridCodes(nn.Module):
+    """What ``CategoricalVAE`` and ``VQVAE`` share: a code that is a grid of J = ``n_latents``
+    cells of ``cell_size`` numbers each (C one-hot values, or a K-vector), an encoder from x to the
+    J·cell_size numbers and a Bernoulli decoder on logits that reads them side by side. Each
+    subclass sets ``n_latents``, ``cell_size``, ``encoder`` and ``decoder`` in its ``__init__``."""
+
+    n_latents: int
+    cell_size: int
+
+    def encode(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> the encoder's output as a grid, (B, J, cell_size): the logits ℓ of
+        q_φ(z | x) for a ``CategoricalVAE``, the vectors z_e before rounding for a ``VQVAE``."""
+        return self.encoder(check_input(self, x)).unflatten(-1, (self.n_latents, self.cell_size))
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """z: (..., J, cell_size), codes (one-hot or relaxed values, or code vectors) -> the
+        Bernoulli logits of x: (..., D)."""
+        shape = (self.n_latents, self.cell_size)
+        if not isinstance(z, Tensor) or z.ndim < 2 or tuple(z.shape[-2:]) != shape:
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(f"z must be a tensor of shape (..., {shape[0]}, {shape[1]}), got {got}.")
+        check_input(self, z.reshape(-1, shape[0] * shape[1]), "z", shape[0] * shape[1])
+        return self.decoder(z.flatten(-2))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z: (..., J, cell_size) -> the Bernoulli means sigmoid(logits): (..., D)."""
+        return torch.sigmoid(self.decode_logits(z))
 
 
-class CategoricalVAE(nn.Module):
+class CategoricalVAE(_GridCodes):
     """A VAE with J = ``n_latents`` categorical latents of C = ``n_categories`` values each
     (Jang, Gu & Poole, 2017): q_φ(z | x) = Π_j Cat(z_j; softmax(ℓ_φ(x)_j)), the uniform prior
     p(z_j = c) = 1/C, and a Bernoulli decoder on logits that reads the J one-hot (or relaxed)
@@ -427,22 +447,10 @@ class CategoricalVAE(nn.Module):
         super().__init__()
         self.config = _config(data_dim, hidden, n_latents=n_latents, n_categories=n_categories)
         self.data_dim, hidden, self.n_latents, self.n_categories = self.config.values()
+        self.cell_size = self.n_categories
         width = self.n_latents * self.n_categories
         self.encoder = mlp([self.data_dim, *hidden, width])
         self.decoder = mlp([width, *reversed(hidden), self.data_dim])
-
-    def encode(self, x: Tensor) -> Tensor:
-        """x: (B, D) -> the logits ℓ of q_φ(z | x): (B, J, C)."""
-        return self.encoder(check_input(self, x)).unflatten(-1, (self.n_latents, self.n_categories))
-
-    def decode_logits(self, z: Tensor) -> Tensor:
-        """z: (..., J, C), one-hot or relaxed codes -> the Bernoulli logits of x: (..., D)."""
-        _check_grid(self, z, "z", self.n_categories)
-        return self.decoder(z.flatten(-2))
-
-    def decode(self, z: Tensor) -> Tensor:
-        """z: (..., J, C) -> the Bernoulli means sigmoid(logits): (..., D)."""
-        return torch.sigmoid(self.decode_logits(z))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -453,7 +461,7 @@ class CategoricalVAE(nn.Module):
         return self.decode(F.one_hot(values, self.n_categories).to(model_dtype(self)))
 
 
-class VQVAE(nn.Module):
+class VQVAE(_GridCodes):
     """A VQ-VAE (van den Oord, Vinyals & Kavukcuoglu, 2017) for flat images: the encoder outputs J =
     ``n_latents`` vectors z_e of K = ``code_dim`` numbers, each rounded to the nearest of the
     ``n_codes`` = M vectors of a codebook (``discrete.VectorQuantizer``, straight-through), and a
@@ -471,23 +479,11 @@ class VQVAE(nn.Module):
         self.config = {**sizes, "commitment_weight": weight}
         self.data_dim, hidden, self.n_latents, self.code_dim, self.n_codes = sizes.values()
         self.commitment_weight = weight
+        self.cell_size = self.code_dim
         width = self.n_latents * self.code_dim
         self.encoder = mlp([self.data_dim, *hidden, width])
         self.quantizer = VectorQuantizer(self.n_codes, self.code_dim)
         self.decoder = mlp([width, *reversed(hidden), self.data_dim])
-
-    def encode(self, x: Tensor) -> Tensor:
-        """x: (B, D) -> the encoder's vectors z_e: (B, J, K), before rounding."""
-        return self.encoder(check_input(self, x)).unflatten(-1, (self.n_latents, self.code_dim))
-
-    def decode_logits(self, z: Tensor) -> Tensor:
-        """z: (..., J, K), code vectors -> the Bernoulli logits of x: (..., D)."""
-        _check_grid(self, z, "z", self.code_dim)
-        return self.decoder(z.flatten(-2))
-
-    def decode(self, z: Tensor) -> Tensor:
-        """z: (..., J, K) -> the Bernoulli means sigmoid(logits): (..., D)."""
-        return torch.sigmoid(self.decode_logits(z))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """x: (B, D) -> (logits of x given z_q (B, D), code indices (B, J), codebook loss (B,),
