@@ -261,3 +261,14 @@ def test_random_rows_is_a_seeded_draw_without_replacement():
     torch.testing.assert_close(random_rows(x, 6, seed=3), rows)
     with pytest.raises(ValueError, match="at most len"):
         random_rows(x, 11)
+
+
+def test_random_row_indices_are_the_rows_random_rows_draws():
+    from vaebook.data import random_row_indices, random_rows
+
+    x = torch.arange(20.0).reshape(10, 2)
+    indices = random_row_indices(10, 6, seed=3)
+    assert indices.dtype == torch.int64
+    torch.testing.assert_close(x[indices], random_rows(x, 6, seed=3))
+    with pytest.raises(ValueError, match="at most 10"):
+        random_row_indices(10, 11)

@@ -181,7 +181,18 @@ def random_rows(x: Tensor, n: int, seed: int = 0) -> Tensor:
     if x.ndim == 0 or n > len(x):
         raise ValueError(f"cannot draw {n} rows from x of shape {tuple(x.shape)}; ask for at most "
                          f"len(x) rows.")
-    return x[torch.randperm(len(x), generator=seeded_generator(seed))[:n].to(x.device)]
+    return x[random_row_indices(len(x), n, seed).to(x.device)]
+
+
+def random_row_indices(length: int, n: int, seed: int = 0) -> Tensor:
+    """The indices of the rows that ``random_rows`` draws from any x with ``length`` rows: the
+    first n of a permutation of range(length) seeded by ``seed``, (n,) int64 on the CPU (to
+    find, in values computed for every row, those of the subset)."""
+    check_positive_int(length, "length")
+    check_positive_int(n, "n")
+    if n > length:
+        raise ValueError(f"cannot draw {n} of {length} rows; ask for at most {length}.")
+    return torch.randperm(length, generator=seeded_generator(seed))[:n]
 
 
 def batches(
