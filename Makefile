@@ -90,10 +90,10 @@ unit: $(STAMP)
 # Every chapter once, as a fresh Colab session would, outputs compared with the stored ones. A
 # chapter that loads a model another chapter's check trains waits for it inside colab_check.py
 # (holding its job slot), so the order keeps waits short: the trainers first (chapter 5 saves its
-# VAE about halfway through, and its digit classifier later), then chapter 9, which needs that VAE,
-# and chapters 8 and 10, which also need the classifier, last.
+# VAE about halfway through, and its digit classifier later), then chapters 9 and 11, which need
+# that VAE, and chapters 8 and 10, which also need the classifier, last.
 CHECK_FIRST := 05_vae 01_autoencoder 02_denoising_autoencoder 07_black_box_vi 06_tsne
-CHECK_LAST := 09_code_lengths 08_prior_hole 10_closing_the_gaps
+CHECK_LAST := 11_discrete_codes 09_code_lengths 08_prior_hole 10_closing_the_gaps
 notebooks: $(addprefix check-,$(CHECK_FIRST) $(filter-out $(CHECK_FIRST) $(CHECK_LAST),$(CHAPTERS)) \
 	$(CHECK_LAST))
 

@@ -823,7 +823,7 @@ assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
 #
 # 1. Find an $f$ for which the score function beats the pathwise estimator. *Hint:* try a rapidly
 #    oscillating $f(z) = \sin(\kappa z)$ in one dimension with a large $\kappa$; for the exact
-#    variances use $\mathbb E[e^{\mathrm i t z}] = e^{\mathrm i t \mu - t^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
+#    variances use $\mathbb E[e^{\mathrm i \vartheta z}] = e^{\mathrm i \vartheta \mu - \vartheta^2\sigma^2/2}$ for $z \sim \mathcal N(\mu, \sigma^2)$.
 # 2. Derive the optimal constant baseline $b^\star = \mathbb E[f u^2] / \mathbb E[u^2]$ for a score
 #    $u$, evaluate it for $f(z) = \sum_j z_j^2$ with the moments above, and compare it with the
 #    mean baseline $b = \mathbb E f$ at $K = 100$, in closed form and with `vaebook`'s
@@ -855,7 +855,7 @@ assert torch.allclose(logvar.grad, 0.5 * log_sigma.grad, rtol=0, atol=1e-12)
 #
 # *Score function:* one estimate is $\sin(\kappa z)(z - \mu)/\sigma^2$. With $z = \mu + \sigma\varepsilon$,
 # $\sin^2 = \tfrac12(1 - \cos 2\kappa z)$, and
-# $\mathbb E[\varepsilon^2 e^{\mathrm i t\varepsilon}] = -\tfrac{d^2}{dt^2} e^{-t^2/2} = (1 - t^2)\, e^{-t^2/2}$ at $t = 2\kappa\sigma$:
+# $\mathbb E[\varepsilon^2 e^{\mathrm i \vartheta\varepsilon}] = -\tfrac{d^2}{d\vartheta^2} e^{-\vartheta^2/2} = (1 - \vartheta^2)\, e^{-\vartheta^2/2}$ at $\vartheta = 2\kappa\sigma$:
 #
 # $$ \begin{aligned}
 # \operatorname{Var}_{\text{score}} &= \frac{1 - \cos(2\kappa\mu)(1 - 4\kappa^2\sigma^2)\, e^{-2\kappa^2\sigma^2}}{2\sigma^2} - \Big(\frac{\partial F}{\partial\mu}\Big)^2 \\

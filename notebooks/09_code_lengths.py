@@ -36,16 +36,10 @@ except ImportError:
 # %% tags=["hide-input"]
 # Setup: fix the seed and pick the device (a GPU when there is one).
 # %matplotlib inline
-import bz2
-import gzip
-import io
-import lzma
 import math
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
 from torch.distributions import (
     Categorical,
     ContinuousBernoulli,
@@ -592,22 +586,12 @@ print(f"-L_250 = {nll:.2f} ± {nll_se:.2f} nats, -L_1 = {elbo_nll:.2f} nats "
 # the VAE's standard error). The classical coders get them as one file (their best case: they
 # adapt to the whole file): packed eight pixels to a byte with `numpy.packbits` (98 bytes an
 # image) and compressed by the standard library's gzip, bz2 and lzma at their strongest settings,
-# and as one 1-bit PNG of a 100 × 100 grid of digits written by Pillow.
+# and as one 1-bit PNG of a 100 × 100 grid of digits written by Pillow
+# (`analysis.classical_code_lengths`, which chapter 11 uses too).
 
 # %%
-binary = x_test_bin.numpy().astype(bool)
-packed = np.packbits(binary, axis=1).tobytes()
-coders = {"gzip": lambda b: gzip.compress(b, compresslevel=9),
-          "bz2": lambda b: bz2.compress(b, compresslevel=9),
-          "lzma": lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME)}
-for name, compress in coders.items():
-    bits[name] = 8 * len(compress(packed)) / len(binary)
-png = io.BytesIO()
-tiles = binary.reshape(100, 100, 28, 28).transpose(0, 2, 1, 3)
-Image.fromarray(tiles.reshape(2800, 2800)).save(png, format="PNG",
-                                                optimize=True)
-bits["PNG, 1 bit per pixel"] = 8 * png.tell() / len(binary)
-bits["uncompressed"] = 784.0
+coders = ("gzip", "bz2", "lzma", "PNG, 1 bit per pixel")
+bits |= analysis.classical_code_lengths(x_test_bin)
 # tolerance: rtol=0.005 atol=0.1
 for name, b in bits.items():
     print(f"{name:28s} {b:6.1f} bits per image {b / 784:6.3f} per pixel")
@@ -637,7 +621,7 @@ fig
 # $-\mathcal L_1$ (one sample, an estimate of $-\mathcal L$).
 
 # %%
-classical = min(bits[name] for name in (*coders, "PNG, 1 bit per pixel"))
+classical = min(bits[name] for name in coders)
 assert (nll + 2 * nll_se) / math.log(2) < 0.75 * classical
 assert (elbo_nll + 2 * elbo_nll_se) / math.log(2) < 0.75 * classical
 

@@ -222,3 +222,40 @@ def test_empty_share_limit_matches_the_spread_of_simulated_shares():
     assert analysis.empty_share_limit(500, 1_000) == pytest.approx(0.01 + 5 * one_se)
     with pytest.raises(ValueError, match="n_draws"):
         analysis.empty_share_limit(0, 1_000)
+
+
+def test_classical_code_lengths_are_the_sizes_of_files_that_decode_to_the_images():
+    import bz2
+    import gzip
+    import io
+    import lzma
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = (rng.random((200, 784)) < 0.1).astype(np.float32)
+    bits = analysis.classical_code_lengths(images)
+    assert list(bits) == ["gzip", "bz2", "lzma", "PNG, 1 bit per pixel", "uncompressed"]
+    packed = np.packbits(images.astype(bool), axis=1).tobytes()
+    for name, decompress, compress in (("gzip", gzip.decompress, lambda b: gzip.compress(b, 9)),
+                                       ("bz2", bz2.decompress, bz2.compress),
+                                       ("lzma", lzma.decompress, lzma.compress)):
+        assert decompress(compress(packed)) == packed
+        assert bits[name] <= 8 * len(compress(packed)) / 200 + 1e-9  # strongest settings: no larger
+    # sparse random pixels: fewer bits than raw, more than their entropy (0.469 bits a pixel)
+    for name in ("gzip", "bz2", "lzma", "PNG, 1 bit per pixel"):
+        assert 0.469 * 784 < bits[name] < 784
+    # the PNG holds the same pixels, 100 digits to a row
+    png = io.BytesIO()
+    tiles = images.astype(bool).reshape(2, 100, 28, 28).transpose(0, 2, 1, 3).reshape(56, 2800)
+    Image.fromarray(tiles).save(png, format="PNG", optimize=True)
+    back = np.asarray(Image.open(io.BytesIO(png.getvalue())))
+    assert (back.reshape(2, 28, 100, 28).transpose(0, 2, 1, 3).reshape(200, 784) == images).all()
+    assert bits["PNG, 1 bit per pixel"] == 8 * png.tell() / 200
+
+
+def test_classical_code_lengths_reject_images_that_are_not_binary_or_not_a_grid():
+    with pytest.raises(ValueError, match="binary"):
+        analysis.classical_code_lengths(np.full((100, 784), 0.5))
+    with pytest.raises(ValueError, match="multiple of 100"):
+        analysis.classical_code_lengths(np.zeros((50, 784)))

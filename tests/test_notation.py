@@ -32,7 +32,7 @@ IGNORED = set("""log exp ln sin cos tanh det min max sum prod int nabla partial 
 frac tfrac dfrac sqrt big Big bigg Bigg bigl bigr Bigl Bigr left right quad qquad cdot cdots dots
 ldots times odot sim approx propto le leq ge geq ne neq in notin to mapsto iff implies Longrightarrow
 Rightarrow ll gg Vert lVert rVert vert lvert rvert langle rangle underbrace overbrace star prime
-square textstyle displaystyle equiv subset setminus cup cap forall exists pm""".split())
+square textstyle displaystyle equiv subset setminus cup cap forall exists pm arg""".split())
 STARS = {"*", r"\star"}
 
 TOKEN = re.compile(r"\\[A-Za-z]+\*?|\\.|[A-Za-z]|\S", re.S)
@@ -217,8 +217,8 @@ def test_a_chapter_with_a_stray_symbol_fails(tmp_path, table):
     assert len(found) == 3, found
     assert found[0] == r"01_control.py:5: $\Xi$ uses \Xi, which book/notation.md does not list"
     assert found[1].startswith(r"01_control.py:5: $u = \partial \log q / \partial \lambda$ uses u, "
-                               "which book/notation.md gives chapters [4, 7] as: a score")
-    assert r"uses \lambda, which book/notation.md gives chapters [3, 4, 7, 10]" in found[2]
+                               "which book/notation.md gives chapters [4, 7, 11] as: a score")
+    assert r"uses \lambda, which book/notation.md gives chapters [3, 4, 7, 10, 11]" in found[2]
     later = chapter.rename(tmp_path / "04_control.py")  # in chapter 4, u and lambda are known
     assert offences(later, table) == [found[0].replace("01_control", "04_control")]
 

@@ -45,13 +45,15 @@ BUILD = ROOT / "_build"
 # Longest chain first: chapter 5 (about 40 % of the book's time) trains the VAE that chapters 6 to
 # 9 load; chapters 1 and 2 train the models chapter 6 also needs; then the rest, longest first.
 ORDER = ["05_vae", "02_denoising_autoencoder", "01_autoencoder", "06_tsne", "07_black_box_vi",
-         "08_prior_hole", "10_closing_the_gaps", "09_code_lengths", "03_elbo", "04_gradient_estimators"]
+         "08_prior_hole", "10_closing_the_gaps", "11_discrete_codes", "09_code_lengths", "03_elbo",
+         "04_gradient_estimators"]
 # The shared models (vaebook.pretrained recipes) each chapter trains, and those it loads.
 TRAINS = {"01_autoencoder": ["chapter1_ae"], "02_denoising_autoencoder": ["chapter2_dae"],
           "05_vae": ["chapter5_vae", "digit_classifier"]}
 LOADS = {"06_tsne": ["chapter1_ae", "chapter2_dae", "chapter5_vae"],
          "07_black_box_vi": ["chapter5_vae"], "08_prior_hole": ["chapter5_vae", "digit_classifier"],
-         "09_code_lengths": ["chapter5_vae"], "10_closing_the_gaps": ["digit_classifier"]}
+         "09_code_lengths": ["chapter5_vae"], "10_closing_the_gaps": ["digit_classifier"],
+         "11_discrete_codes": ["chapter5_vae"]}
 
 
 class Chapter:
