@@ -20,7 +20,7 @@
 # values rather than a point of $\mathbb R^K$: three ways to get a gradient through a random
 # choice, measured against the exact gradient of a model small enough to enumerate; a VAE with
 # categorical codes; the vector-quantized autoencoder (VQ-VAE) and how much of its codebook it
-# uses. Then one picture for every model in the book so far: the *rate* (bits the code carries)
+# uses. Then one picture for every model in the book so far: the *rate* (bits the code costs)
 # against the *distortion* (bits the decoder still needs), where $\beta$, free bits, codebook
 # sizes and chapter 9's coders each find their place.
 
@@ -89,14 +89,16 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 #   \mathbb E_q[f(z)\, u(z)]$ with the score $u(z) = \nabla_\lambda \log q_\lambda(z)$, which for a
 #   categorical is $z_j - \operatorname{softmax}(\lambda_j)$ in the block of $\lambda_j$. (The
 #   term $\mathbb E_q[\nabla_\lambda f]$ that $f$'s own $-\log q_\lambda$ adds is $-\mathbb E_q[u] = 0$.)
-#   From $S$ draws, $\hat g = \frac1S \sum_s (f(z_s) - b_s)\, u(z_s)$ with chapter 7's
-#   control variate in its leave-one-out form: $b_s = \frac{1}{S - 1} \sum_{s' \ne s} f(z_{s'})$,
-#   the mean of the *other* draws' $f$, which does not depend on $z_s$, so $\mathbb E[b_s\,
-#   u(z_s)] = \mathbb E[b_s]\, \mathbb E[u(z_s)] = 0$: unbiased, whatever the draws.
+#   From $S$ draws, $\hat g = \frac1S \sum_s (f(z_s) - b_s)\, u(z_s)$ with chapter 4's
+#   leave-one-out baseline (the simplest of chapter 7's control variates): $b_s = \frac{1}{S - 1}
+#   \sum_{s' \ne s} f(z_{s'})$, the mean of the *other* draws' $f$, which does not depend on $z_s$,
+#   so $\mathbb E[b_s\, u(z_s)] = \mathbb E[b_s]\, \mathbb E[u(z_s)] = 0$: unbiased, whatever
+#   $f$. (Here $u$ is the whole score vector, one component per logit.)
 # - **The Gumbel-softmax (concrete) relaxation** (Jang et al., 2017; Maddison et al., 2017).
 #   The *Gumbel-max trick* writes an exact categorical draw as a function of noise: with
 #   $\varepsilon_j$ a vector of independent standard Gumbel variables (each $-\log(-\log$ of a
-#   uniform draw$)$), $\operatorname{onehot}(\arg\max(\lambda_j + \varepsilon_j))$ has the
+#   uniform draw$)$; in this chapter $\varepsilon$ is Gumbel noise, where chapter 4's was
+#   Gaussian: in both, the noise a draw is computed from), $\operatorname{onehot}(\arg\max(\lambda_j + \varepsilon_j))$ has the
 #   distribution $\operatorname{Cat}(\operatorname{softmax}(\lambda_j))$. The argmax still has no
 #   useful derivative, so replace it by a softmax at a *temperature* $t > 0$:
 #
@@ -106,17 +108,21 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 #
 #   a point inside the simplex that is smooth in $\lambda_j$, and that tends to the one-hot draw
 #   as $t \to 0$. The estimate is the pathwise gradient of $f$ evaluated at the relaxed $\tilde
-#   z$ (the decoder takes $\tilde z$ as if it were one-hot, and $\log q$ is the categorical's,
-#   $\sum_j \tilde z_j^\top \log \operatorname{softmax}(\lambda_j)$). It is *biased*: it is the exact
+#   z$ (the decoder takes $\tilde z$ as if it were one-hot, and $\log q$ is the categorical's
+#   formula evaluated at the relaxed point, $\sum_j \tilde z_j^\top \log
+#   \operatorname{softmax}(\lambda_j)$: a choice, not the density of $\tilde z$, and the one that
+#   matches section 2, where the KL term is the categorical's). It is *biased*: it is the exact
 #   gradient of a different objective, the relaxed one. A high $t$ gives a smooth objective far
 #   from the true one (large bias, small variance); a low $t$ gives an objective close to the
-#   true one but nearly a step function, whose gradient is large where it is not 0, since
-#   $\partial \tilde z / \partial \lambda$ scales as $1/t$ (small bias, large variance).
+#   true one, but for each fixed noise draw $f(\tilde z)$ is then nearly a step function of
+#   $\lambda$, whose gradient is large where it is not 0, since $\partial \tilde z / \partial
+#   \lambda$ scales as $1/t$ (small bias, large variance).
 # - **Straight-through** (Bengio et al., 2013; Jang et al., 2017): use the exact one-hot draw in
 #   the forward pass, so that $f$ is evaluated where the model actually is, and pretend in the
-#   backward pass that it was the relaxed $\tilde z$. In code, $z = \operatorname{onehot} +
-#   \tilde z - \operatorname{sg}[\tilde z]$, with $\operatorname{sg}$ the stop-gradient
-#   (`detach`). It is the gradient of no objective at all, and biased at every $t$.
+#   backward pass that it was the relaxed $\tilde z$. In code, $z_j =
+#   \operatorname{onehot}(\arg\max(\lambda_j + \varepsilon_j)) + \tilde z_j -
+#   \operatorname{sg}[\tilde z_j]$, the same noise $\varepsilon_j$ in both, with
+#   $\operatorname{sg}$ the stop-gradient (`detach`). It is the gradient of no objective at all, and biased at every $t$.
 #
 # **The test bench.** A model small enough to sum over: $K = 3$ latents of $|\mathcal V| = 4$
 # values each, $4^3 = 64$ configurations, a uniform prior, and a decoder $p(x \mid z)$ that is
@@ -127,8 +133,9 @@ print(f"vaebook {vaebook.__version__}, running on {device.type}")
 # from $S = 4$ draws each, and we measure its **bias** $\lVert \bar g - \nabla_\lambda \mathcal L
 # \rVert$ (with $\bar g$ the mean of the $M$ estimates; for an unbiased estimator it is only noise,
 # of about $\sqrt{\operatorname{tr} \operatorname{Cov}[\hat g] / M}$, which the printout gives
-# beside it) and its **variance**, the mean of the 12 components' variances, $\operatorname{tr}
-# \operatorname{Cov}[\hat g] / 12$.
+# beside it) and its **variance**, the mean of the variances of $\hat g$'s 12 components (one per
+# logit: 3 latents times 4 values), $\operatorname{tr} \operatorname{Cov}[\hat g] / 12$, printed
+# with its standard error.
 
 # %%
 torch.set_default_dtype(torch.float64)  # the toy's sums are exact to 1e-15
@@ -165,14 +172,18 @@ error = {name: bias_and_variance(torch.stack([draw() for _ in range(M)]),
 torch.set_default_dtype(torch.float32)
 # tolerance: rtol=0.1 atol=0.02
 print(f"exact gradient: norm {exact.norm():.2f}")
-print(f"{'estimator':26s} {'bias':>6s} {'noise':>6s} {'variance':>9s}")
+print(f"{'estimator':26s} {'bias':>6s} {'noise':>6s} {'variance':>9s} "
+      f"{'± SE':>7s}")
 for name, e in error.items():
     print(f"{name:26s} {e.bias:6.3f} {e.bias_noise:6.3f} "
-          f"{e.variance:9.4f}")
+          f"{e.variance:9.4f} {e.variance_se:7.4f}")
 
 # %% [markdown]
-# **Check.** The exact gradient is autograd through a sum of 64 terms; central finite differences
-# of the same sum, one component of $\lambda$ at a time, must agree with it.
+# **Check.** The exact gradient is autograd through a sum of 64 terms. Two independent
+# computations must agree with it: central finite differences of the same sum, one component of
+# $\lambda$ at a time (which checks the differentiation), and the score-function identity summed
+# exactly, $\nabla_\lambda \mathcal L = \sum_z q_\lambda(z) f(z)\, u(z)$ over the 64
+# configurations, written out here from $\log p(x, z)$ alone (which checks the sum itself).
 
 # %%
 torch.set_default_dtype(torch.float64)
@@ -183,10 +194,20 @@ for index in range(lam.numel()):
     up = enumerated_elbo(log_joint, lam + shift)
     down = enumerated_elbo(log_joint, lam - shift)
     finite.view(-1)[index] = (up - down) / (2 * step)
+configurations = torch.stack([  # (64, K, VALUES): every one-hot code
+    torch.eye(VALUES, dtype=torch.float64)[list(values)]
+    for values in itertools.product(range(VALUES), repeat=K)])
+log_q = (configurations * lam.log_softmax(-1)).sum((-1, -2))
+f = log_joint(configurations) - log_q
+scores = configurations - lam.softmax(-1)  # u(z), one row per code
+identity = torch.einsum("n,nkv->kv", log_q.exp() * f, scores)
 torch.set_default_dtype(torch.float32)
+# tolerance: rtol=0.5 atol=1e-8
 print(f"largest difference from finite differences: "
-      f"{(finite - exact).abs().max():.0e}")
+      f"{(finite - exact).abs().max():.0e}; from the identity: "
+      f"{(identity - exact).abs().max():.0e}")
 assert torch.allclose(finite, exact, rtol=0, atol=1e-7)
+assert torch.allclose(identity, exact, rtol=0, atol=1e-10)
 
 # %% [markdown]
 # The trade-off, drawn: each estimator is a point, its bias against its variance; the
@@ -206,11 +227,13 @@ for t in (0.3, 1.0):
     ax.plot(e.variance, e.bias, "s", color="C1",
             label="straight-through" if t == 0.3 else None)
     ax.annotate(f"t = {t:g}", (e.variance, e.bias),
-                textcoords="offset points", xytext=(5, -10), fontsize=8)
+                textcoords="offset points", xytext=(-14, 6), fontsize=8)
 e = error["score function"]
 ax.plot(e.variance, e.bias, "D", color="C2", label="score function")
-ax.plot(e.variance, e.bias_noise, "_", color="C2", markersize=14,
-        label="score function: the bias noise alone gives")
+ax.plot([e.variance for e in error.values()],
+        [e.bias_noise for e in error.values()], "_", color="0.4",
+        markersize=12, label="each point's noise: a smaller bias cannot be "
+        "measured")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("variance (mean over the 12 components)")
@@ -220,34 +243,38 @@ fig.tight_layout()
 fig
 
 # %%
-score = error["score function"]
-assert score.bias < 3 * score.bias_noise  # unbiased: only noise
-for a, b in itertools.pairwise(gs_errors[1:]):
-    assert a.bias + 3 * a.bias_noise < b.bias  # more bias at higher t
-for a, b in itertools.pairwise(gs_errors):
-    assert a.variance - 3 * a.variance_se > b.variance  # less variance
+score_function = error["score function"]
+assert score_function.bias < 3 * score_function.bias_noise  # only noise
+assert gs_errors[0].bias < 3 * gs_errors[0].bias_noise  # t = 0.1: too
+for a, b in itertools.pairwise(gs_errors[1:]):  # more bias at higher t
+    assert b.bias - a.bias > 3 * math.hypot(a.bias_noise, b.bias_noise)
+for a, b in itertools.pairwise(gs_errors):  # less variance at higher t
+    assert a.variance - b.variance > 3 * math.hypot(a.variance_se,
+                                                    b.variance_se)
 for t in (0.3, 1.0):
     st = error[f"straight-through, t = {t}"]
     assert st.bias > 3 * st.bias_noise  # biased
 for t in (0.3, 1.0):
     st, gs = (error[f"{kind}, t = {t}"]
               for kind in ("straight-through", "Gumbel-softmax"))
-    assert st.variance > gs.variance + 3 * st.variance_se
+    assert st.variance - gs.variance > 3 * math.hypot(st.variance_se,
+                                                      gs.variance_se)
 st, gs = error["straight-through, t = 1.0"], error["Gumbel-softmax, t = 1.0"]
 assert st.bias > gs.bias + 3 * math.hypot(st.bias_noise, gs.bias_noise)
 
 # %% [markdown]
-# **What the bench shows.** The score function is unbiased: its bias is within the noise that
-# 2,000 estimates leave (the short line in the figure), as the leave-one-out baseline promises.
-# Its price is the variance, among the largest here even at this tiny size; chapter 4 showed
+# **What the bench shows.** The score function's measured bias is within the noise that 2,000
+# estimates leave (the grey marks in the figure), as the leave-one-out baseline's unbiasedness
+# says it must be; a bench of this size cannot see a bias below that noise (the relaxation at
+# $t = 0.1$ is below it too, though it is biased). Its price is the variance, among the largest here even at this tiny size; chapter 4 showed
 # how it grows with the number of dimensions. The relaxation trades one for the other along a
-# curve: from $t = 3$ down to $t = 0.1$ its bias falls and its variance rises, each step by more
-# than three standard errors. No temperature gets both small; the best lies in the middle.
-# Straight-through, whose forward pass sees the true discrete code, pays for the mismatch of its
-# two passes: at the same temperature its variance is larger than the relaxation's, and at
-# $t = 1$ its bias too (at $t = 0.3$ the two biases are within noise of each other); the asserts
-# check each comparison. None of this ranking is a
-# theorem: it is one small model, and the next section asks whether it survives on MNIST.
+# curve: from $t = 3$ down to $t = 0.1$ its variance rises at each step, and from $t = 3$ down to
+# $t = 0.3$ its bias falls, each step by more than three standard errors of the difference (at
+# $t = 0.1$ the bias is within the noise). No temperature gets both small. Straight-through,
+# whose forward pass sees the true discrete code, pays for the mismatch of its two passes: at the
+# same temperature its variance is larger than the relaxation's, and at $t = 1$ its bias too; the
+# asserts check each of these comparisons (at $t = 0.3$ the two biases are close, and no claim is
+# made). None of this ranking is a theorem: it is one small model, and the next section asks whether it survives on MNIST.
 
 # %% [markdown]
 # ## 2. A VAE with categorical codes
@@ -265,7 +292,8 @@ assert st.bias > gs.bias + 3 * math.hypot(st.bias_noise, gs.bias_noise)
 # bench with 12 parameters, grows with their number (chapter 4), and here the encoder outputs 200
 # logits per image. Both models are then scored the
 # same way, by the ELBO with *exact* one-hot draws ($S = 100$ of them for the reconstruction
-# term), in bits, on 1,000 fixed test images; the difference is paired, image by image.
+# term), in bits, on 1,000 fixed test images; the difference is paired, image by image. (The
+# progress bars show each run's training loss, in nats per image.)
 
 # %%
 x_train, _ = load_mnist("train")
@@ -296,9 +324,8 @@ print(f"straight-through needs {st_better.mean():.1f} ± "
 # the worse one in bias and in variance. The bench measured the gradient for a *fixed* decoder;
 # in training the decoder learns too, and the two estimators feed it different inputs.
 # Straight-through's forward pass gives it one-hot codes, the inputs it is scored on. The
-# Gumbel-softmax gives it relaxed points $\tilde z$ inside the simplex, and at $t = 1$ with 10
-# values these are far from every corner: the decoder learns to read points it will never see
-# once the codes are discrete. The cell below scores the Gumbel-softmax model on the objective it
+# Gumbel-softmax gives it relaxed points $\tilde z$ inside the simplex, away from its corners at
+# $t = 1$: the decoder learns to read points it will never see once the codes are discrete. The cell below scores the Gumbel-softmax model on the objective it
 # was trained on, with relaxed codes.
 
 # %%
@@ -319,18 +346,24 @@ print(f"the relaxation hides {relaxation_gap.mean():.1f} ± "
 
 # %% [markdown]
 # **Check.** Straight-through's test ELBO is better by more than three paired standard errors;
-# the Gumbel-softmax model is better on its relaxed objective than on the real one by more than
-# three standard errors, and on that relaxed objective it even beats straight-through's real one.
+# the Gumbel-softmax model scores better on its relaxed objective than on the real one by more
+# than three paired standard errors, and on that relaxed objective (which bounds nothing: it is
+# not a code length) it even scores below straight-through's real $-\mathcal L$, again by more than
+# three paired standard errors. The standard errors cover the choice of the 1,000 test images,
+# not the training run: each estimator was trained once. These checks also hold for the book's
+# other seeds (`make seeds SEED=1`, and 2), but a claim about the two estimators in general would
+# need many training runs.
 
 # %%
 assert st_better.mean() > 3 * standard_error(st_better)
 assert relaxation_gap.mean() > 3 * standard_error(relaxation_gap)
-assert (relaxed.mean() + 3 * standard_error(relaxed)
-        < categorical["straight_through"].mean())
+below = categorical["straight_through"] - relaxed
+assert below.mean() > 3 * standard_error(below)
 
 # %% [markdown]
-# So the Gumbel-softmax model optimized its objective well; the objective was the wrong one. A
-# lower temperature shrinks the mismatch and, as the bench showed, raises the variance;
+# So the Gumbel-softmax model did well on the objective it was given, and that objective
+# rewarded reading points that the test never shows; that is the likely reason for its worse
+# ELBO, though these two runs cannot prove it. A lower temperature shrinks the mismatch and, as the bench showed, raises the variance;
 # lowering $t$ during training (Jang et al., 2017, anneal it) is the usual compromise, not tried
 # here. The bench ranked gradients; a training run also asks what the decoder learns from, and
 # on that straight-through has the advantage. With a larger budget both would improve, and the
@@ -357,8 +390,8 @@ assert (relaxed.mean() + 3 * standard_error(relaxed)
 # - **The codebook loss** $\lVert \operatorname{sg}[h_\phi(x)_j] - \mathbf b \rVert^2$ for the
 #   chosen $\mathbf b$. Straight-through sends no gradient to the codebook, so this term moves
 #   each chosen vector towards the encoder outputs assigned to it: it is the update of $k$-means,
-#   done by gradient descent. A vector that no output chooses gets no gradient from it, ever:
-#   it is a *dead code*.
+#   done by gradient descent. A vector that no output chooses gets no gradient from it for as
+#   long as that lasts; if the outputs never come back to it, it is a *dead code*.
 # - **The commitment loss** $\lVert h_\phi(x)_j - \operatorname{sg}[\mathbf b] \rVert^2$, with
 #   a weight. It pulls the encoder's outputs towards their codes, so that the codebook is not
 #   left chasing outputs that drift (nothing else bounds their scale).
@@ -376,7 +409,8 @@ assert (relaxed.mean() + 3 * standard_error(relaxed)
 # with commitment weight 2, and the 64-vector one with weights 0.5 and 0.25 (0.25 is the
 # original paper's; 2 was chosen before these runs, on images held out from the training set,
 # because with 0.25 the encoder's outputs drifted far from the codebook). Two epochs, as in
-# section 2. The perplexity is checked against SciPy's
+# section 2. The progress bars' training loss includes the codebook and commitment terms, which is
+# why the runs whose outputs drift from their codes show the largest. The perplexity is checked against SciPy's
 # entropy of the same counts.
 
 # %%
@@ -389,27 +423,31 @@ for name in VQ_RUNS:
                                        device=device)
     vq[name] = model = model.cpu()
     with torch.no_grad():
-        _, indices, _, _ = model(scored)
+        _, indices, _, commitment = model(scored)
         rate, _, distortion = vq_rate_distortion(model, scored)
     counts = np.bincount(indices.flatten().numpy(), minlength=model.n_codes)
     usage[name] = {
         "perplexity": codebook_perplexity(indices, model.n_codes).item(),
         "scipy": math.exp(scipy.stats.entropy(counts)),  # a check
         "dead": dead_codes(indices, model.n_codes).item(),
-        "codes": model.n_codes, "rate": rate, "distortion": distortion}
+        "codes": model.n_codes, "rate": rate, "distortion": distortion,
+        # squared distance from each output vector to its code
+        "distance": commitment.mean().item() / model.n_latents}
 # tolerance: rtol=0.1 atol=1
-print(f"{'':26s} {'perplexity':>10s} {'dead codes':>10s} {'distortion':>10s}")
+print(f"{'':26s} {'perplexity':>10s} {'dead codes':>10s} {'distance²':>9s} "
+      f"{'distortion (bits)':>17s}")
 for name, u in usage.items():
     print(f"{VQ_RUNS[name]:26s} {u['perplexity']:10.1f} {u['dead']:10d} "
-          f"{u['distortion'].mean():10.1f}")
+          f"{u['distance']:9.1f} {u['distortion'].mean():17.1f}")
 
 # %% [markdown]
 # **Check.** The perplexity agrees with SciPy's entropy of the same counts. With commitment weight
-# 2 the 64-vector codebook leaves fewer dead codes than with 0.25 and a perplexity more than 1.5
-# times as large; 64 vectors give a lower distortion than 16 (paired over the images, by more
+# 2 the 64-vector codebook leaves fewer dead codes than with 0.25, a perplexity more than 1.5
+# times as large, and encoder outputs more than 5 times closer (in squared distance) to their
+# codes; 64 vectors give a lower distortion than 16 (paired over the images, by more
 # than three standard errors); 256 vectors leave more than a quarter of their codebook dead, and
-# going from 64 to 256 vectors gains less distortion than going from 16 to 64 (the difference of
-# the two gains, paired over the images, more than three standard errors).
+# going from 64 to 256 vectors gains less distortion than going from 16 to 64, or none (the
+# difference of the two gains, paired over the images, more than three standard errors).
 
 # %%
 for u in usage.values():
@@ -417,6 +455,7 @@ for u in usage.values():
 strong, weak = usage["vq_64"], usage["vq_64_commitment_0.25"]
 assert strong["dead"] < weak["dead"]
 assert strong["perplexity"] > 1.5 * weak["perplexity"]
+assert weak["distance"] > 5 * strong["distance"]
 vq_distortion = [usage[f"vq_{n}"]["distortion"] for n in (16, 64, 256)]
 first_gain = vq_distortion[0] - vq_distortion[1]  # 16 -> 64 codes
 second_gain = vq_distortion[1] - vq_distortion[2]  # 64 -> 256 codes
@@ -433,12 +472,15 @@ assert shrink.mean() > 3 * standard_error(shrink)
 # **What the codebook shows.** The commitment weight decides how much of the codebook survives.
 # With the paper's 0.25, the encoder's outputs are pulled by a reconstruction term summed over
 # 784 pixels (hundreds of nats) and held by a commitment term of a quarter of a squared
-# distance; they wander away from the codebook, a few codes end up nearest to everything, and
-# the rest, never chosen, never move again. A larger weight keeps the outputs near the codes
-# while the codebook learns. A bigger codebook is not a proportionally better code: after two
-# epochs the 256-vector codebook has many dead codes, and the step from 64 to 256 vectors gains
-# less distortion than the step from 16 to 64, though its
-# code costs $8 \log_2 256 = 64$ bits against 48. Common remedies, not used here:
+# distance; they end up far from their codes (the distance column), part of the codebook is never
+# chosen and so never moves, and the outputs share the rest unevenly (a perplexity well below the
+# number of codes in use). A larger weight keeps the outputs near the codes while the codebook
+# learns. A bigger codebook is not a proportionally better code: after two epochs the step from 64
+# to 256 vectors gains much less distortion than the step from 16 to 64, or none (the printout;
+# the check asserts only that it is smaller), though its code costs $8 \log_2 256 = 64$ bits
+# against 48. Dead codes alone do not explain this: the 256-vector codebook leaves many dead, yet
+# still uses more codes than the 64-vector one (its perplexity is higher); a likely reason is that
+# each of its vectors is trained on fewer outputs in the same two epochs. Common remedies, not used here:
 # restarting dead codes at encoder outputs, updating the codebook by moving averages instead of
 # the codebook loss (van den Oord et al., 2017, appendix), or a smaller code dimension.
 #
@@ -463,7 +505,7 @@ assert shrink.mean() > 3 * standard_error(shrink)
 # E_{q_\phi}[\log p_\theta(x \mid z)]}{\log 2}}_{\text{distortion } \mathcal D}.
 # $$
 #
-# The *rate* $\mathcal R$ is what the code costs: chapter 9's bits-back coder pays exactly the KL
+# The *rate* $\mathcal R$ is what the code costs: chapter 9's bits-back coder pays the KL on average
 # for it. The *distortion* $\mathcal D$ is what the decoder still needs to send the image given
 # the code. Every model is then a point $(\mathcal R, \mathcal D)$ in a plane, and every line
 # $\mathcal R + \mathcal D = \text{const}$ (slope $-1$) is a line of constant ELBO. A VQ-VAE is a
@@ -477,11 +519,13 @@ assert shrink.mean() > 3 * standard_error(shrink)
 # model gives up bits of code for bits of distortion until, at large $\beta$, the code carries
 # nothing; $\beta < 1$ makes rate cheap, and the model buys low distortion with a long code.
 # *Free bits* (Kingma et al., 2016) instead give every latent unit an allowance of rate at no
-# cost: the training loss is the reconstruction term plus $\sum_j \max(\mathcal R_{\text{free}},
+# cost: the training loss is the reconstruction term plus $\sum_j \max(\mathrm{KL}_{\text{free}},
 # \mathrm{KL}_j)$, with $\mathrm{KL}_j$ unit $j$'s KL averaged over the minibatch and the
-# allowance $\mathcal R_{\text{free}}$ in nats; a unit below it feels no pull towards the prior.
-# With 16 units, allowances of 1, 2 and 3 nats per unit promise a rate of about $16 \cdot
-# \mathcal R_{\text{free}} / \log 2 = 23$, 46 and 69 bits.
+# allowance $\mathrm{KL}_{\text{free}}$ a KL in nats, like $\mathrm{KL}_j$; a unit below it feels
+# no pull towards the prior. Nothing pushes a unit up to its allowance either, but the
+# reconstruction term always gains from a longer code, so the rate should rise to about the
+# allowance: with 16 units, 1, 2 and 3 nats per unit invite a rate of about $16 \cdot
+# \mathrm{KL}_{\text{free}} / \log 2 = 23$, 46 and 69 bits per image.
 #
 # We train one Gaussian VAE ($K = 16$, one hidden layer of 256 units, Bernoulli decoder, 2
 # epochs) at seven values of $\beta$ from 0.25 to 16, and the same model with free bits at the
@@ -526,10 +570,12 @@ print("−ELBO above β = 1's (paired): " + ", ".join(
 # **Check.** Along the sweep, each step up in $\beta$ lowers the rate and raises the distortion,
 # each by more than three paired standard errors; $\beta = 1$, the only one trained on the ELBO
 # itself, has the lowest $\mathcal R + \mathcal D$ of the seven, by more than three paired
-# standard errors. Free bits raise the rate with the allowance; where the allowance is above
-# what $\beta = 1$ spends anyway (2 and 3 nats per unit), the rate reaches the promise to within
-# 10%, and at 1 nat per unit (23 bits, less than $\beta = 1$'s rate) the allowance does not bind
-# and the rate is above it.
+# standard errors. Free bits raise the rate with the allowance. Where the invited rate is above
+# what $\beta = 1$ spends anyway (2 and 3 nats per unit), the rate comes within 10% of it; at 1
+# nat per unit the invited 23 bits are below $\beta = 1$'s rate, and the rate comes out above
+# them, close to $\beta = 1$'s. (The allowance is per unit: it binds early in training, when every
+# unit's KL is near 0, and whether it binds at the end depends on each unit's KL, not on the
+# total.)
 
 # %%
 for (r1, d1), (r2, d2) in itertools.pairwise(
@@ -545,20 +591,24 @@ for low, high in itertools.pairwise(rates):
 # tolerance: rtol=0.02 atol=0.2
 for a, rate in zip(ALLOWANCES, rates, strict=True):
     print(f"free bits, {a} nats per unit: rate {rate.mean():.1f} bits, "
-          f"promised {promise[a]:.1f}")
-    assert rate.mean() > 0.9 * promise[a]
+          f"invited {promise[a]:.1f}")
+invited = {a: rate for a, rate in zip(ALLOWANCES, rates, strict=True)
+           if promise[a] > gaussian["beta_1"][0].mean()}
+assert set(invited) == {2, 3}
+for a, rate in invited.items():
+    assert abs(rate.mean() / promise[a] - 1) < 0.1
 assert rates[0].mean() > promise[1]
-assert gaussian["beta_1"][0].mean() > promise[1]
 
 # %% [markdown]
 # Three reference points. A decoder with no code at all can do no better than one fixed
 # distribution over images; for a decoder that treats pixels independently, the best one turns
 # each pixel on with its frequency in the training images, and its distortion is a horizontal
-# line that a collapsed model should meet. Chapter 5's VAE ($K = 32$, two hidden layers of 400
-# units, 45 epochs) is a point whose $\mathcal R + \mathcal D$ is chapter 9's bits-back rate.
-# And chapter 9's classical coders send each image losslessly in some number of bits with no
-# code and no decoder: a line $\mathcal R + \mathcal D = $ their bits, below which a model,
-# used as a bits-back coder, beats them.
+# line that a collapsed model should come close to. Chapter 5's VAE ($K = 32$, an encoder of one
+# hidden layer of 400 units and a decoder of two, 45 epochs) is a point whose $\mathcal R +
+# \mathcal D$ is chapter 9's bits-back rate. And chapter 9's classical coders send each image
+# losslessly in some number of bits with no code and no decoder (measured, as in chapter 9, on all
+# 10,000 test images sent as one file): a line $\mathcal R + \mathcal D = $ their bits, below
+# which a model, used as a bits-back coder, beats them.
 
 # %%
 # A decoder with no code: each pixel on with its frequency in the
@@ -592,18 +642,28 @@ for level in (150, 200, 250, 300):  # constant ELBO: rate + distortion
                 color="0.5")
 points = [mean[f"beta_{b:g}"] for b in BETAS]
 ax.plot(*zip(*points, strict=True), "o-", label="β sweep")
+best = sum(mean["beta_1"])  # the sweep's lowest rate + distortion
+ax.plot([0, best], [best, 0], "--", color="0.6", lw=0.8,
+        label="constant ELBO through β = 1")
 for b, (r, d) in zip(BETAS, points, strict=True):
     ax.annotate(f"β = {b:g}", (r, d), textcoords="offset points",
                 xytext=(5, 3), fontsize=7)
 ax.plot(*zip(*(mean[f"freebits_{a:g}"] for a in ALLOWANCES), strict=True),
         "s", label="free bits, 1, 2, 3 nats per unit")
-for name, marker in (("gumbel_softmax", "^"), ("straight_through", "v")):
-    ax.plot(*mean[f"categorical_{name}"], marker, color="C3",
+for name, marker, color in (("gumbel_softmax", "^", "C3"),
+                            ("straight_through", "v", "C6")):
+    ax.plot(*mean[f"categorical_{name}"], marker, color=color,
             label=f"categorical, {ESTIMATORS[name]}")
 for name in ("vq_16", "vq_64", "vq_256"):
     u = usage[name]
     ax.plot(u["rate"].mean(), u["distortion"].mean(), "P", color="C4",
             label="VQ-VAE, 16, 64, 256 codes" if name == "vq_16" else None)
+    ax.annotate(f"{u['codes']}", (u["rate"].mean(), u["distortion"].mean()),
+                textcoords="offset points", xytext=(5, 3), fontsize=7)
+for a in ALLOWANCES[1:]:  # the 1-nat point lies on β = 1's
+    r, d = mean[f"freebits_{a:g}"]
+    ax.annotate(f"{a} nats", (r, d), textcoords="offset points",
+                xytext=(4, -10), fontsize=7)
 ax.plot(vae5_rate.mean(), vae5_distortion.mean(), "*", color="k",
         markersize=10, label="chapter 5's VAE (bits back, chapter 9)")
 ax.axhline(no_code.mean(), color="C7", ls=":", lw=1,
@@ -624,40 +684,57 @@ fig
 # %% [markdown]
 # **Reading the plane.** Grey lines are lines of constant ELBO; lower and further left is a
 # better ELBO. The $\beta$ sweep traces a curve from the lower right ($\beta < 1$: long codes,
-# little distortion, the autoencoding end) to the top left ($\beta = 16$: the code carries almost
-# nothing, and the distortion meets the no-code line). That end is *posterior collapse*, chapter
-# 5's failure, seen from here: $q_\phi(z \mid x) \approx p(z)$ for every image, rate 0, and the
-# decoder describes every image alone. Between them, $\beta = 1$ touches the lowest grey line of
-# the sweep. Free bits move the point to the right, buying a longer code with a lower distortion,
-# at the cost of the ELBO once they bind. The categorical VAEs sit far above the curve: their
-# codes carry about 17 bits (their ceiling is 66), and their decoders need many more bits than a
-# Gaussian code of that rate. The VQ-VAEs pay a full $K \log_2 |\mathcal V|$ bits of rate for
-# distortions that a Gaussian VAE reaches at a fraction of the rate; a learned prior would move
-# them left (exercise 2). Chapter 5's larger, longer-trained VAE lies below every 2-epoch model:
-# the curve itself moves down with capacity and training. The region below and to the left of
-# the curve is not forbidden, only out of reach for these models; what no model can cross is
-# the line $\mathcal R + \mathcal D = $ the data's entropy, which is unknown, and which every
-# $-\mathcal L / \log 2$ stays above.
+# little distortion, the autoencoding end) to the top left ($\beta = 16$: the code costs less than
+# a bit, and the distortion comes within a few percent of the no-code line). That end approaches
+# *posterior collapse* (chapter 5), here chosen by the objective rather than reached by a failure
+# of training: $q_\phi(z \mid x) \approx p(z)$ for every image, and the decoder describes every
+# image almost alone. Almost: the $\beta = 16$ point lies a few bits *below* the no-code line,
+# because a fraction of a bit of code, read by all 784 pixels at once, can still save each of
+# them a little, and a decoder that reads a code is no longer restricted to one factorized
+# distribution. Between them, $\beta = 1$ has the lowest $\mathcal R +
+# \mathcal D$ of the sweep (the dashed grey line through it). Free bits move the point to the
+# right once they bind (2 and 3 nats per unit; the 1-nat point hides under $\beta = 1$'s), buying
+# a longer code with a lower distortion at the cost of the ELBO. The categorical VAEs sit far
+# above the curve: their codes cost about 17 bits (their ceiling is 66), and their ELBOs are tens
+# of bits worse than $\beta = 1$'s. The VQ-VAEs pay a full $K \log_2 |\mathcal V|$ bits of rate,
+# and each of them is beaten on both axes by a point of the $\beta$ sweep, with a shorter code and
+# a lower distortion; a learned prior would move them left (exercise 2). Chapter 5's larger,
+# longer-trained VAE has a lower $\mathcal R + \mathcal D$ than the best of the sweep: the curve
+# itself moves down with capacity and training. The region below and to the left of the curve is
+# not forbidden, only out of reach for these models; what no model can cross on average over the
+# data is the line $\mathcal R + \mathcal D = $ the data's entropy, which is unknown, and which
+# the expected $-\mathcal L / \log 2$ stays above.
 #
-# **Check.** At $\beta = 16$ the rate is below 1 bit per image and the distortion within 5% of the
-# no-code decoder's; chapter 5's VAE has a lower $\mathcal R + \mathcal D$ than the $\beta = 1$
+# **Check.** At $\beta = 16$ the rate is below 1 bit per image and the distortion below the
+# no-code decoder's by more than three paired standard errors, but by less than 5%; chapter 5's VAE has a lower $\mathcal R + \mathcal D$ than the $\beta = 1$
 # model by more than three paired standard errors; the $\beta = 1$ model beats the best classical
-# coder by more than three standard errors and the $\beta = 8$ model does not; the 64-code VQ-VAE,
-# with its uniform prior, needs more bits in all than the $\beta = 1$ model.
+# coder by more than three standard errors and the $\beta = 8$ model does not; both categorical
+# VAEs need more than 20 bits more than the $\beta = 1$ model (paired, with three standard errors
+# to spare); and for each VQ-VAE some $\beta$ of the sweep has a lower rate and a distortion lower
+# by more than three paired standard errors.
 
 # %%
 collapsed_rate, collapsed_distortion = gaussian["beta_16"]
 assert collapsed_rate.mean() < 1
-assert abs(collapsed_distortion.mean() / no_code.mean() - 1) < 0.05
+saved = no_code - collapsed_distortion  # bits, per image
+assert saved.mean() > 3 * standard_error(saved)
+assert saved.mean() < 0.05 * no_code.mean()
 longer = total["beta_1"] - (vae5_rate + vae5_distortion)
 assert longer.mean() > 3 * standard_error(longer)
 best_coder = min(coders[name] for name in CODERS)
 assert (total["beta_1"].mean() + 3 * standard_error(total["beta_1"])
         < best_coder)
 assert total["beta_8"].mean() > best_coder
-vq_total = usage["vq_64"]["rate"] + usage["vq_64"]["distortion"]
-assert (vq_total - total["beta_1"]).mean() > 3 * standard_error(
-    vq_total - total["beta_1"])
+for name in ESTIMATORS:
+    worse = total[f"categorical_{name}"] - total["beta_1"]
+    assert worse.mean() - 3 * standard_error(worse) > 20
+for codes in (16, 64, 256):
+    u = usage[f"vq_{codes}"]
+    assert any(
+        rate.mean() < u["rate"].mean()
+        and (u["distortion"] - distortion).mean()
+        > 3 * standard_error(u["distortion"] - distortion)
+        for rate, distortion in (gaussian[f"beta_{b:g}"] for b in BETAS))
 
 # %% [markdown]
 # ## Summary
@@ -667,13 +744,13 @@ assert (vq_total - total["beta_1"]).mean() > 3 * standard_error(
 #   of the simplex: its temperature $t$ trades bias (high $t$) for variance (low $t$).
 #   Straight-through decodes the true draw and borrows the relaxation's gradient: biased at every
 #   $t$. On a model small enough to enumerate, all of this is measured against the exact gradient.
-# - A better gradient on the bench did not make a better model: trained on MNIST,
-#   straight-through reached the better test ELBO, because the Gumbel-softmax's decoder learned
-#   to read relaxed codes it never sees at test time.
+# - A better gradient on the bench did not make a better model: in one training run of each on
+#   MNIST, straight-through reached the better test ELBO; a likely reason is that the
+#   Gumbel-softmax's decoder learned to read relaxed codes it never sees at test time.
 # - The VQ-VAE rounds a deterministic code to a learned codebook, trains through the rounding by
 #   straight-through, and needs a codebook loss and a commitment loss. The commitment weight
 #   decides how much of the codebook stays alive; after a short training run a bigger codebook
-#   leaves many codes dead and gains less and less distortion.
+#   leaves many codes dead and gains little distortion, or none.
 # - Rate (what the code costs) and distortion (what the decoder still needs) put every model on
 #   one plane, in bits. $\beta$ chooses a point on a curve from the autoencoding end to
 #   collapse; free bits buy rate; lines of slope $-1$ are lines of constant ELBO, and a
@@ -682,8 +759,9 @@ assert (vq_total - total["beta_1"]).mean() > 3 * standard_error(
 # %% [markdown]
 # ## Exercises
 #
-# 1. **The Gumbel-max trick is exact.** Show that if $\varepsilon_1, \dots, \varepsilon_{|\mathcal
-#    V|}$ are independent standard Gumbel variables, $\arg\max_v (\lambda_v + \varepsilon_v)$ takes
+# 1. **The Gumbel-max trick is exact.** For one latent (drop its index $j$, so that
+#    $\varepsilon_v$ is the noise of value $v$), show that if $\varepsilon_1, \dots,
+#    \varepsilon_{|\mathcal V|}$ are independent standard Gumbel variables, $\arg\max_v (\lambda_v + \varepsilon_v)$ takes
 #    the value $v$ with probability $\operatorname{softmax}(\lambda)_v$. Then check it by
 #    drawing: 100,000 draws for the toy's first latent, their frequencies against the softmax;
 #    and show that Gaussian noise in place of the Gumbel does not give the softmax. *Hint:* the
@@ -694,8 +772,9 @@ assert (vq_total - total["beta_1"]).mean() > 3 * standard_error(
 #    independent positions, $P_j(\mathbf b)$ the frequency of code $\mathbf b$ at position $j$
 #    among the training images' codes (add one to every count, so that no test code has
 #    probability 0). Measure the rate $-\sum_j \log_2 P_j(z_j)$ on the 1,000 test images and
-#    compare it with $K \log_2 |\mathcal V| = 48$ bits. *Hint:* `vq(x)` returns the code indices
-#    as its second output, an array of shape (images, $K$); `np.bincount` counts them.
+#    compare it with $K \log_2 |\mathcal V| = 48$ bits. *Hint:* `vq["vq_64"](x)` returns the
+#    code indices as its second output, a tensor of shape (images, $K$); `torch.bincount` counts
+#    them.
 # 3. **The slope of the curve.** Suppose each $\beta$-VAE of the sweep found the best point for
 #    its objective $\mathcal D + \beta \mathcal R$ among the points any of the models can reach.
 #    Show that the chord between the points of two values $\beta_1 < \beta_2$ then falls with a
@@ -792,20 +871,25 @@ assert (learned_rate.mean() + 3 * standard_error(learned_rate)
 # the same). It also shows that $\mathcal R$ cannot rise with $\beta$: adding the two
 # inequalities gives $(\beta_2 - \beta_1)(\mathcal R_1 - \mathcal R_2) \ge 0$. Our models are
 # trained for two epochs, on training images, and measured on test images, so they are not
-# exactly the best points; the cell checks each chord's slope to within a factor of 1.5 of the
-# interval.
+# exactly the best points, and a chord may miss its interval a little (the printout says which);
+# the cell checks that at least four of the six chords fall inside their interval and that every
+# chord's slope is within a factor of 1.5 of it.
 # :::
 
 # %% tags=["hide-cell"]
+inside = []
 means = [(rate.mean().item(), distortion.mean().item())
          for rate, distortion in (gaussian[f"beta_{b:g}"] for b in BETAS)]
 for (b1, (r1, d1)), (b2, (r2, d2)) in itertools.pairwise(
         zip(BETAS, means, strict=True)):
     slope = (d2 - d1) / (r1 - r2)
+    inside.append(b1 <= slope <= b2)
     # tolerance: rtol=0.1 atol=0.05
     print(f"β {b1:g} to {b2:g}: the chord falls {slope:.2f} bits of "
           f"distortion per bit of rate")
     assert b1 / 1.5 < slope < 1.5 * b2
+print(f"inside [β1, β2]: {sum(inside)} of {len(inside)}")
+assert sum(inside) >= 4
 
 # %% [markdown]
 # ## References

@@ -24,6 +24,12 @@ Three estimates of that gradient from S draws (``score_function_estimate``,
 ``bias_and_variance``.
 
 All log-densities are in nats. Random draws take ``generator`` (``vaebook.randomness``).
+
+Letters here and in chapter 11 of the book: J latents here are the book's K discrete latents
+z_1..z_K; C categories are its |𝒱| values; the Gumbel noise G is its ε; ``temperature`` is its t;
+``logits`` are its λ_j; the relaxed draw y is its z̃_j. For vector quantization, the encoder
+output z_e is its h_φ(x)_j, a code vector e_m is its 𝐛, and K (the width of a code vector, 16 in
+the book) has no symbol in the book.
 """
 
 from __future__ import annotations
