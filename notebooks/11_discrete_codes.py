@@ -588,20 +588,20 @@ for (r1, d1), (r2, d2) in itertools.pairwise(
     assert (d2 - d1).mean() > 3 * standard_error(d2 - d1)  # distortion rises
 for d in beyond.values():
     assert d.mean() > 3 * standard_error(d)
-promise = {a: 16 * a / math.log(2) for a in ALLOWANCES}  # bits
+invited_rate = {a: 16 * a / math.log(2) for a in ALLOWANCES}  # bits
 rates = [gaussian[f"freebits_{a:g}"][0] for a in ALLOWANCES]
 for low, high in itertools.pairwise(rates):
     assert (high - low).mean() > 3 * standard_error(high - low)
 # tolerance: rtol=0.02 atol=0.2
 for a, rate in zip(ALLOWANCES, rates, strict=True):
     print(f"free bits, {a} nats per unit: rate {rate.mean():.1f} bits, "
-          f"invited {promise[a]:.1f}")
-invited = {a: rate for a, rate in zip(ALLOWANCES, rates, strict=True)
-           if promise[a] > gaussian["beta_1"][0].mean()}
-assert set(invited) == {2, 3}
-for a, rate in invited.items():
-    assert abs(rate.mean() / promise[a] - 1) < 0.1
-assert rates[0].mean() > promise[1]
+          f"invited {invited_rate[a]:.1f}")
+binding = {a: rate for a, rate in zip(ALLOWANCES, rates, strict=True)
+           if invited_rate[a] > gaussian["beta_1"][0].mean()}
+assert set(binding) == {2, 3}
+for a, rate in binding.items():
+    assert abs(rate.mean() / invited_rate[a] - 1) < 0.1
+assert rates[0].mean() > invited_rate[1]
 
 # %% [markdown]
 # Three reference points. A decoder with no code at all can do no better than one fixed

@@ -136,8 +136,8 @@ RECIPES = {
        for name, remedy in (("plain", {"loss": "vae"}), ("iwae", {"loss": "iwae", "iwae_k": 5}),
                             ("flow", {"loss": "vae", "flow_layers": 4}),
                             ("mixture", {"loss": "vae", "prior_components": 10}))},
-    # Chapter 11, the rate-distortion plane: small models, two epochs each (about 90 s for all
-    # fifteen on two cores), settings fixed in advance. A β sweep of one Gaussian VAE (β = 16
+    # Chapter 11, the rate-distortion plane: small models, two epochs each (about 100 s for all
+    # seventeen on two cores), settings fixed in advance. A β sweep of one Gaussian VAE (β = 16
     # pushes the rate towards 0), free bits at three allowances (nats per unit)...
     **{f"chapter11_beta_{beta:g}": Recipe(model="VAE", hidden=(256,), latent_dim=16, loss="beta_vae",
                                           beta=beta, epochs=2, cosine_schedule=True, output_bias_init=True)
